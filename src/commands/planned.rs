@@ -1,0 +1,121 @@
+//! Subcommands of the design that this release does not build yet. They are
+//! part of the CLI so `--help` shows the whole surface, and each one fails
+//! loudly (exit 1) instead of pretending to work.
+
+use clap::Args;
+
+use crate::error::{Error, Result};
+
+/// The error every unbuilt subcommand returns.
+pub fn not_yet(name: &str) -> Result<()> {
+    Err(Error::failure(format!("`git agents {name}` is not implemented yet"))
+        .hint("this build implements `git agents init` and `git agents plan`; the rest of the workflow is on its way"))
+}
+
+#[derive(Debug, Args)]
+pub struct SpawnArgs {
+    /// How many agents to start
+    pub count: usize,
+    /// Use a preset agent command (claude, codex, aider, gemini)
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// Show what would happen without starting anything
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The agent command and its arguments, after `--`
+    #[arg(last = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ClaimArgs {
+    /// The task to claim
+    #[arg(conflicts_with = "next")]
+    pub task: Option<String>,
+    /// Claim the first ready task in plan order
+    #[arg(long)]
+    pub next: bool,
+    /// The agent claiming (default: $GIT_AGENTS_AGENT)
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TaskArgs {
+    /// The task
+    pub task: String,
+    /// The agent holding the task (default: $GIT_AGENTS_AGENT)
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print the status as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// Redraw the status until interrupted
+    #[arg(long)]
+    pub watch: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// The task whose history to show
+    pub task: String,
+    /// Print the history as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Run this command after each merge; stop when it fails
+    #[arg(long)]
+    pub test: Option<String>,
+    /// Squash each task into one commit
+    #[arg(long)]
+    pub squash: bool,
+    /// The branch to merge into (default: the plan's base)
+    #[arg(long)]
+    pub into: Option<String>,
+    /// Resume a merge stopped on a conflict after resolving it
+    #[arg(long = "continue", conflicts_with = "abort")]
+    pub continue_: bool,
+    /// Give up a stopped merge and leave the target as it is
+    #[arg(long)]
+    pub abort: bool,
+    /// Show the merge order without merging
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the report as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RequeueArgs {
+    /// The blocked or done task to make available again
+    pub task: String,
+}
+
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// Release every claim whose lease has expired
+    #[arg(long, required = true)]
+    pub stale: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HookArgs {
+    /// `install`, or `pre-push` (what the installed hook runs)
+    pub action: String,
+    /// Arguments git passes to the hook
+    pub args: Vec<String>,
+}

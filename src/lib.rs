@@ -1,0 +1,34 @@
+//! git-agents: several coding agents on one repository, coordinated through
+//! git refs. `run` is the whole program; `main.rs` only calls it.
+
+pub mod commands;
+pub mod error;
+pub mod plan;
+pub mod process;
+pub mod repo;
+pub mod state;
+pub mod ui;
+
+use std::ffi::OsString;
+
+use clap::Parser;
+
+/// Parses `args`, runs the command and returns the process exit code.
+pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
+    let cli = match commands::Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap prints help and version to stdout (exit 0) and usage errors to stderr (exit 2).
+            let _ = e.print();
+            return e.exit_code();
+        }
+    };
+    let ui = ui::Ui::new(cli.quiet);
+    match commands::dispatch(&cli, &ui) {
+        Ok(()) => 0,
+        Err(err) => {
+            ui.error(&err);
+            err.exit_code()
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! Durations as plans write them: `90s`, `30m`, `1h30m`, `2d`.
+
+/// Seconds in `text`, or why it is not a duration.
+pub fn parse_duration(text: &str) -> Result<u64, String> {
+    let mut total: u64 = 0;
+    let mut digits = String::new();
+    if text.is_empty() {
+        return Err("is empty".into());
+    }
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86400,
+            _ => return Err(format!("has '{c}' where a unit (s, m, h, d) or a digit belongs")),
+        };
+        let n: u64 = digits
+            .parse()
+            .map_err(|_| format!("has the unit '{c}' without a number before it"))?;
+        total = total.saturating_add(n.saturating_mul(unit));
+        digits.clear();
+    }
+    if !digits.is_empty() {
+        return Err("ends with a number without a unit (s, m, h, d)".into());
+    }
+    if total == 0 {
+        return Err("is zero; a lease must last some time".into());
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+
+    #[test]
+    fn parses_units() {
+        assert_eq!(parse_duration("30m"), Ok(1800));
+        assert_eq!(parse_duration("1h30m"), Ok(5400));
+        assert_eq!(parse_duration("2d"), Ok(172800));
+        for bad in ["", "30", "m", "30 minutes", "0m", "-5m"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+}

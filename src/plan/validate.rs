@@ -1,0 +1,517 @@
+//! Turns a parsed plan into a [`Plan`] or the full list of its problems:
+//! ids, dependencies and cycles, ownership globs, and file-level
+//! independence of tasks that may run at the same time.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::file::{RawPlan, RawTask};
+use super::globs::{self, Matcher, OwnedGlob};
+use super::{duration, graph, ids, AgentSettings, Plan, Problem, Task, DEFAULT_LEASE, DEFAULT_MAX_ATTEMPTS};
+use crate::error::Result;
+
+/// What validation needs from the repository.
+pub trait Workspace {
+    /// The branch HEAD points at, for plans that name no base.
+    fn current_branch(&self) -> Option<String>;
+    /// Tracked paths at the tip of local branch `name`; `None` if there is no such branch.
+    fn tracked_files(&self, name: &str) -> Result<Option<Vec<String>>>;
+    /// The text of a prompt file, relative to the plan file's folder.
+    fn read_prompt(&self, path: &str) -> std::result::Result<String, String>;
+}
+
+/// A valid plan and what validation learned about it.
+#[derive(Debug)]
+pub struct Checked {
+    pub plan: Plan,
+    pub warnings: Vec<String>,
+    /// Wave of each task, 0-based, in plan order.
+    pub waves: Vec<usize>,
+    /// Tracked files at base each task owns, in plan order.
+    pub owned_files: Vec<usize>,
+    pub tracked_files: usize,
+}
+
+/// At most this many example paths per clash.
+const MAX_EXAMPLES: usize = 5;
+
+pub fn validate(source: &str, ws: &dyn Workspace) -> Result<std::result::Result<Checked, Vec<Problem>>> {
+    let raw = match super::file::parse(source) {
+        Ok(raw) => raw,
+        Err(problem) => return Ok(Err(vec![problem])),
+    };
+    let mut v = Validator {
+        source,
+        problems: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let checked = v.check(raw, ws)?;
+    if v.problems.is_empty() {
+        if let Some(mut checked) = checked {
+            checked.warnings = v.warnings;
+            return Ok(Ok(checked));
+        }
+    }
+    let mut problems = v.problems;
+    problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
+    Ok(Err(problems))
+}
+
+struct Validator<'a> {
+    source: &'a str,
+    problems: Vec<Problem>,
+    warnings: Vec<String>,
+}
+
+impl Validator<'_> {
+    fn problem_at(&mut self, span: std::ops::Range<usize>, message: String, hint: &str) {
+        let p = Problem::new(message).hint(hint).at(self.source, span);
+        self.problems.push(p);
+    }
+
+    fn check(&mut self, raw: RawPlan, ws: &dyn Workspace) -> Result<Option<Checked>> {
+        let agent = self.agent(&raw);
+        if raw.tasks.is_empty() {
+            self.problems.push(
+                Problem::new("the plan has no tasks")
+                    .hint("add at least one [[task]] table with an id, owns and a prompt (see `git agents init`)"),
+            );
+        }
+        let index = self.ids(&raw);
+        let mut tasks = Vec::new();
+        let mut task_globs = Vec::new();
+        let mut deps = Vec::new();
+        for spanned in &raw.tasks {
+            let t = spanned.get_ref();
+            let (task, globs) = self.task(t, ws);
+            deps.push(self.deps(t, &index));
+            tasks.push(task);
+            task_globs.push(globs);
+        }
+
+        let cycles = graph::cycles(&deps);
+        for cycle in &cycles {
+            let names: Vec<&str> = cycle.iter().map(|&i| tasks[i].id.as_str()).collect();
+            let span = raw.tasks[cycle[0]].get_ref().id.span();
+            self.problem_at(
+                span,
+                format!("dependency cycle: {}", names.join(" -> ")),
+                "remove one of these depends_on entries; a cycle can never start",
+            );
+        }
+
+        let (base, base_span) = match &raw.base {
+            Some(b) => (Some(b.get_ref().clone()), Some(b.span())),
+            None => (ws.current_branch(), None),
+        };
+        let tracked = match &base {
+            None => {
+                self.problems.push(
+                    Problem::new("the plan names no base branch and HEAD is not on a branch")
+                        .hint("add `base = \"main\"` (the branch task branches start from and merges land on)"),
+                );
+                None
+            }
+            Some(name) => match ws.tracked_files(name)? {
+                Some(files) => Some(files),
+                None => {
+                    let p = Problem::new(format!("base branch `{name}` does not exist")).hint(format!(
+                        "create it (`git branch {name}`) or set `base` to an existing local branch"
+                    ));
+                    self.problems.push(match base_span {
+                        Some(span) => p.at(self.source, span),
+                        None => p,
+                    });
+                    None
+                }
+            },
+        };
+
+        let (waves, ancestors) = if cycles.is_empty() {
+            graph::waves(&deps)
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let mut owned_files = vec![0; tasks.len()];
+        if let Some(files) = &tracked {
+            if cycles.is_empty() && task_globs.iter().all(Option::is_some) {
+                let globs: Vec<Vec<OwnedGlob>> = task_globs.into_iter().map(Option::unwrap_or_default).collect();
+                owned_files = self.ownership(&raw, &tasks, &globs, &ancestors, files, base.as_deref().unwrap_or(""));
+            }
+        }
+
+        if !self.problems.is_empty() {
+            return Ok(None);
+        }
+        let width = (0..tasks.len())
+            .map(|w| waves.iter().filter(|&&x| x == w).count())
+            .max()
+            .unwrap_or(0);
+        if tasks.len() > 1 && width == 1 {
+            self.warnings.push(
+                "the plan is effectively sequential: every wave holds one task, so only one agent can work at a time"
+                    .into(),
+            );
+        }
+        let plan = Plan {
+            base: base.unwrap_or_default(),
+            test: raw.test.clone(),
+            agent,
+            tasks,
+        };
+        Ok(Some(Checked {
+            plan,
+            warnings: Vec::new(),
+            waves,
+            owned_files,
+            tracked_files: tracked.map_or(0, |f| f.len()),
+        }))
+    }
+
+    fn agent(&mut self, raw: &RawPlan) -> AgentSettings {
+        let mut settings = AgentSettings {
+            command: Vec::new(),
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            lease: DEFAULT_LEASE.into(),
+            setup: None,
+            copy: Vec::new(),
+        };
+        let Some(agent) = &raw.agent else { return settings };
+        if let Some(command) = &agent.command {
+            if command.get_ref().is_empty() || command.get_ref()[0].trim().is_empty() {
+                self.problem_at(
+                    command.span(),
+                    "[agent] command is empty".into(),
+                    "give the program and its arguments, e.g. [\"claude\", \"-p\", \"{prompt}\"], or remove the key",
+                );
+            }
+            settings.command = command.get_ref().clone();
+        }
+        if let Some(n) = &agent.max_attempts {
+            match u32::try_from(*n.get_ref()) {
+                Ok(v) if (1..=100).contains(&v) => settings.max_attempts = v,
+                _ => self.problem_at(
+                    n.span(),
+                    format!("[agent] max_attempts is {}; it must be between 1 and 100", n.get_ref()),
+                    "use 2 (the default) unless tasks are flaky",
+                ),
+            }
+        }
+        if let Some(lease) = &agent.lease {
+            match duration::parse_duration(lease.get_ref()) {
+                Ok(_) => settings.lease = lease.get_ref().clone(),
+                Err(why) => self.problem_at(
+                    lease.span(),
+                    format!("[agent] lease \"{}\" {why}", lease.get_ref()),
+                    "write a duration such as \"30m\", \"1h30m\" or \"90s\"",
+                ),
+            }
+        }
+        settings.setup = agent.setup.clone();
+        for path in &agent.copy {
+            match globs::normalize(path.get_ref()) {
+                Ok(p) => settings.copy.push(p.0),
+                Err(why) => self.problem_at(
+                    path.span(),
+                    format!("[agent] copy path `{}` {why}", path.get_ref()),
+                    "copy names files relative to the repository root, such as \".env\"",
+                ),
+            }
+        }
+        settings
+    }
+
+    /// Checks every id and returns the index of the first task with each id.
+    fn ids(&mut self, raw: &RawPlan) -> HashMap<String, usize> {
+        let mut index: HashMap<String, usize> = HashMap::new();
+        for (i, spanned) in raw.tasks.iter().enumerate() {
+            let id = &spanned.get_ref().id;
+            if let Some(why) = ids::id_problem(id.get_ref()) {
+                self.problem_at(
+                    id.span(),
+                    format!("task id {:?} {why}", id.get_ref()),
+                    "an id becomes part of ref and branch names: use letters, digits, '-', '_' and '.'",
+                );
+            }
+            if let Some(&first) = index.get(id.get_ref()) {
+                let first_line = Problem::new("")
+                    .at(self.source, raw.tasks[first].get_ref().id.span())
+                    .line;
+                self.problem_at(
+                    id.span(),
+                    format!(
+                        "task id `{}` is used twice (first on line {})",
+                        id.get_ref(),
+                        first_line.unwrap_or(0)
+                    ),
+                    "give every task its own id",
+                );
+            } else {
+                index.insert(id.get_ref().clone(), i);
+            }
+        }
+        index
+    }
+
+    /// Normalizes one task; its globs are `None` when one of them is invalid.
+    fn task(&mut self, t: &RawTask, ws: &dyn Workspace) -> (Task, Option<Vec<OwnedGlob>>) {
+        let id = t.id.get_ref().clone();
+        let prompt = match (&t.prompt, &t.prompt_file) {
+            (Some(_), Some(file)) => {
+                self.problem_at(
+                    file.span(),
+                    format!("task `{id}` has both prompt and prompt_file"),
+                    "keep one of them",
+                );
+                String::new()
+            }
+            (Some(text), None) => text.clone(),
+            (None, Some(file)) => self.prompt_file(&id, file, ws),
+            (None, None) => {
+                self.problem_at(
+                    t.id.span(),
+                    format!("task `{id}` has no prompt"),
+                    "add prompt = \"...\" or prompt_file = \"tasks/<id>.md\": it is what the agent is asked to do",
+                );
+                String::new()
+            }
+        };
+        let mut owns = Vec::new();
+        let mut globs = Some(Vec::new());
+        match &t.owns {
+            None => {
+                self.warnings.push(format!(
+                    "task `{id}` has no `owns`: it is treated as owning every file, so it conflicts with every task that may run beside it"
+                ));
+                globs = Some(vec![OwnedGlob("**".into())]);
+            }
+            Some(list) if list.is_empty() => {
+                self.problem_at(
+                    t.id.span(),
+                    format!("task `{id}` has an empty `owns` list"),
+                    "list the paths the task may change, or remove `owns` to let it own everything",
+                );
+                globs = None;
+            }
+            Some(list) => {
+                for raw in list {
+                    match globs::normalize(raw.get_ref()) {
+                        Ok(g) => {
+                            owns.push(g.0.clone());
+                            if let Some(v) = globs.as_mut() {
+                                v.push(g);
+                            }
+                        }
+                        Err(why) => {
+                            self.problem_at(
+                                raw.span(),
+                                format!("task `{id}`: owned path `{}` {why}", raw.get_ref()),
+                                "owned paths are globs relative to the repository root, such as \"src/auth/**\"",
+                            );
+                            globs = None;
+                        }
+                    }
+                }
+            }
+        }
+        let mut depends_on: Vec<String> = Vec::new();
+        for d in &t.depends_on {
+            if !depends_on.contains(d.get_ref()) {
+                depends_on.push(d.get_ref().clone());
+            }
+        }
+        let task = Task {
+            title: t.title.clone().unwrap_or_else(|| id.clone()),
+            id,
+            owns,
+            depends_on,
+            test: t.test.clone(),
+            prompt,
+        };
+        (task, globs)
+    }
+
+    fn prompt_file(&mut self, id: &str, file: &toml::Spanned<String>, ws: &dyn Workspace) -> String {
+        let path = match globs::normalize(file.get_ref()) {
+            Ok(p) => p.0,
+            Err(why) => {
+                self.problem_at(
+                    file.span(),
+                    format!("task `{id}`: prompt_file `{}` {why}", file.get_ref()),
+                    "name a file inside the repository, relative to the plan file",
+                );
+                return String::new();
+            }
+        };
+        match ws.read_prompt(&path) {
+            Ok(text) => text,
+            Err(why) => {
+                self.problem_at(
+                    file.span(),
+                    format!("task `{id}`: cannot read prompt_file `{path}`: {why}"),
+                    "create the file or fix the path (it is relative to the plan file)",
+                );
+                String::new()
+            }
+        }
+    }
+
+    /// Indices of the tasks `t` depends on; unknown names become problems.
+    fn deps(&mut self, t: &RawTask, index: &HashMap<String, usize>) -> Vec<usize> {
+        let mut out = Vec::new();
+        for d in &t.depends_on {
+            let name = d.get_ref();
+            if name == t.id.get_ref() {
+                self.problem_at(
+                    d.span(),
+                    format!("task `{name}` depends on itself"),
+                    "remove it from its own depends_on",
+                );
+                continue;
+            }
+            match index.get(name) {
+                Some(&i) => {
+                    if !out.contains(&i) {
+                        out.push(i);
+                    }
+                }
+                None => {
+                    let hint = match closest(name, index.keys()) {
+                        Some(near) => format!("did you mean `{near}`?"),
+                        None => "depends_on lists ids of tasks in this plan".into(),
+                    };
+                    self.problem_at(
+                        d.span(),
+                        format!(
+                            "task `{}` depends on `{name}`, which is not a task in this plan",
+                            t.id.get_ref()
+                        ),
+                        &hint,
+                    );
+                }
+            }
+        }
+        out
+    }
+
+    /// File-level independence; returns each task's count of owned tracked files.
+    fn ownership(
+        &mut self,
+        raw: &RawPlan,
+        tasks: &[Task],
+        globs: &[Vec<OwnedGlob>],
+        ancestors: &[graph::TaskSet],
+        files: &[String],
+        base: &str,
+    ) -> Vec<usize> {
+        let matcher = Matcher::new(globs);
+        let mut owned = vec![0usize; tasks.len()];
+        let mut glob_hits: Vec<Vec<bool>> = globs.iter().map(|g| vec![false; g.len()]).collect();
+        // (a, b) with a < b -> (example paths, total shared)
+        let mut clashes: BTreeMap<(usize, usize), (Vec<String>, usize)> = BTreeMap::new();
+        let mut scratch = Vec::new();
+        let mut owners: Vec<usize> = Vec::new();
+        for path in files {
+            owners.clear();
+            matcher.for_each_match(path, &mut scratch, |t, g| {
+                glob_hits[t][g] = true;
+                if !owners.contains(&t) {
+                    owners.push(t);
+                }
+            });
+            for &t in &owners {
+                owned[t] += 1;
+            }
+            for (x, &a) in owners.iter().enumerate() {
+                for &b in &owners[x + 1..] {
+                    if graph::concurrent(ancestors, a, b) {
+                        let entry = clashes.entry((a.min(b), a.max(b))).or_default();
+                        if entry.0.len() < MAX_EXAMPLES {
+                            entry.0.push(path.clone());
+                        }
+                        entry.1 += 1;
+                    }
+                }
+            }
+        }
+        for (t, hits) in glob_hits.iter().enumerate() {
+            for (g, hit) in hits.iter().enumerate() {
+                if !hit && !tasks[t].owns.is_empty() {
+                    self.warnings.push(format!(
+                        "task `{}`: `{}` matches no tracked file at `{base}`; fine if the task creates it",
+                        tasks[t].id, globs[t][g].0
+                    ));
+                }
+            }
+        }
+        for (&(a, b), (examples, total)) in &clashes {
+            let more = if *total > examples.len() {
+                format!(" (and {} more)", total - examples.len())
+            } else {
+                String::new()
+            };
+            let (ia, ib) = (&tasks[a].id, &tasks[b].id);
+            self.problem_at(
+                raw.tasks[b].get_ref().id.span(),
+                format!(
+                    "tasks `{ia}` and `{ib}` may run at the same time but both own {}{more}",
+                    examples.join(", ")
+                ),
+                &format!("narrow `owns` of one of them, or add depends_on = [\"{ia}\"] to `{ib}`"),
+            );
+        }
+        // Globs that match nothing yet may still name the same new file.
+        let n = tasks.len();
+        for a in 0..n {
+            for b in a + 1..n {
+                if clashes.contains_key(&(a, b)) || !graph::concurrent(ancestors, a, b) {
+                    continue;
+                }
+                let mut pairs = Vec::new();
+                for ga in &globs[a] {
+                    for gb in &globs[b] {
+                        if pairs.len() < MAX_EXAMPLES && globs::may_overlap(ga, gb) {
+                            pairs.push(format!("`{}` and `{}`", ga.0, gb.0));
+                        }
+                    }
+                }
+                if !pairs.is_empty() {
+                    let (ia, ib) = (&tasks[a].id, &tasks[b].id);
+                    self.problem_at(
+                        raw.tasks[b].get_ref().id.span(),
+                        format!(
+                            "tasks `{ia}` and `{ib}` may run at the same time and their globs may overlap on files that do not exist yet: {}",
+                            pairs.join(", ")
+                        ),
+                        &format!("narrow `owns` of one of them, or add depends_on = [\"{ia}\"] to `{ib}`"),
+                    );
+                }
+            }
+        }
+        owned
+    }
+}
+
+/// The known id closest to `name`, if it is a likely typo.
+fn closest<'a>(name: &str, known: impl Iterator<Item = &'a String>) -> Option<&'a String> {
+    known
+        .map(|k| (edit_distance(name, k), k))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            let next = (row[j + 1] + 1).min(row[j] + 1).min(prev + cost);
+            prev = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}

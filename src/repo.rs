@@ -1,0 +1,78 @@
+//! Finding and opening the repository the way git does (from any folder,
+//! inside linked worktrees, honouring GIT_DIR), and the read-only questions
+//! commands ask of it.
+
+use std::path::{Path, PathBuf};
+
+use gix::bstr::ByteSlice;
+
+use crate::error::{Context, Error, Result};
+
+/// Identity used for git-agents' own commits when the user configured none.
+pub const FALLBACK_NAME: &str = "git-agents";
+pub const FALLBACK_EMAIL: &str = "git-agents@localhost";
+
+/// Opens the repository around the current directory.
+pub fn open() -> Result<gix::Repository> {
+    let mut repo = gix::discover_with_environment_overrides(".").map_err(|e| {
+        Error::failure("not inside a git repository")
+            .cause(e)
+            .hint("run git agents inside a repository, or create one with `git init`")
+    })?;
+    let storage = repo.config_snapshot().string("extensions.refStorage");
+    if storage.is_some_and(|s| s.eq_ignore_ascii_case(b"reftable")) {
+        return Err(Error::failure(
+            "this repository stores refs in the reftable format, which git-agents cannot read yet",
+        )
+        .hint("convert it with `git refs migrate --ref-format=files`, or use a clone made with the files format"));
+    }
+    // gix refuses commits and ref updates without an identity; ours never should.
+    repo.committer_or_set_fallback(FALLBACK_NAME, FALLBACK_EMAIL)
+        .context(|| "cannot set up a committer identity".into())?;
+    Ok(repo)
+}
+
+/// The root of the worktree we run in; refuses bare repositories.
+pub fn workdir(repo: &gix::Repository) -> Result<PathBuf> {
+    repo.workdir().map(Path::to_path_buf).ok_or_else(|| {
+        Error::usage("this command needs a worktree, but the repository is bare")
+            .hint("run it from a clone with a worktree, or add one with `git worktree add <path>`")
+    })
+}
+
+/// The branch HEAD points at, if any.
+pub fn current_branch(repo: &gix::Repository) -> Option<String> {
+    let name = repo.head_name().ok()??;
+    name.as_bstr()
+        .strip_prefix(b"refs/heads/")
+        .map(|s| s.to_str_lossy().into_owned())
+}
+
+/// Every tracked path at the tip of local branch `branch`, or `None` if it does not exist.
+pub fn tracked_files(repo: &gix::Repository, branch: &str) -> Result<Option<Vec<String>>> {
+    let Ok(full) = gix::refs::FullName::try_from(format!("refs/heads/{branch}")) else {
+        return Ok(None);
+    };
+    let Some(mut reference) = repo
+        .try_find_reference(&full)
+        .context(|| format!("cannot read branch `{branch}`"))?
+    else {
+        return Ok(None);
+    };
+    let tree = reference
+        .peel_to_commit()
+        .and_then(|c| c.tree())
+        .context(|| format!("cannot read the tree of branch `{branch}`"))?;
+    let mut recorder = gix::traverse::tree::Recorder::default();
+    tree.traverse()
+        .breadthfirst(&mut recorder)
+        .context(|| format!("cannot list the files of branch `{branch}`"))?;
+    let mut files: Vec<String> = recorder
+        .records
+        .into_iter()
+        .filter(|e| !e.mode.is_tree())
+        .map(|e| e.filepath.to_str_lossy().into_owned())
+        .collect();
+    files.sort();
+    Ok(Some(files))
+}

@@ -1,0 +1,90 @@
+//! The only module that writes to the terminal: results on stdout, the story
+//! (status, warnings, errors, prompts) on stderr, colour only on a terminal.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use crate::error::Error;
+
+/// How a command talks to the user; built once from the global flags.
+#[derive(Debug, Clone)]
+pub struct Ui {
+    quiet: bool,
+    color: bool,
+    interactive: bool,
+}
+
+impl Ui {
+    pub fn new(quiet: bool) -> Self {
+        let stderr_tty = std::io::stderr().is_terminal();
+        Ui {
+            quiet,
+            color: stderr_tty && std::env::var_os("NO_COLOR").is_none(),
+            interactive: stderr_tty && std::io::stdin().is_terminal(),
+        }
+    }
+
+    /// Whether we may ask the user a question (stdin and stderr are a terminal).
+    pub fn is_interactive(&self) -> bool {
+        self.interactive
+    }
+
+    /// The command's result, for people and pipes alike.
+    pub fn result(&self, text: &str) {
+        let mut out = std::io::stdout().lock();
+        // A closed pipe (`| head`) is not an error worth reporting.
+        let _ = out.write_all(text.as_bytes());
+        if !text.ends_with('\n') {
+            let _ = out.write_all(b"\n");
+        }
+        let _ = out.flush();
+    }
+
+    /// Progress and status lines; silenced by `--quiet`.
+    pub fn status(&self, text: &str) {
+        if !self.quiet {
+            eprintln!("{text}");
+        }
+    }
+
+    /// Something the user should know even when all went well.
+    pub fn warn(&self, text: &str) {
+        eprintln!("{} {text}", self.paint("warning:", "33"));
+    }
+
+    pub fn error(&self, err: &Error) {
+        eprintln!("{} {}", self.paint("error:", "31"), err.message);
+        for detail in &err.details {
+            eprintln!("  {detail}");
+        }
+        for cause in &err.causes {
+            eprintln!("caused by: {cause}");
+        }
+        for hint in &err.hints {
+            eprintln!("{} {hint}", self.paint("hint:", "36"));
+        }
+    }
+
+    /// Ask a yes/no question on the terminal; anything but y/yes is no.
+    pub fn confirm(&self, question: &str) -> bool {
+        if !self.interactive {
+            return false;
+        }
+        eprint!("{question} [y/N] ");
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        if std::io::stdin().lock().read_line(&mut answer).is_err() {
+            return false;
+        }
+        matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+    }
+
+    fn paint(&self, text: &str, code: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! The one integration-test binary; every test module is listed here.
+
+mod common;
+
+mod test_cli;
+mod test_init;
+mod test_plan;
+mod test_plan_fixtures;
+mod test_record;
+mod test_tidy;
