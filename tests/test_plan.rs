@@ -131,3 +131,18 @@ fn a_plan_file_given_by_path() {
         "status is silenced by --quiet: {out}"
     );
 }
+
+#[test]
+fn on_a_terminal_it_asks_before_recording() {
+    let env = TestEnv::new();
+    let repo = env.basic_repo();
+    std::fs::copy(fixture("valid/two-waves.toml"), repo.join("agents.toml")).expect("copy");
+    let before = env.refs(&repo);
+    let out = env.run_in_terminal(&repo, &["plan"], "n\n");
+    assert!(out.stdout.contains("Record this plan? [y/N]"), "{out}");
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(env.refs(&repo), before, "answering no records nothing");
+    let out = env.run_in_terminal(&repo, &["plan"], "y\n");
+    assert!(out.stdout.contains("recorded plan"), "{out}");
+    assert!(env.refs(&repo).contains("refs/agents/plan "));
+}

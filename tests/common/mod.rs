@@ -137,6 +137,37 @@ impl TestEnv {
         }
     }
 
+    /// Runs `git-agents args` on a pseudo-terminal (util-linux `script`),
+    /// typing `input`; returns what the terminal showed.
+    pub fn run_in_terminal(&self, cwd: &Path, args: &[&str], input: &str) -> Output {
+        use std::io::Write;
+        let line = std::iter::once(BIN)
+            .chain(args.iter().copied())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut child = self
+            .command("script", cwd)
+            .args(["-qec", &line, "/dev/null"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run script");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("type");
+        let out = child.wait_with_output().expect("wait");
+        Output {
+            stdout: String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n"),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            code: out.status.code().unwrap_or(-1),
+            root: self.root().to_path_buf(),
+        }
+    }
+
     /// Every ref with its value: compare before and after to prove nothing was written.
     pub fn refs(&self, repo: &Path) -> String {
         self.git(repo, &["for-each-ref", "--format=%(refname) %(objectname)"])
