@@ -336,7 +336,7 @@ mod tests {
         };
         let glob_parts = ["a", "b", "ab", "*", "a*", "*b", "?", "**", "{a,b}", "[ab]", "a?"];
         let path_parts = ["a", "b", "ab", "ba", "aa", "abb"];
-        let mut random = |parts: &[&str], max: usize, next: &mut dyn FnMut(usize) -> usize| {
+        let random = |parts: &[&str], max: usize, next: &mut dyn FnMut(usize) -> usize| {
             let len = 1 + next(max);
             (0..len).map(|_| parts[next(parts.len())]).collect::<Vec<_>>().join("/")
         };
