@@ -5,6 +5,7 @@ pub mod commands;
 pub mod error;
 pub mod plan;
 pub mod process;
+pub mod protocol;
 pub mod repo;
 pub mod state;
 pub mod ui;

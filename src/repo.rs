@@ -76,3 +76,29 @@ pub fn tracked_files(repo: &gix::Repository, branch: &str) -> Result<Option<Vec<
     files.sort();
     Ok(Some(files))
 }
+
+/// The commit local branch `branch` points at, if it exists.
+pub fn branch_tip(repo: &gix::Repository, branch: &str) -> Result<Option<gix::ObjectId>> {
+    let Ok(full) = gix::refs::FullName::try_from(format!("refs/heads/{branch}")) else {
+        return Ok(None);
+    };
+    let reference = repo
+        .try_find_reference(&full)
+        .context(|| format!("cannot read branch `{branch}`"))?;
+    Ok(reference.and_then(|r| r.try_id().map(|id| id.detach())))
+}
+
+/// How many commits `tip` has that `base` does not.
+pub fn commits_ahead(repo: &gix::Repository, tip: gix::ObjectId, base: gix::ObjectId) -> Result<usize> {
+    let walk = repo
+        .rev_walk([tip])
+        .with_hidden([base])
+        .all()
+        .context(|| format!("cannot walk history from {tip}"))?;
+    let mut count = 0;
+    for info in walk {
+        info.context(|| format!("cannot walk history from {tip}"))?;
+        count += 1;
+    }
+    Ok(count)
+}

@@ -41,6 +41,11 @@ impl Ui {
         let _ = out.flush();
     }
 
+    /// A result as pretty JSON, for `--json`.
+    pub fn json(&self, value: &impl serde::Serialize) {
+        self.result(&serde_json::to_string_pretty(value).unwrap_or_default());
+    }
+
     /// Progress and status lines; silenced by `--quiet`.
     pub fn status(&self, text: &str) {
         if !self.quiet {

@@ -3,8 +3,10 @@
 mod common;
 
 mod test_cli;
+mod test_concurrency;
 mod test_init;
 mod test_plan;
 mod test_plan_fixtures;
+mod test_protocol;
 mod test_record;
 mod test_tidy;

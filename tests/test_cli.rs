@@ -41,13 +41,13 @@ fn unbuilt_commands_fail_loudly() {
     let repo = env.basic_repo();
     let before = env.refs(&repo);
     let out = env.run(&repo, &["spawn", "3"]);
-    insta::assert_snapshot!(out, @r"
+    insta::assert_snapshot!(out, @"
     ------- stderr -------
     error: `git agents spawn` is not implemented yet
-    hint: this build implements `git agents init` and `git agents plan`; the rest of the workflow is on its way
+    hint: this build implements init, plan and the lock protocol (claim, done, fail, release, heartbeat, requeue, unlock, status, log); spawn and merge are on their way
     [exit status: 1]
     ");
-    for args in [&["status"][..], &["merge"], &["demo"], &["claim", "--next"]] {
+    for args in [&["merge"][..], &["demo"], &["clean"], &["hook", "install"]] {
         assert_eq!(env.run(&repo, args).code, 1, "{args:?}");
     }
     assert_eq!(env.refs(&repo), before);

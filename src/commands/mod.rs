@@ -1,13 +1,20 @@
 //! The command line: one `enum Command`, one dispatch `match`, one file per
 //! subcommand.
 
+pub mod claim;
 pub mod init;
+pub mod log;
 pub mod plan;
 pub mod planned;
+pub mod requeue;
+pub mod status;
+pub mod unlock;
+pub mod verdict;
 
 use clap::{Parser, Subcommand};
 
 use crate::error::Result;
+use crate::protocol::Verdict;
 use crate::ui::Ui;
 
 /// Run several coding agents on one repository in parallel
@@ -32,26 +39,17 @@ pub enum Command {
     Plan(plan::PlanArgs),
     /// Start N agents, each in its own worktree, working through the plan
     Spawn(planned::SpawnArgs),
-    /// Claim a task for an agent
-    Claim(planned::ClaimArgs),
-    /// Mark a claimed task as done
-    Done(planned::TaskArgs),
-    /// Mark a claimed task as failed
-    Fail(planned::TaskArgs),
-    /// Give a claimed task back without a verdict
-    Release(planned::TaskArgs),
-    /// Extend the lease of a claimed task
-    Heartbeat(planned::TaskArgs),
-    /// Show tasks, agents and progress
-    Status(planned::StatusArgs),
-    /// Show a task's history
-    Log(planned::LogArgs),
+    Claim(claim::ClaimArgs),
+    Done(verdict::DoneArgs),
+    Fail(verdict::FailArgs),
+    Release(verdict::ReleaseArgs),
+    Heartbeat(verdict::HeartbeatArgs),
+    Status(status::StatusArgs),
+    Log(log::LogArgs),
     /// Merge finished tasks into the base, testing after each
     Merge(planned::MergeArgs),
-    /// Make a blocked or done task available again
-    Requeue(planned::RequeueArgs),
-    /// Release stale claims
-    Unlock(planned::UnlockArgs),
+    Requeue(requeue::RequeueArgs),
+    Unlock(unlock::UnlockArgs),
     /// Install or run the pre-push guard
     Hook(planned::HookArgs),
     /// Remove agent worktrees and finished branches, keep the history
@@ -65,16 +63,28 @@ pub fn dispatch(cli: &Cli, ui: &Ui) -> Result<()> {
         Command::Init(args) => init::run(args, ui),
         Command::Plan(args) => plan::run(args, ui),
         Command::Spawn(_) => planned::not_yet("spawn"),
-        Command::Claim(_) => planned::not_yet("claim"),
-        Command::Done(_) => planned::not_yet("done"),
-        Command::Fail(_) => planned::not_yet("fail"),
-        Command::Release(_) => planned::not_yet("release"),
-        Command::Heartbeat(_) => planned::not_yet("heartbeat"),
-        Command::Status(_) => planned::not_yet("status"),
-        Command::Log(_) => planned::not_yet("log"),
+        Command::Claim(args) => claim::run(args, ui),
+        Command::Done(args) => verdict::run(
+            &args.held,
+            Verdict::Done {
+                branch: args.branch.clone(),
+            },
+            ui,
+        ),
+        Command::Fail(args) => verdict::run(
+            &args.held,
+            Verdict::Fail {
+                reason: args.reason.clone(),
+            },
+            ui,
+        ),
+        Command::Release(args) => verdict::run(&args.held, Verdict::Release, ui),
+        Command::Heartbeat(args) => verdict::run(&args.held, Verdict::Heartbeat, ui),
+        Command::Status(args) => status::run(args, ui),
+        Command::Log(args) => log::run(args, ui),
         Command::Merge(_) => planned::not_yet("merge"),
-        Command::Requeue(_) => planned::not_yet("requeue"),
-        Command::Unlock(_) => planned::not_yet("unlock"),
+        Command::Requeue(args) => requeue::run(args, ui),
+        Command::Unlock(args) => unlock::run(args, ui),
         Command::Hook(_) => planned::not_yet("hook"),
         Command::Clean => planned::not_yet("clean"),
         Command::Demo => planned::not_yet("demo"),

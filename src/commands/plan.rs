@@ -78,13 +78,13 @@ pub fn run(args: &PlanArgs, ui: &Ui) -> Result<()> {
         Ok(checked) => checked,
         Err(problems) => {
             if args.json {
-                ui.result(&to_json(&JsonReport {
+                ui.json(&JsonReport {
                     file: &shown,
                     valid: false,
                     problems: Some(&problems),
                     summary: None,
                     recorded: None,
-                }));
+                });
             }
             return Err(invalid(&shown, &problems));
         }
@@ -97,13 +97,13 @@ pub fn run(args: &PlanArgs, ui: &Ui) -> Result<()> {
         } else {
             None
         };
-        ui.result(&to_json(&JsonReport {
+        ui.json(&JsonReport {
             file: &shown,
             valid: true,
             problems: None,
             summary: Some(&summary),
             recorded: recorded.as_ref(),
-        }));
+        });
         return Ok(());
     }
 
@@ -165,10 +165,6 @@ fn recorded_line(recorded: &Recorded) -> String {
         c.changed.len(),
         c.dropped.len()
     )
-}
-
-fn to_json(value: &impl Serialize) -> String {
-    serde_json::to_string_pretty(value).unwrap_or_default()
 }
 
 struct RepoWorkspace<'a> {

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 /// The error every unbuilt subcommand returns.
 pub fn not_yet(name: &str) -> Result<()> {
     Err(Error::failure(format!("`git agents {name}` is not implemented yet"))
-        .hint("this build implements `git agents init` and `git agents plan`; the rest of the workflow is on its way"))
+        .hint("this build implements init, plan and the lock protocol (claim, done, fail, release, heartbeat, requeue, unlock, status, log); spawn and merge are on their way"))
 }
 
 #[derive(Debug, Args)]
@@ -25,53 +25,6 @@ pub struct SpawnArgs {
     /// The agent command and its arguments, after `--`
     #[arg(last = true)]
     pub command: Vec<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct ClaimArgs {
-    /// The task to claim
-    #[arg(conflicts_with = "next")]
-    pub task: Option<String>,
-    /// Claim the first ready task in plan order
-    #[arg(long)]
-    pub next: bool,
-    /// The agent claiming (default: $GIT_AGENTS_AGENT)
-    #[arg(long)]
-    pub agent: Option<String>,
-    /// Print the result as JSON
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct TaskArgs {
-    /// The task
-    pub task: String,
-    /// The agent holding the task (default: $GIT_AGENTS_AGENT)
-    #[arg(long)]
-    pub agent: Option<String>,
-    /// Print the result as JSON
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct StatusArgs {
-    /// Print the status as JSON
-    #[arg(long)]
-    pub json: bool,
-    /// Redraw the status until interrupted
-    #[arg(long)]
-    pub watch: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct LogArgs {
-    /// The task whose history to show
-    pub task: String,
-    /// Print the history as JSON
-    #[arg(long)]
-    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -97,19 +50,6 @@ pub struct MergeArgs {
     /// Print the report as JSON
     #[arg(long)]
     pub json: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct RequeueArgs {
-    /// The blocked or done task to make available again
-    pub task: String,
-}
-
-#[derive(Debug, Args)]
-pub struct UnlockArgs {
-    /// Release every claim whose lease has expired
-    #[arg(long, required = true)]
-    pub stale: bool,
 }
 
 #[derive(Debug, Args)]

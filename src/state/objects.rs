@@ -1,9 +1,11 @@
-//! Writing the small trees and commits that carry git-agents' state.
+//! Writing the small trees and commits that carry git-agents' state, and
+//! reading single files back out of them.
 
 use gix::objs::tree::EntryKind;
+use gix::objs::WriteTo;
 use gix::ObjectId;
 
-use crate::error::{Context, Result};
+use crate::error::{Context, Error, Result};
 
 /// Writes a tree holding `files` (paths may contain `/`).
 pub fn write_tree(repo: &gix::Repository, files: &[(String, Vec<u8>)]) -> Result<ObjectId> {
@@ -31,7 +33,7 @@ pub fn write_commit(
         .committer()
         .transpose()
         .context(|| "cannot read the committer identity".into())?
-        .ok_or_else(|| crate::error::Error::failure("no committer identity is configured"))?;
+        .ok_or_else(|| Error::failure("no committer identity is configured"))?;
     let author = match repo.author() {
         Some(Ok(author)) => author,
         _ => committer,
@@ -40,4 +42,83 @@ pub fn write_commit(
         .new_commit_as(committer, author, message, tree, parents)
         .context(|| "cannot write a commit".into())?;
     Ok(commit.id)
+}
+
+/// A commit whose bytes depend only on `file`'s name and content and on
+/// `message`: fixed identity, time zero, no parent. Its id can be computed
+/// without touching the repository.
+pub struct FixedCommit {
+    pub blob: Vec<u8>,
+    pub tree: gix::objs::Tree,
+    pub commit: gix::objs::Commit,
+}
+
+impl FixedCommit {
+    pub fn new(hash: gix::hash::Kind, file: &str, content: &str, message: &str) -> Result<Self> {
+        let blob = content.as_bytes().to_vec();
+        let blob_id = hash_of(hash, gix::objs::Kind::Blob, &blob)?;
+        let tree = gix::objs::Tree {
+            entries: vec![gix::objs::tree::Entry {
+                mode: EntryKind::Blob.into(),
+                filename: file.into(),
+                oid: blob_id,
+            }],
+        };
+        let signature = gix::actor::Signature {
+            name: crate::repo::FALLBACK_NAME.into(),
+            email: crate::repo::FALLBACK_EMAIL.into(),
+            time: gix::date::Time { seconds: 0, offset: 0 },
+        };
+        let commit = gix::objs::Commit {
+            tree: encoded_hash(hash, &tree)?,
+            parents: Default::default(),
+            author: signature.clone(),
+            committer: signature,
+            encoding: None,
+            message: message.into(),
+            extra_headers: Vec::new(),
+        };
+        Ok(FixedCommit { blob, tree, commit })
+    }
+
+    /// The commit's id, computed in memory.
+    pub fn id(&self, hash: gix::hash::Kind) -> Result<ObjectId> {
+        encoded_hash(hash, &self.commit)
+    }
+
+    /// Writes blob, tree and commit; returns the commit's id.
+    pub fn write(&self, repo: &gix::Repository) -> Result<ObjectId> {
+        repo.write_blob(&self.blob).context(|| "cannot write a blob".into())?;
+        repo.write_object(&self.tree).context(|| "cannot write a tree".into())?;
+        let id = repo
+            .write_object(&self.commit)
+            .context(|| "cannot write a commit".into())?;
+        Ok(id.detach())
+    }
+}
+
+fn hash_of(hash: gix::hash::Kind, kind: gix::objs::Kind, data: &[u8]) -> Result<ObjectId> {
+    gix::objs::compute_hash(hash, kind, data).context(|| "cannot hash an object".into())
+}
+
+fn encoded_hash(hash: gix::hash::Kind, object: &impl WriteTo) -> Result<ObjectId> {
+    let mut data = Vec::new();
+    object
+        .write_to(&mut data)
+        .context(|| "cannot encode an object".into())?;
+    hash_of(hash, object.kind(), &data)
+}
+
+/// The text of `path` in the tree of commit `commit`.
+pub fn read_file(repo: &gix::Repository, commit: ObjectId, path: &str) -> Result<String> {
+    let tree = repo
+        .find_commit(commit)
+        .and_then(|c| c.tree())
+        .context(|| format!("cannot read commit {commit}"))?;
+    let entry = tree
+        .lookup_entry_by_path(path)
+        .context(|| format!("cannot read {path} in {commit}"))?
+        .ok_or_else(|| Error::failure(format!("commit {commit} has no {path}")))?;
+    let object = entry.object().context(|| format!("cannot read {path} in {commit}"))?;
+    Ok(String::from_utf8_lossy(&object.data).into_owned())
 }

@@ -3,12 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
-use gix::refs::Target;
 use gix::ObjectId;
 
-use super::objects::{write_commit, write_tree};
-use super::{list_tasks, TaskRecord, TaskState, PLAN_REF};
+use super::objects::{read_file, write_commit, write_tree};
+use super::task_record::initial_commit;
+use super::{delete, expect, list_tasks, transaction, update, TaskState, WriteError, PLAN_REF};
 use crate::error::{Context, Error, Result};
 use crate::plan::Plan;
 
@@ -53,7 +52,7 @@ impl PlanChange {
     }
 }
 
-/// Reads the recorded plan, if any.
+/// Reads the recorded plan, if any; prompts are left empty (see [`load_prompts`]).
 pub fn read_plan(repo: &gix::Repository) -> Result<Option<RecordedPlan>> {
     let Some(mut reference) = repo
         .try_find_reference(PLAN_REF)
@@ -63,30 +62,22 @@ pub fn read_plan(repo: &gix::Repository) -> Result<Option<RecordedPlan>> {
     };
     let commit = reference
         .peel_to_commit()
-        .context(|| format!("{PLAN_REF} does not point at a commit"))?;
-    let tree = commit
-        .tree()
-        .context(|| format!("cannot read the tree of {PLAN_REF}"))?;
-    let read = |path: &str| -> Result<String> {
-        let entry = tree
-            .lookup_entry_by_path(path)
-            .context(|| format!("cannot read {path} in {PLAN_REF}"))?
-            .ok_or_else(|| Error::failure(format!("{PLAN_REF} has no {path}")))?;
-        let object = entry.object().context(|| format!("cannot read {path} in {PLAN_REF}"))?;
-        Ok(String::from_utf8_lossy(&object.data).into_owned())
-    };
-    let mut plan: Plan = toml::from_str(&read(PLAN_FILE)?).map_err(|e| {
+        .context(|| format!("{PLAN_REF} does not point at a commit"))?
+        .id;
+    let plan: Plan = toml::from_str(&read_file(repo, commit, PLAN_FILE)?).map_err(|e| {
         Error::failure(format!("{PLAN_REF} holds a plan.toml this version cannot read"))
             .cause(e.message())
             .hint("record the plan again with `git agents plan --yes`")
     })?;
-    for task in &mut plan.tasks {
-        task.prompt = read(&Plan::prompt_path(&task.id))?;
+    Ok(Some(RecordedPlan { commit, plan }))
+}
+
+/// Fills in every task's prompt from the plan commit.
+pub fn load_prompts(repo: &gix::Repository, recorded: &mut RecordedPlan) -> Result<()> {
+    for task in &mut recorded.plan.tasks {
+        task.prompt = read_file(repo, recorded.commit, &Plan::prompt_path(&task.id))?;
     }
-    Ok(Some(RecordedPlan {
-        commit: commit.id,
-        plan,
-    }))
+    Ok(())
 }
 
 /// What [`record_plan`] did.
@@ -101,7 +92,10 @@ pub struct Recorded {
 /// Records `plan` on top of the current `refs/agents/plan`. Tasks that are
 /// claimed or done may only be changed or dropped with `force`.
 pub fn record_plan(repo: &gix::Repository, plan: &Plan, force: bool) -> Result<Recorded> {
-    let previous = read_plan(repo)?;
+    let mut previous = read_plan(repo)?;
+    if let Some(p) = previous.as_mut() {
+        load_prompts(repo, p)?;
+    }
     let change = PlanChange::between(previous.as_ref().map(|p| &p.plan), plan);
     let tasks = list_tasks(repo)?;
     if !force {
@@ -128,48 +122,30 @@ pub fn record_plan(repo: &gix::Repository, plan: &Plan, force: bool) -> Result<R
     let mut edits = vec![update(
         PLAN_REF,
         commit,
-        match &previous {
-            Some(p) => PreviousValue::MustExistAndMatch(Target::Object(p.commit)),
-            None => PreviousValue::MustNotExist,
-        },
+        expect(previous.as_ref().map(|p| p.commit)),
         &message,
     )?];
-    let now = now_seconds();
     for t in &plan.tasks {
         if tasks.contains_key(&t.id) {
             continue;
         }
-        let record = TaskRecord::available(&t.id, commit, now);
-        let tree = write_tree(repo, &[("task.toml".into(), record.to_toml().into_bytes())])?;
-        let task_message = format!("add {} from plan {}", t.id, short(commit));
-        let task_commit = write_commit(repo, &task_message, tree, None)?;
+        let task_commit = initial_commit(repo.object_hash(), &t.id)?.write(repo)?;
         edits.push(update(
             &TaskState::Available.ref_name(&t.id),
             task_commit,
-            PreviousValue::MustNotExist,
-            &task_message,
+            expect(None),
+            &format!("add {}", t.id),
         )?);
     }
     for id in &change.dropped {
-        for r in tasks.get(id).into_iter().flatten() {
-            edits.push(RefEdit {
-                change: Change::Delete {
-                    expected: PreviousValue::MustExistAndMatch(Target::Object(r.oid)),
-                    log: RefLog::AndReference,
-                },
-                name: r
-                    .state
-                    .ref_name(id)
-                    .try_into()
-                    .context(|| format!("invalid task id {id}"))?,
-                deref: false,
-            });
+        for &(state, oid) in tasks.get(id).into_iter().flatten() {
+            edits.push(delete(&state.ref_name(id), oid)?);
         }
     }
-    repo.edit_references(edits).map_err(|e| {
-        Error::failure("could not record the plan: refs under refs/agents changed while it was being written")
-            .cause(e)
-            .hint("run `git agents plan --yes` again")
+    transaction::commit(repo, edits).map_err(|e| match e {
+        WriteError::Moved => Error::failure("could not record the plan: refs under refs/agents changed meanwhile")
+            .hint("run `git agents plan --yes` again"),
+        WriteError::Failed(e) => e,
     })?;
     Ok(Recorded {
         commit: Some(commit.to_string()),
@@ -177,7 +153,7 @@ pub fn record_plan(repo: &gix::Repository, plan: &Plan, force: bool) -> Result<R
     })
 }
 
-fn refuse_busy_changes(change: &PlanChange, tasks: &BTreeMap<String, Vec<super::TaskRef>>) -> Result<()> {
+fn refuse_busy_changes(change: &PlanChange, tasks: &BTreeMap<String, Vec<(TaskState, ObjectId)>>) -> Result<()> {
     let mut busy = Vec::new();
     for (id, verb) in change
         .changed
@@ -185,9 +161,9 @@ fn refuse_busy_changes(change: &PlanChange, tasks: &BTreeMap<String, Vec<super::
         .map(|id| (id, "change"))
         .chain(change.dropped.iter().map(|id| (id, "drop")))
     {
-        for r in tasks.get(id).into_iter().flatten() {
-            if matches!(r.state, TaskState::Claimed | TaskState::Done) {
-                busy.push(format!("would {verb} task `{id}`, which is {}", r.state.as_str()));
+        for (state, _) in tasks.get(id).into_iter().flatten() {
+            if matches!(state, TaskState::Claimed | TaskState::Done) {
+                busy.push(format!("would {verb} task `{id}`, which is {}", state.as_str()));
             }
         }
     }
@@ -203,24 +179,6 @@ fn refuse_busy_changes(change: &PlanChange, tasks: &BTreeMap<String, Vec<super::
         .hint("rerun with `--force` to record anyway (claimed and done tasks keep their state)"))
 }
 
-fn update(name: &str, new: ObjectId, expected: PreviousValue, message: &str) -> Result<RefEdit> {
-    Ok(RefEdit {
-        change: Change::Update {
-            log: LogChange {
-                mode: RefLog::AndReference,
-                force_create_reflog: false,
-                message: message.into(),
-            },
-            expected,
-            new: Target::Object(new),
-        },
-        name: name
-            .try_into()
-            .context(|| format!("`{name}` is not a valid ref name"))?,
-        deref: false,
-    })
-}
-
 fn plan_message(plan: &Plan, change: &PlanChange) -> String {
     let mut message = format!("plan: {} tasks on {}", plan.tasks.len(), plan.base);
     for (label, ids) in [
@@ -233,14 +191,4 @@ fn plan_message(plan: &Plan, change: &PlanChange) -> String {
         }
     }
     message
-}
-
-pub(crate) fn short(oid: ObjectId) -> String {
-    oid.to_hex_with_len(7).to_string()
-}
-
-pub(crate) fn now_seconds() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }

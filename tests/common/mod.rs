@@ -57,7 +57,13 @@ impl TestEnv {
 
     fn command(&self, program: &str, cwd: &Path) -> Command {
         let mut cmd = Command::new(program);
-        cmd.current_dir(cwd).env_clear();
+        cmd.current_dir(cwd).env_clear().envs(self.vars());
+        cmd
+    }
+
+    /// The whole environment a command runs with.
+    pub fn vars(&self) -> Vec<(String, String)> {
+        let mut vars: Vec<(String, String)> = Vec::new();
         for (k, v) in [
             ("PATH", std::env::var("PATH").unwrap_or_default()),
             ("HOME", self.root().join("home").display().to_string()),
@@ -70,7 +76,7 @@ impl TestEnv {
             ("GIT_EDITOR", ":".into()),
             ("NO_COLOR", "1".into()),
         ] {
-            cmd.env(k, v);
+            vars.push((k.into(), v));
         }
         if self.identity {
             for (k, v) in [
@@ -79,10 +85,10 @@ impl TestEnv {
                 ("GIT_COMMITTER_NAME", "Test Committer"),
                 ("GIT_COMMITTER_EMAIL", "committer@example.com"),
             ] {
-                cmd.env(k, v);
+                vars.push((k.into(), v.into()));
             }
         }
-        cmd
+        vars
     }
 
     /// Runs git in `cwd` and returns stdout; panics when git fails.

@@ -1,0 +1,286 @@
+//! `git agents status`: counts, agents and tasks, from one ref listing and
+//! the few task objects that must be read (touched tasks only).
+
+use std::collections::BTreeMap;
+
+use clap::Args;
+use serde::Serialize;
+
+use crate::error::{Context as _, Result};
+use crate::protocol::{self, Context, Readiness};
+use crate::state::{self, TaskRecord, TaskState};
+use crate::ui::Ui;
+
+/// Show tasks, agents and progress
+///
+/// The first line counts tasks: `N completed / M total (K in progress, F
+/// failed, B blocked)`, where completed is done or merged and failed counts
+/// tasks with a failed attempt that are not done. Then one line per agent
+/// (its task, lease, STALE when the lease ran out) and one per task.
+///
+/// Examples:
+///
+///   git agents status
+///   git agents status --json | jq .completed
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print the status as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Status {
+    total: usize,
+    completed: usize,
+    in_progress: usize,
+    failed: usize,
+    blocked: usize,
+    available: usize,
+    agents: Vec<AgentLine>,
+    tasks: Vec<TaskLine>,
+}
+
+#[derive(Debug, Serialize)]
+struct AgentLine {
+    name: String,
+    tasks: Vec<String>,
+    claimed_at: Option<i64>,
+    lease_until: Option<i64>,
+    stale: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct TaskLine {
+    id: String,
+    state: TaskState,
+    attempts: u32,
+    agent: Option<String>,
+    branch: Option<String>,
+    /// Commits on the task branch that the base does not have.
+    ahead: Option<usize>,
+    ready: bool,
+    waiting_for: Vec<String>,
+    stale: bool,
+    claimed_at: Option<i64>,
+    lease_until: Option<i64>,
+    last_failure: Option<String>,
+}
+
+pub fn run(args: &StatusArgs, ui: &Ui) -> Result<()> {
+    let repo = crate::repo::open()?;
+    let ctx = Context::load(&repo)?;
+    let status = gather(&ctx)?;
+    if args.json {
+        ui.json(&status);
+    } else {
+        ui.result(&human(&status, ctx.now));
+    }
+    Ok(())
+}
+
+fn gather(ctx: &Context<'_>) -> Result<Status> {
+    let repo = ctx.repo;
+    let plan = &ctx.plan.plan;
+    let mut snap = state::snapshot(repo)?;
+    // A task is in no state for an instant while a transition commits; look again.
+    for _ in 0..10 {
+        if plan.tasks.iter().all(|t| snap.tasks.contains_key(&t.id)) {
+            break;
+        }
+        snap = state::snapshot(repo)?;
+    }
+    let branches = task_branches(repo)?;
+    let base = crate::repo::branch_tip(repo, &plan.base)?;
+    let mut tasks = Vec::with_capacity(plan.tasks.len());
+    for def in &plan.tasks {
+        let Some(tref) = snap.tasks.get(&def.id) else { continue };
+        // An untouched task still points at its computable first commit.
+        let untouched = tref.state == TaskState::Available
+            && tref.leftovers.is_empty()
+            && state::initial_commit(repo.object_hash(), &def.id)?.id(repo.object_hash())? == tref.oid;
+        let record = if untouched {
+            None
+        } else {
+            Some(TaskRecord::read(repo, tref.oid)?)
+        };
+        let record = record.unwrap_or_default();
+        let readiness = protocol::readiness(plan, &snap, &def.id);
+        let tip = branches.get(&def.id);
+        let ahead = match (tip, base) {
+            (Some(&tip), Some(base)) => Some(crate::repo::commits_ahead(repo, tip, base)?),
+            _ => None,
+        };
+        tasks.push(TaskLine {
+            id: def.id.clone(),
+            state: tref.state,
+            attempts: record.attempts,
+            agent: record.agent.clone().filter(|_| tref.state != TaskState::Available),
+            // A branch only counts once it exists or the task is held.
+            branch: match (tip, tref.state) {
+                (Some(_), _) => Some(format!("agents/{}", def.id)),
+                (None, TaskState::Claimed | TaskState::Done) => record.branch.clone(),
+                _ => None,
+            },
+            ahead,
+            ready: readiness == Readiness::Ready,
+            waiting_for: match readiness {
+                Readiness::Waiting(deps) => deps,
+                _ => Vec::new(),
+            },
+            stale: protocol::is_stale(&record, ctx.now),
+            claimed_at: record.claimed_at.filter(|_| tref.state == TaskState::Claimed),
+            lease_until: record.lease_until.filter(|_| tref.state == TaskState::Claimed),
+            last_failure: record.last_failure.clone(),
+        });
+    }
+    let mut agents: BTreeMap<String, AgentLine> = snap
+        .agents
+        .keys()
+        .map(|name| {
+            let line = AgentLine {
+                name: name.clone(),
+                tasks: Vec::new(),
+                claimed_at: None,
+                lease_until: None,
+                stale: false,
+            };
+            (name.clone(), line)
+        })
+        .collect();
+    for t in tasks.iter().filter(|t| t.state == TaskState::Claimed) {
+        let Some(name) = &t.agent else { continue };
+        let line = agents.entry(name.clone()).or_insert_with(|| AgentLine {
+            name: name.clone(),
+            tasks: Vec::new(),
+            claimed_at: None,
+            lease_until: None,
+            stale: false,
+        });
+        line.tasks.push(t.id.clone());
+        line.claimed_at = t.claimed_at;
+        line.lease_until = t.lease_until;
+        line.stale |= t.stale;
+    }
+    let count = |f: &dyn Fn(&TaskLine) -> bool| tasks.iter().filter(|t| f(t)).count();
+    Ok(Status {
+        total: plan.tasks.len(),
+        completed: count(&|t| t.state.is_complete()),
+        in_progress: count(&|t| t.state == TaskState::Claimed),
+        failed: count(&|t| t.attempts > 0 && !t.state.is_complete()),
+        blocked: count(&|t| t.state == TaskState::Blocked),
+        available: count(&|t| t.state == TaskState::Available),
+        agents: agents.into_values().collect(),
+        tasks,
+    })
+}
+
+/// Tips of `refs/heads/agents/<id>`, from one listing.
+fn task_branches(repo: &gix::Repository) -> Result<BTreeMap<String, gix::ObjectId>> {
+    let mut out = BTreeMap::new();
+    let platform = repo.references().context(|| "cannot list refs".into())?;
+    for r in platform
+        .prefixed("refs/heads/agents/")
+        .context(|| "cannot list task branches".into())?
+    {
+        let r = r.context(|| "cannot read a task branch".into())?;
+        let name = r.name().as_bstr().to_string();
+        if let (Some(id), Some(oid)) = (name.strip_prefix("refs/heads/agents/"), r.try_id()) {
+            out.insert(id.to_string(), oid.detach());
+        }
+    }
+    Ok(out)
+}
+
+fn human(s: &Status, now: i64) -> String {
+    let mut out = format!(
+        "{} completed / {} total ({} in progress, {} failed, {} blocked)\n",
+        s.completed, s.total, s.in_progress, s.failed, s.blocked
+    );
+    if !s.agents.is_empty() {
+        out.push('\n');
+        let rows: Vec<Vec<String>> = s
+            .agents
+            .iter()
+            .map(|a| {
+                let work = if a.tasks.is_empty() {
+                    "idle".to_string()
+                } else {
+                    a.tasks.join(", ")
+                };
+                let lease = match (a.claimed_at, a.lease_until) {
+                    (Some(at), Some(until)) if until < now => format!(
+                        "claimed {} ago, STALE: lease expired {} ago",
+                        protocol::age(now - at),
+                        protocol::age(now - until)
+                    ),
+                    (Some(at), Some(until)) => format!(
+                        "claimed {} ago, lease {} left",
+                        protocol::age(now - at),
+                        protocol::age(until - now)
+                    ),
+                    _ => String::new(),
+                };
+                vec![a.name.clone(), work, lease]
+            })
+            .collect();
+        out.push_str(&table(&rows));
+    }
+    out.push('\n');
+    let rows: Vec<Vec<String>> = s
+        .tasks
+        .iter()
+        .map(|t| {
+            let state = if t.stale {
+                "claimed STALE".to_string()
+            } else {
+                t.state.as_str().to_string()
+            };
+            let mut notes = Vec::new();
+            match t.state {
+                TaskState::Available if t.ready => notes.push("ready".to_string()),
+                TaskState::Available => notes.push(format!("waits for {}", t.waiting_for.join(", "))),
+                _ => {}
+            }
+            if t.attempts > 0 && !t.state.is_complete() {
+                let plural = if t.attempts == 1 { "" } else { "s" };
+                let why = t.last_failure.as_deref().unwrap_or("?");
+                notes.push(format!("{} failed attempt{plural}, last: {why}", t.attempts));
+            }
+            vec![
+                t.id.clone(),
+                state,
+                t.agent.clone().unwrap_or_else(|| "-".into()),
+                t.branch.clone().unwrap_or_else(|| "-".into()),
+                t.ahead.map_or_else(String::new, |n| format!("+{n}")),
+                notes.join("; "),
+            ]
+        })
+        .collect();
+    out.push_str(&table(&rows));
+    out
+}
+
+/// Left-aligned columns, two spaces apart, no trailing spaces.
+fn table(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .map(|r| r.get(c).map_or(0, |s| s.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::from("  ");
+        for (c, cell) in row.iter().enumerate() {
+            line.push_str(cell);
+            line.push_str(&" ".repeat(widths[c] - cell.chars().count() + 2));
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,492 @@
+//! The lock protocol's rules: who may claim what, when a failure blocks a
+//! task, when a lease is stale. Decisions come from one ref listing plus the
+//! recorded plan; every change goes through `state::move_task`, and a lost
+//! race is retried on fresh state, never overwritten.
+
+use crate::error::{Error, Exit, Result};
+use crate::plan::{duration, ids, Plan};
+use crate::state::{self, AgentRecord, Move, RecordedPlan, Snapshot, TaskRecord, TaskRef, TaskState, WriteError};
+
+/// How often an operation retries after losing a race before giving up.
+const MAX_RACES: usize = 200;
+
+/// What every protocol operation needs: the repository, the recorded plan, the time.
+pub struct Context<'r> {
+    pub repo: &'r gix::Repository,
+    pub plan: RecordedPlan,
+    pub now: i64,
+}
+
+impl<'r> Context<'r> {
+    /// Fails with advice when no plan has been recorded yet.
+    pub fn load(repo: &'r gix::Repository) -> Result<Self> {
+        let plan = state::read_plan(repo)?.ok_or_else(|| {
+            Error::usage("no plan is recorded yet")
+                .hint("write agents.toml (`git agents init`), then record it with `git agents plan --yes`")
+        })?;
+        // GIT_AGENTS_NOW pins the clock (seconds since the epoch) for reproducible runs and tests.
+        let now = std::env::var("GIT_AGENTS_NOW")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(state::now_seconds);
+        Ok(Context { repo, plan, now })
+    }
+
+    fn plan(&self) -> &Plan {
+        &self.plan.plan
+    }
+
+    /// The lease length: `git config agents.lease`, else the plan's `[agent] lease`.
+    pub fn lease_seconds(&self) -> Result<u64> {
+        let config = self.repo.config_snapshot();
+        if let Some(value) = config.string("agents.lease") {
+            let text = value.to_string();
+            return duration::parse_duration(&text).map_err(|why| {
+                Error::usage(format!("git config agents.lease \"{text}\" {why}"))
+                    .hint("set a duration such as 30m: `git config agents.lease 30m`")
+            });
+        }
+        duration::parse_duration(&self.plan().agent.lease)
+            .map_err(|why| Error::failure(format!("the recorded plan's lease {why}")))
+    }
+
+    fn task_known(&self, id: &str) -> Result<()> {
+        if self.plan().tasks.iter().any(|t| t.id == id) {
+            return Ok(());
+        }
+        Err(Error::usage(format!("no task `{id}` in the recorded plan"))
+            .hint("`git agents status` lists the tasks; add new ones to agents.toml and run `git agents plan --yes`"))
+    }
+}
+
+/// The agent name from `--agent`, else `$GIT_AGENTS_AGENT`.
+pub fn agent_name(arg: Option<&str>) -> Result<String> {
+    let name = match arg {
+        Some(n) => n.to_string(),
+        None => std::env::var("GIT_AGENTS_AGENT")
+            .map_err(|_| Error::usage("which agent is this?").hint("pass `--agent NAME` or set GIT_AGENTS_AGENT"))?,
+    };
+    if let Some(why) = ids::id_problem(&name) {
+        return Err(Error::usage(format!("agent name {name:?} {why}"))
+            .hint("agent names become ref names: use letters, digits, '-', '_' and '.'"));
+    }
+    Ok(name)
+}
+
+/// A person's name for transitions made by hand (requeue, unlock).
+pub fn person(repo: &gix::Repository) -> String {
+    match repo.committer() {
+        Some(Ok(sig)) => sig.name.to_string(),
+        _ => crate::repo::FALLBACK_NAME.to_string(),
+    }
+}
+
+/// Whether a task may be claimed, and if not, why.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Readiness {
+    Ready,
+    /// Available, but these dependencies are not done or merged.
+    Waiting(Vec<String>),
+    /// Not available: in this state.
+    Taken(TaskState),
+    /// The plan has it but no ref does (a plan recorded by hand, or a race).
+    Missing,
+}
+
+/// "Ready" is derived: available and every dependency done or merged.
+pub fn readiness(plan: &Plan, snap: &Snapshot, id: &str) -> Readiness {
+    let Some(task) = snap.tasks.get(id) else {
+        return Readiness::Missing;
+    };
+    if task.state != TaskState::Available {
+        return Readiness::Taken(task.state);
+    }
+    let Some(def) = plan.tasks.iter().find(|t| t.id == id) else {
+        return Readiness::Missing;
+    };
+    let waiting: Vec<String> = def
+        .depends_on
+        .iter()
+        .filter(|d| !snap.tasks.get(d.as_str()).is_some_and(|t| t.state.is_complete()))
+        .cloned()
+        .collect();
+    if waiting.is_empty() {
+        Readiness::Ready
+    } else {
+        Readiness::Waiting(waiting)
+    }
+}
+
+/// Which task to claim.
+pub enum Target<'a> {
+    Next,
+    Task(&'a str),
+}
+
+/// Claims a task for `agent`; returns the task id and its new record.
+pub fn claim(ctx: &Context<'_>, agent: &str, target: Target<'_>) -> Result<(String, TaskRecord)> {
+    let lease = ctx.lease_seconds()? as i64;
+    for _ in 0..MAX_RACES {
+        let snap = state::snapshot(ctx.repo)?;
+        let id = match target {
+            Target::Task(id) => {
+                ctx.task_known(id)?;
+                match readiness(ctx.plan(), &snap, id) {
+                    Readiness::Ready => id.to_string(),
+                    other => return Err(not_claimable(ctx, &snap, id, other)),
+                }
+            }
+            Target::Next => match ctx
+                .plan()
+                .tasks
+                .iter()
+                .find(|t| readiness(ctx.plan(), &snap, &t.id) == Readiness::Ready)
+            {
+                Some(t) => t.id.clone(),
+                None => return Err(nothing_ready(ctx, &snap)),
+            },
+        };
+        let Some(from) = snap.tasks.get(&id) else { continue };
+        let old = TaskRecord::read(ctx.repo, from.oid)?;
+        let mut record = old.next(TaskState::Claimed, agent, ctx.now);
+        record.agent = Some(agent.to_string());
+        record.host = Some(host());
+        record.pid = Some(caller_pid());
+        record.claimed_at = Some(ctx.now);
+        record.lease_until = Some(ctx.now + lease);
+        record.branch = Some(format!("agents/{id}"));
+        let registration = register(ctx, &snap, agent)?;
+        let m = Move {
+            id: &id,
+            from,
+            message: format!("claim {id} by {agent}"),
+            record: record.clone(),
+            agent: Some(registration),
+        };
+        match state::move_task(ctx.repo, m) {
+            Ok(_) => return Ok((id, record)),
+            Err(WriteError::Moved) => continue,
+            Err(WriteError::Failed(e)) => return Err(e),
+        }
+    }
+    Err(lost_too_often())
+}
+
+fn register(ctx: &Context<'_>, snap: &Snapshot, agent: &str) -> Result<(AgentRecord, Option<gix::ObjectId>)> {
+    let old = snap.agents.get(agent).copied();
+    let mut record = match old {
+        Some(oid) => AgentRecord::read(ctx.repo, oid)?,
+        None => AgentRecord {
+            name: agent.to_string(),
+            started: ctx.now,
+            ..AgentRecord::default()
+        },
+    };
+    record.host = host();
+    record.pid = caller_pid();
+    record.heartbeat = ctx.now;
+    if let Some(dir) = ctx.repo.workdir() {
+        record.worktree = Some(dir.display().to_string());
+    }
+    Ok((record, old))
+}
+
+/// The verdicts an agent gives on a task it holds.
+#[derive(Debug, Clone)]
+pub enum Verdict {
+    Heartbeat,
+    Done { branch: Option<String> },
+    Fail { reason: String },
+    Release,
+}
+
+/// Applies `verdict` to `id`, which `agent` must hold (unless `force`).
+pub fn finish(ctx: &Context<'_>, agent: &str, id: &str, verdict: Verdict, force: bool) -> Result<TaskRecord> {
+    ctx.task_known(id)?;
+    let lease = ctx.lease_seconds()? as i64;
+    for _ in 0..MAX_RACES {
+        let snap = state::snapshot(ctx.repo)?;
+        let from = claimed(&snap, id)?;
+        let old = TaskRecord::read(ctx.repo, from.oid)?;
+        let holder = old.agent.clone().unwrap_or_default();
+        if holder != agent && !force {
+            return Err(
+                Error::usage(format!("task `{id}` is claimed by {holder}, not by {agent}"))
+                    .hint("only the agent holding a claim may change it; a person can add `--force` (it is recorded)"),
+            );
+        }
+        let (state, message, record) = match &verdict {
+            Verdict::Heartbeat => {
+                let mut r = old.next(TaskState::Claimed, agent, ctx.now);
+                r.lease_until = Some(ctx.now + lease);
+                (TaskState::Claimed, format!("heartbeat {id} by {agent}"), r)
+            }
+            Verdict::Done { branch } => {
+                let mut r = old.next(TaskState::Done, agent, ctx.now);
+                let name = branch.clone().unwrap_or_else(|| format!("agents/{id}"));
+                r.head = branch_head(ctx.repo, &name, branch.is_some())?;
+                r.branch = Some(name);
+                (TaskState::Done, format!("done {id} by {agent}"), r)
+            }
+            Verdict::Fail { reason } => {
+                let mut r = old.next(TaskState::Available, agent, ctx.now).unclaimed();
+                r.attempts = old.attempts + 1;
+                r.last_failure = Some(reason.clone());
+                let state = if r.attempts >= ctx.plan().agent.max_attempts {
+                    TaskState::Blocked
+                } else {
+                    TaskState::Available
+                };
+                r.state = state;
+                (state, format!("fail {id} by {agent}: {reason}"), r)
+            }
+            Verdict::Release => {
+                let r = old.next(TaskState::Available, agent, ctx.now).unclaimed();
+                (TaskState::Available, format!("release {id} by {agent}"), r)
+            }
+        };
+        let mut record = record;
+        record.state = state;
+        record.forced = force && holder != agent;
+        let message = if record.forced {
+            format!("{message} (forced; held by {holder})")
+        } else {
+            message
+        };
+        let m = Move {
+            id,
+            from: &from,
+            message,
+            record: record.clone(),
+            agent: None,
+        };
+        match state::move_task(ctx.repo, m) {
+            Ok(_) => return Ok(record),
+            Err(WriteError::Moved) => continue,
+            Err(WriteError::Failed(e)) => return Err(e),
+        }
+    }
+    Err(lost_too_often())
+}
+
+fn claimed(snap: &Snapshot, id: &str) -> Result<TaskRef> {
+    match snap.tasks.get(id) {
+        Some(t) if t.state == TaskState::Claimed => Ok(t.clone()),
+        Some(t) => Err(
+            Error::usage(format!("task `{id}` is not claimed (it is {})", t.state.as_str()))
+                .hint(format!("claim it first: `git agents claim {id}`")),
+        ),
+        None => Err(Error::failure(format!("task `{id}` has no state ref"))
+            .hint("record the plan again with `git agents plan --yes`")),
+    }
+}
+
+fn branch_head(repo: &gix::Repository, branch: &str, required: bool) -> Result<Option<String>> {
+    let found = gix::refs::FullName::try_from(format!("refs/heads/{branch}"))
+        .ok()
+        .and_then(|name| repo.try_find_reference(&name).ok().flatten())
+        .and_then(|r| r.try_id().map(|id| id.to_string()));
+    if found.is_none() && required {
+        return Err(Error::usage(format!("branch `{branch}` does not exist"))
+            .hint("name the branch that holds the task's work, or leave out `--branch`"));
+    }
+    Ok(found)
+}
+
+/// A person moves a blocked or done task back to available, attempts reset.
+pub fn requeue(ctx: &Context<'_>, id: &str) -> Result<TaskRecord> {
+    ctx.task_known(id)?;
+    let by = person(ctx.repo);
+    for _ in 0..MAX_RACES {
+        let snap = state::snapshot(ctx.repo)?;
+        let Some(from) = snap.tasks.get(id) else {
+            return Err(missing(id));
+        };
+        if !matches!(from.state, TaskState::Blocked | TaskState::Done) {
+            return Err(Error::usage(format!(
+                "task `{id}` is {}; only blocked or done tasks can be requeued",
+                from.state.as_str()
+            ))
+            .hint(match from.state {
+                TaskState::Claimed => {
+                    "a claimed task returns with `git agents release` (by its agent) or `git agents unlock --stale`"
+                }
+                _ => "it is already available or merged",
+            }));
+        }
+        let old = TaskRecord::read(ctx.repo, from.oid)?;
+        let mut record = old.next(TaskState::Available, &by, ctx.now).unclaimed();
+        record.attempts = 0;
+        let m = Move {
+            id,
+            from,
+            message: format!("requeue {id} by {by} (was {})", from.state.as_str()),
+            record: record.clone(),
+            agent: None,
+        };
+        match state::move_task(ctx.repo, m) {
+            Ok(_) => return Ok(record),
+            Err(WriteError::Moved) => continue,
+            Err(WriteError::Failed(e)) => return Err(e),
+        }
+    }
+    Err(lost_too_often())
+}
+
+/// Returns every claim whose lease expired to available (or blocked when
+/// its attempts are used up); returns each task freed.
+pub fn unlock_stale(ctx: &Context<'_>) -> Result<Vec<(String, TaskRecord, String)>> {
+    let by = person(ctx.repo);
+    let mut freed = Vec::new();
+    let snap = state::snapshot(ctx.repo)?;
+    for (id, from) in &snap.tasks {
+        if from.state != TaskState::Claimed {
+            continue;
+        }
+        let old = TaskRecord::read(ctx.repo, from.oid)?;
+        if !is_stale(&old, ctx.now) {
+            continue;
+        }
+        let holder = old.agent.clone().unwrap_or_default();
+        let mut record = old.next(TaskState::Available, &by, ctx.now).unclaimed();
+        record.attempts = old.attempts + 1;
+        record.last_failure = Some(format!("lease of {holder} expired"));
+        if record.attempts >= ctx.plan().agent.max_attempts {
+            record.state = TaskState::Blocked;
+        }
+        let m = Move {
+            id,
+            from,
+            message: format!("unlock {id} by {by}: lease of {holder} expired"),
+            record: record.clone(),
+            agent: None,
+        };
+        match state::move_task(ctx.repo, m) {
+            Ok(_) => freed.push((id.clone(), record, holder)),
+            // Its agent came back (heartbeat, done) or someone else unlocked it: leave it.
+            Err(WriteError::Moved) => {}
+            Err(WriteError::Failed(e)) => return Err(e),
+        }
+    }
+    Ok(freed)
+}
+
+/// A claim whose lease has run out.
+pub fn is_stale(record: &TaskRecord, now: i64) -> bool {
+    record.state == TaskState::Claimed && record.lease_until.is_some_and(|until| until < now)
+}
+
+fn missing(id: &str) -> Error {
+    Error::failure(format!("task `{id}` has no state ref")).hint("record the plan again with `git agents plan --yes`")
+}
+
+fn lost_too_often() -> Error {
+    Error::new(
+        Exit::NothingToClaim,
+        "lost the race for every task tried; other agents are busy with them",
+    )
+    .hint("run the command again")
+}
+
+fn not_claimable(ctx: &Context<'_>, snap: &Snapshot, id: &str, why: Readiness) -> Error {
+    let nothing = |m: String| Error::new(Exit::NothingToClaim, m);
+    match why {
+        Readiness::Ready => nothing(format!("task `{id}` is ready")),
+        Readiness::Missing => missing(id),
+        Readiness::Waiting(deps) => nothing(format!("task `{id}` waits for {}", describe_all(ctx, snap, &deps)))
+            .hint("claim one of its dependencies, or `git agents claim --next`"),
+        Readiness::Taken(TaskState::Claimed) => {
+            nothing(format!("task `{id}` is already {}", describe_claim(ctx, snap, id)))
+                .hint("pick another task with `git agents claim --next`")
+        }
+        Readiness::Taken(TaskState::Blocked) => nothing(format!("task `{id}` is blocked after failing too often"))
+            .hint(format!(
+                "see why with `git agents log {id}`; make it available again with `git agents requeue {id}`"
+            )),
+        Readiness::Taken(state) => nothing(format!("task `{id}` is already {}", state.as_str())),
+    }
+}
+
+fn nothing_ready(ctx: &Context<'_>, snap: &Snapshot) -> Error {
+    let plan = ctx.plan();
+    let total = plan.tasks.len();
+    let complete = plan
+        .tasks
+        .iter()
+        .filter(|t| snap.tasks.get(&t.id).is_some_and(|r| r.state.is_complete()))
+        .count();
+    if complete == total {
+        return Error::new(
+            Exit::NothingToClaim,
+            format!("nothing to claim: all {total} tasks are done"),
+        )
+        .hint("merge them with `git agents merge`");
+    }
+    let mut err = Error::new(
+        Exit::NothingToClaim,
+        format!("nothing to claim: {complete} of {total} tasks are done, none of the rest is ready"),
+    );
+    for t in &plan.tasks {
+        match readiness(plan, snap, &t.id) {
+            Readiness::Taken(TaskState::Claimed) => {
+                err = err.detail(format!("{} is {}", t.id, describe_claim(ctx, snap, &t.id)))
+            }
+            Readiness::Taken(TaskState::Blocked) => err = err.detail(format!("{} is blocked", t.id)),
+            Readiness::Waiting(deps) => err = err.detail(format!("{} waits for {}", t.id, deps.join(", "))),
+            _ => {}
+        }
+    }
+    err.hint("wait for the claimed tasks, or `git agents requeue` a blocked one")
+}
+
+fn describe_all(ctx: &Context<'_>, snap: &Snapshot, ids: &[String]) -> String {
+    ids.iter()
+        .map(|d| match snap.tasks.get(d) {
+            Some(t) if t.state == TaskState::Claimed => format!("{d} ({})", describe_claim(ctx, snap, d)),
+            Some(t) => format!("{d} ({})", t.state.as_str()),
+            None => d.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// "claimed by agent-1 since 3m ago"; reads the one task object it needs.
+fn describe_claim(ctx: &Context<'_>, snap: &Snapshot, id: &str) -> String {
+    let record = snap.tasks.get(id).and_then(|t| TaskRecord::read(ctx.repo, t.oid).ok());
+    match record {
+        Some(r) => format!(
+            "claimed by {} for {}",
+            r.agent.as_deref().unwrap_or("?"),
+            age(ctx.now - r.claimed_at.unwrap_or(ctx.now))
+        ),
+        None => "claimed".into(),
+    }
+}
+
+/// A short human duration: 45s, 12m, 3h, 2d.
+pub fn age(seconds: i64) -> String {
+    let s = seconds.max(0);
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m", s / 60),
+        3600..=86399 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86400),
+    }
+}
+
+fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// The agent process: `$GIT_AGENTS_PID`, else whoever ran this command.
+fn caller_pid() -> u32 {
+    std::env::var("GIT_AGENTS_PID")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(std::os::unix::process::parent_id)
+}
