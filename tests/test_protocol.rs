@@ -230,3 +230,19 @@ fn release_and_forced_verdicts_are_recorded() {
     let json: serde_json::Value = serde_json::from_str(&json).expect("json");
     assert_eq!(json["tasks"][0]["attempts"], 1);
 }
+
+#[test]
+fn a_leftover_lock_file_is_named_with_the_fix() {
+    let env = TestEnv::new();
+    let repo = setup(&env);
+    let lock = repo.join(".git/packed-refs.lock");
+    std::fs::write(&lock, "").expect("lock");
+    let before = env.refs(&repo);
+    let out = at(&env, &repo, 0, &["claim", "--next", "--agent", "a1"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(out.stderr.contains("packed-refs.lock is held"), "{out}");
+    assert!(out.stderr.contains("remove it and retry"), "{out}");
+    assert_eq!(env.refs(&repo), before);
+    std::fs::remove_file(&lock).expect("unlock");
+    at(&env, &repo, 0, &["claim", "--next", "--agent", "a1"]).success();
+}

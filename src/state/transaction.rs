@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use gix::lock::acquire::Fail;
+use gix::refs::file::transaction::PackedRefs;
 use gix::refs::transaction::{Change, PreviousValue, RefEdit};
 use gix::refs::Target;
 
@@ -29,11 +30,21 @@ impl From<Error> for WriteError {
 }
 
 /// Applies `edits` atomically: all or none.
+///
+/// Refs under refs/agents live in `packed-refs` (one file to read for a
+/// listing, however many tasks). Every transaction carries at least one
+/// update, which makes gix lock `packed-refs` *before* reading it; and it
+/// runs on a fresh ref store, so that read is not a cached copy whose
+/// staleness an mtime of coarse resolution could hide. Together this keeps
+/// the compare-and-swap exact under concurrent writers.
 pub fn commit(repo: &gix::Repository, edits: Vec<RefEdit>) -> Result<(), WriteError> {
     let committer = repo.committer().and_then(Result::ok);
-    let outcome = repo
-        .refs
+    let store = gix::refs::file::Store::at(repo.common_dir().to_path_buf(), repo.object_hash());
+    let outcome = store
         .transaction()
+        .packed_refs(PackedRefs::DeletionsAndNonSymbolicUpdatesRemoveLooseSourceReference(
+            Box::new(repo.objects.clone()),
+        ))
         .prepare(
             edits.clone(),
             Fail::AfterDurationWithBackoff(LOCK_WAIT),
@@ -47,6 +58,8 @@ pub fn commit(repo: &gix::Repository, edits: Vec<RefEdit>) -> Result<(), WriteEr
 }
 
 fn classify(repo: &gix::Repository, edits: &[RefEdit], err: impl std::fmt::Display) -> WriteError {
+    // Judge by what is on disk now, not by a cached packed-refs.
+    let _ = repo.refs.force_refresh_packed_buffer();
     for edit in edits {
         let current = repo
             .try_find_reference(edit.name.as_ref())
