@@ -433,15 +433,32 @@ impl Validator<'_> {
                 }
             }
         }
-        for (t, hits) in glob_hits.iter().enumerate() {
-            for (g, hit) in hits.iter().enumerate() {
-                if !hit && !tasks[t].owns.is_empty() {
-                    self.warnings.push(format!(
-                        "task `{}`: `{}` matches no tracked file at `{base}`; fine if the task creates it",
-                        tasks[t].id, globs[t][g].0
-                    ));
-                }
+        let unmatched: Vec<String> = glob_hits
+            .iter()
+            .enumerate()
+            .filter(|(t, _)| !tasks[*t].owns.is_empty())
+            .flat_map(|(t, hits)| {
+                hits.iter()
+                    .enumerate()
+                    .filter(|(_, hit)| !**hit)
+                    .map(move |(g, _)| (t, g))
+            })
+            .map(|(t, g)| format!("`{}` (task `{}`)", globs[t][g].0, tasks[t].id))
+            .collect();
+        // One line per glob while that stays readable; a summary beyond.
+        if unmatched.len() <= MAX_EXAMPLES {
+            for glob in &unmatched {
+                self.warnings.push(format!(
+                    "{glob} matches no tracked file at `{base}`; fine if the task creates it"
+                ));
             }
+        } else {
+            self.warnings.push(format!(
+                "{} owned globs match no tracked file at `{base}`, fine if their tasks create them: {} and {} more",
+                unmatched.len(),
+                unmatched[..MAX_EXAMPLES].join(", "),
+                unmatched.len() - MAX_EXAMPLES
+            ));
         }
         for (&(a, b), (examples, total)) in &clashes {
             let more = if *total > examples.len() {
