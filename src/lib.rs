@@ -1,14 +1,18 @@
 //! git-agents: several coding agents on one repository, coordinated through
 //! git refs. `run` is the whole program; `main.rs` only calls it.
 
+pub mod agent_command;
 pub mod commands;
 pub mod error;
 pub mod plan;
 pub mod process;
 pub mod protocol;
 pub mod repo;
+pub mod runner;
+pub mod scripted_agent;
 pub mod state;
 pub mod ui;
+pub mod worktree;
 
 use std::ffi::OsString;
 

@@ -77,3 +77,152 @@ mod tests {
         assert_eq!(parse_git_version("hub version 2.14"), None);
     }
 }
+
+/// Runs `git args` in `dir` and returns its stdout; a failure carries git's stderr.
+pub fn git_in(dir: &std::path::Path, args: &[&str]) -> Result<String> {
+    check_git_version()?;
+    let output = duct::cmd("git", args)
+        .dir(dir)
+        .stdout_capture()
+        .stderr_capture()
+        .unchecked()
+        .run()
+        .map_err(|e| Error::failure(format!("cannot run git {}", args.join(" "))).cause(e))?;
+    if !output.status.success() {
+        return Err(
+            Error::failure(format!("git {} failed in {}", args.join(" "), dir.display()))
+                .cause(String::from_utf8_lossy(&output.stderr).trim()),
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// How a supervised child ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    Exited(i32),
+    /// Killed after running longer than its timeout.
+    TimedOut,
+    /// Killed because the whole run was interrupted.
+    Cancelled,
+}
+
+/// A child to supervise: argv (no shell), folder, extra environment, log file.
+pub struct Supervised<'a> {
+    pub argv: &'a [String],
+    pub dir: &'a std::path::Path,
+    pub env: &'a [(String, String)],
+    pub log: &'a std::path::Path,
+    pub timeout: Option<std::time::Duration>,
+}
+
+/// Runs a child in its own process group with stdout and stderr appended
+/// to the log, calling `tick` about once a second (heartbeats; returning
+/// false stops the child). The whole group is killed on timeout, when
+/// `cancel` becomes true or `tick` says stop, so a hung agent's own
+/// children go too.
+pub fn supervise(
+    child: &Supervised<'_>,
+    cancel: &std::sync::atomic::AtomicBool,
+    mut tick: impl FnMut() -> bool,
+) -> Result<Ended> {
+    use std::os::unix::process::CommandExt;
+    use std::sync::atomic::Ordering;
+
+    let Some((program, args)) = child.argv.split_first() else {
+        return Err(Error::usage("the agent command is empty").hint("give the program and its arguments"));
+    };
+    let open_log = || {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(child.log)
+            .map_err(|e| Error::failure(format!("cannot open log {}", child.log.display())).cause(e))
+    };
+    let mut expr = duct::cmd(program, args)
+        .dir(child.dir)
+        .stdin_null()
+        .stdout_file(open_log()?)
+        .stderr_file(open_log()?)
+        .unchecked()
+        .before_spawn(|cmd| {
+            cmd.process_group(0);
+            Ok(())
+        });
+    for (k, v) in child.env {
+        expr = expr.env(k, v);
+    }
+    let handle = expr.start().map_err(|e| {
+        Error::failure(format!("cannot start `{program}`"))
+            .cause(e)
+            .hint(format!("check that `{program}` is installed and on PATH"))
+    })?;
+    let started = std::time::Instant::now();
+    let mut last_tick = started;
+    let mut keep_going = true;
+    loop {
+        match handle.try_wait() {
+            Ok(Some(output)) => return Ok(Ended::Exited(output.status.code().unwrap_or(-1))),
+            Ok(None) => {}
+            Err(e) => return Err(Error::failure(format!("lost track of `{program}`")).cause(e)),
+        }
+        let verdict = if cancel.load(Ordering::SeqCst) || !keep_going {
+            Some(Ended::Cancelled)
+        } else if child.timeout.is_some_and(|t| started.elapsed() >= t) {
+            Some(Ended::TimedOut)
+        } else {
+            None
+        };
+        if let Some(verdict) = verdict {
+            for pid in handle.pids() {
+                kill_group(pid);
+            }
+            let _ = handle.wait();
+            return Ok(verdict);
+        }
+        if last_tick.elapsed() >= std::time::Duration::from_secs(1) {
+            last_tick = std::time::Instant::now();
+            keep_going = tick();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// SIGKILL to the process group led by `pid`.
+fn kill_group(pid: u32) {
+    if let Ok(pid) = libc::pid_t::try_from(pid) {
+        // SAFETY: killpg only sends a signal; a stale pid at worst yields ESRCH.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::killpg(pid, libc::SIGKILL);
+        }
+    }
+}
+
+/// Runs `script` through `sh -c` in `dir` like [`supervise`], without heartbeats.
+pub fn shell(
+    script: &str,
+    dir: &std::path::Path,
+    log: &std::path::Path,
+    cancel: &std::sync::atomic::AtomicBool,
+) -> Result<Ended> {
+    let argv = ["sh".to_string(), "-c".to_string(), script.to_string()];
+    supervise(
+        &Supervised {
+            argv: &argv,
+            dir,
+            env: &[],
+            log,
+            timeout: None,
+        },
+        cancel,
+        || true,
+    )
+}
+
+/// The last `lines` lines of a log file, for failure reports.
+pub fn tail(path: &std::path::Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}

@@ -195,8 +195,16 @@ fn register(ctx: &Context<'_>, snap: &Snapshot, agent: &str) -> Result<(AgentRec
 #[derive(Debug, Clone)]
 pub enum Verdict {
     Heartbeat,
-    Done { branch: Option<String> },
-    Fail { reason: String },
+    Done {
+        branch: Option<String>,
+    },
+    Fail {
+        reason: String,
+    },
+    /// A failure that no retry can fix (a conflict merging dependencies).
+    Block {
+        reason: String,
+    },
     Release,
 }
 
@@ -239,6 +247,12 @@ pub fn finish(ctx: &Context<'_>, agent: &str, id: &str, verdict: Verdict, force:
                 };
                 r.state = state;
                 (state, format!("fail {id} by {agent}: {reason}"), r)
+            }
+            Verdict::Block { reason } => {
+                let mut r = old.next(TaskState::Blocked, agent, ctx.now).unclaimed();
+                r.attempts = old.attempts + 1;
+                r.last_failure = Some(reason.clone());
+                (TaskState::Blocked, format!("block {id} by {agent}: {reason}"), r)
             }
             Verdict::Release => {
                 let r = old.next(TaskState::Available, agent, ctx.now).unclaimed();

@@ -32,12 +32,14 @@ pub fn open() -> Result<gix::Repository> {
     Ok(repo)
 }
 
-/// The root of the worktree we run in; refuses bare repositories.
+/// The root of the worktree we run in, as an absolute path; refuses bare repositories.
 pub fn workdir(repo: &gix::Repository) -> Result<PathBuf> {
-    repo.workdir().map(Path::to_path_buf).ok_or_else(|| {
+    let dir = repo.workdir().map(Path::to_path_buf).ok_or_else(|| {
         Error::usage("this command needs a worktree, but the repository is bare")
             .hint("run it from a clone with a worktree, or add one with `git worktree add <path>`")
-    })
+    })?;
+    dir.canonicalize()
+        .context(|| format!("cannot resolve the worktree path {}", dir.display()))
 }
 
 /// The branch HEAD points at, if any.

@@ -93,3 +93,62 @@ impl Ui {
         }
     }
 }
+
+/// Live lines, one per agent: indicatif on a terminal, plain stderr lines
+/// otherwise. Shared by the agents' threads.
+pub struct Board {
+    bars: Option<(indicatif::MultiProgress, Vec<indicatif::ProgressBar>)>,
+    names: Vec<String>,
+    quiet: bool,
+}
+
+impl Ui {
+    pub fn board(&self, names: &[String]) -> Board {
+        let live = self.color && !self.quiet;
+        let bars = live.then(|| {
+            let multi = indicatif::MultiProgress::new();
+            let style = indicatif::ProgressStyle::with_template("{spinner} {prefix:.bold} {elapsed:>4} {wide_msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
+            let bars = names
+                .iter()
+                .map(|n| {
+                    let bar = multi.add(indicatif::ProgressBar::new_spinner());
+                    bar.set_style(style.clone());
+                    bar.set_prefix(n.clone());
+                    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+                    bar
+                })
+                .collect();
+            (multi, bars)
+        });
+        Board {
+            bars,
+            names: names.to_vec(),
+            quiet: self.quiet,
+        }
+    }
+}
+
+impl Board {
+    /// What `agent` is doing now; `milestone` lines also print when not live.
+    pub fn set(&self, agent: &str, text: &str, milestone: bool) {
+        match &self.bars {
+            Some((_, bars)) => {
+                if let Some(i) = self.names.iter().position(|n| n == agent) {
+                    bars[i].set_message(text.to_string());
+                }
+            }
+            None if milestone && !self.quiet => eprintln!("{agent}: {text}"),
+            None => {}
+        }
+    }
+
+    /// Ends the live display, leaving each agent's last line.
+    pub fn finish(&self) {
+        if let Some((_, bars)) = &self.bars {
+            for bar in bars {
+                bar.finish();
+            }
+        }
+    }
+}

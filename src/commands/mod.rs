@@ -7,6 +7,7 @@ pub mod log;
 pub mod plan;
 pub mod planned;
 pub mod requeue;
+pub mod spawn;
 pub mod status;
 pub mod unlock;
 pub mod verdict;
@@ -37,8 +38,7 @@ pub struct Cli {
 pub enum Command {
     Init(init::InitArgs),
     Plan(plan::PlanArgs),
-    /// Start N agents, each in its own worktree, working through the plan
-    Spawn(planned::SpawnArgs),
+    Spawn(spawn::SpawnArgs),
     Claim(claim::ClaimArgs),
     Done(verdict::DoneArgs),
     Fail(verdict::FailArgs),
@@ -56,13 +56,16 @@ pub enum Command {
     Clean,
     /// Run the whole workflow on a throw-away repository
     Demo,
+    /// A scripted stand-in for a coding agent (used by the demo and tests)
+    #[command(hide = true)]
+    ScriptedAgent,
 }
 
 pub fn dispatch(cli: &Cli, ui: &Ui) -> Result<()> {
     match &cli.command {
         Command::Init(args) => init::run(args, ui),
         Command::Plan(args) => plan::run(args, ui),
-        Command::Spawn(_) => planned::not_yet("spawn"),
+        Command::Spawn(args) => spawn::run(args, ui),
         Command::Claim(args) => claim::run(args, ui),
         Command::Done(args) => verdict::run(
             &args.held,
@@ -88,6 +91,7 @@ pub fn dispatch(cli: &Cli, ui: &Ui) -> Result<()> {
         Command::Hook(_) => planned::not_yet("hook"),
         Command::Clean => planned::not_yet("clean"),
         Command::Demo => planned::not_yet("demo"),
+        Command::ScriptedAgent => crate::scripted_agent::run(),
     }
 }
 

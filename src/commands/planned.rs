@@ -9,22 +9,7 @@ use crate::error::{Error, Result};
 /// The error every unbuilt subcommand returns.
 pub fn not_yet(name: &str) -> Result<()> {
     Err(Error::failure(format!("`git agents {name}` is not implemented yet"))
-        .hint("this build implements init, plan and the lock protocol (claim, done, fail, release, heartbeat, requeue, unlock, status, log); spawn and merge are on their way"))
-}
-
-#[derive(Debug, Args)]
-pub struct SpawnArgs {
-    /// How many agents to start
-    pub count: usize,
-    /// Use a preset agent command (claude, codex, aider, gemini)
-    #[arg(long)]
-    pub agent: Option<String>,
-    /// Show what would happen without starting anything
-    #[arg(long)]
-    pub dry_run: bool,
-    /// The agent command and its arguments, after `--`
-    #[arg(last = true)]
-    pub command: Vec<String>,
+        .hint("this build implements init, plan and spawn and the lock protocol (claim, done, fail, release, heartbeat, requeue, unlock, status, log); merge is on its way"))
 }
 
 #[derive(Debug, Args)]

@@ -30,7 +30,7 @@ pub struct StatusArgs {
 }
 
 #[derive(Debug, Serialize)]
-struct Status {
+pub struct Status {
     total: usize,
     completed: usize,
     in_progress: usize,
@@ -38,7 +38,7 @@ struct Status {
     blocked: usize,
     available: usize,
     agents: Vec<AgentLine>,
-    tasks: Vec<TaskLine>,
+    pub tasks: Vec<TaskLine>,
 }
 
 #[derive(Debug, Serialize)]
@@ -51,9 +51,9 @@ struct AgentLine {
 }
 
 #[derive(Debug, Serialize)]
-struct TaskLine {
-    id: String,
-    state: TaskState,
+pub struct TaskLine {
+    pub id: String,
+    pub state: TaskState,
     attempts: u32,
     agent: Option<String>,
     branch: Option<String>,
@@ -64,7 +64,7 @@ struct TaskLine {
     stale: bool,
     claimed_at: Option<i64>,
     lease_until: Option<i64>,
-    last_failure: Option<String>,
+    pub last_failure: Option<String>,
 }
 
 pub fn run(args: &StatusArgs, ui: &Ui) -> Result<()> {
@@ -79,7 +79,7 @@ pub fn run(args: &StatusArgs, ui: &Ui) -> Result<()> {
     Ok(())
 }
 
-fn gather(ctx: &Context<'_>) -> Result<Status> {
+pub fn gather(ctx: &Context<'_>) -> Result<Status> {
     let repo = ctx.repo;
     let plan = &ctx.plan.plan;
     let mut snap = state::snapshot(repo)?;
@@ -192,11 +192,16 @@ fn task_branches(repo: &gix::Repository) -> Result<BTreeMap<String, gix::ObjectI
     Ok(out)
 }
 
-fn human(s: &Status, now: i64) -> String {
-    let mut out = format!(
-        "{} completed / {} total ({} in progress, {} failed, {} blocked)\n",
+/// `N completed / M total (K in progress, F failed, B blocked)`
+pub fn counts_line(s: &Status) -> String {
+    format!(
+        "{} completed / {} total ({} in progress, {} failed, {} blocked)",
         s.completed, s.total, s.in_progress, s.failed, s.blocked
-    );
+    )
+}
+
+fn human(s: &Status, now: i64) -> String {
+    let mut out = format!("{}\n", counts_line(s));
     if !s.agents.is_empty() {
         out.push('\n');
         let rows: Vec<Vec<String>> = s

@@ -9,6 +9,7 @@ mod task_record;
 mod transaction;
 
 pub use agent_record::{AgentRecord, AGENTS_PREFIX};
+pub use objects::write_commit;
 pub use plan_record::{load_prompts, read_plan, record_plan, PlanChange, Recorded, RecordedPlan};
 pub use task_record::{initial_commit, TaskRecord};
 pub use transaction::WriteError;

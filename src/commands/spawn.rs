@@ -1,0 +1,196 @@
+//! `git agents spawn N`: N agents, each in its own worktree, working through
+//! the recorded plan until nothing is left to claim.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use clap::Args;
+
+use crate::agent_command;
+use crate::error::{Context as _, Error, Result};
+use crate::plan::duration::parse_duration;
+use crate::protocol::Context;
+use crate::runner::{self, Event, Report, Settings};
+use crate::state::TaskState;
+use crate::ui::{Board, Ui};
+
+/// Start N agents, each in its own worktree, working through the plan
+///
+/// Each agent gets a linked worktree (`git config agents.worktreeDir`,
+/// default `<repo>.agents/<agent>`) and loops: claim the next ready task,
+/// start branch agents/<task> from the base (with its dependencies merged
+/// in), run the agent command, check the result (a commit exists, only
+/// owned files changed, the acceptance command passes), then mark the task
+/// done or failed. Spawn returns when nothing is ready or claimed: exit 0
+/// when every task is done, 1 when any is blocked.
+///
+/// The command: after `--`, else `--agent PRESET` (claude, codex, aider,
+/// gemini), else `git config agents.command` (a shell string), else the
+/// plan's `[agent] command`. Placeholders {prompt} {prompt_file} {task}
+/// {worktree} {branch}; environment GIT_AGENTS_TASK, GIT_AGENTS_AGENT,
+/// GIT_AGENTS_PROMPT_FILE, GIT_AGENTS_WORKTREE, GIT_AGENTS_BRANCH,
+/// GIT_AGENTS_ATTEMPT. Ctrl-C stops the agents and releases their claims.
+///
+/// Examples:
+///
+///   git agents spawn 3 --agent claude
+///   git agents spawn 2 --timeout 20m -- aider --yes-always --message-file {prompt_file}
+#[derive(Debug, Args)]
+pub struct SpawnArgs {
+    /// How many agents to start
+    pub count: usize,
+    /// Use a preset agent command (claude, codex, aider, gemini)
+    #[arg(long, value_name = "PRESET")]
+    pub agent: Option<String>,
+    /// Agent names are PREFIX1..PREFIXN
+    #[arg(long, default_value = "agent-")]
+    pub name_prefix: String,
+    /// Kill an agent that works on one task longer than this (e.g. 20m)
+    #[arg(long)]
+    pub timeout: Option<String>,
+    /// Show the agents, worktrees and command without starting anything
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The agent command and its arguments, after `--`
+    #[arg(last = true)]
+    pub command: Vec<String>,
+}
+
+/// Set by Ctrl-C / SIGTERM; every agent stops and releases its claim.
+static CANCEL: AtomicBool = AtomicBool::new(false);
+
+pub fn run(args: &SpawnArgs, ui: &Ui) -> Result<()> {
+    if args.count == 0 {
+        return Err(Error::usage("spawn needs at least one agent").hint("e.g. `git agents spawn 3`"));
+    }
+    let repo = crate::repo::open()?;
+    let workdir = crate::repo::workdir(&repo)?;
+    let ctx =
+        Context::load(&repo).map_err(|e| e.hint("spawn works from a recorded plan: run `git agents plan` first"))?;
+    let plan = &ctx.plan.plan;
+    let config = repo.config_snapshot().string("agents.command").map(|s| s.to_string());
+    let template = agent_command::resolve(&args.command, args.agent.as_deref(), config, &plan.agent.command)?;
+    let timeout = match &args.timeout {
+        Some(t) => Some(std::time::Duration::from_secs(parse_duration(t).map_err(|why| {
+            Error::usage(format!("--timeout {t:?} {why}")).hint("write a duration such as 20m or 90s")
+        })?)),
+        None => None,
+    };
+    let names: Vec<String> = (1..=args.count).map(|i| format!("{}{i}", args.name_prefix)).collect();
+    for name in &names {
+        crate::protocol::agent_name(Some(name))?;
+    }
+    let settings = Settings {
+        template,
+        timeout,
+        worktree_root: crate::worktree::root(&repo, &workdir),
+        workdir: workdir.clone(),
+        identity: crate::worktree::identity_overrides(&repo),
+    };
+    if args.dry_run {
+        let mut out = format!("command: {}\n", settings.template.0.join(" "));
+        for name in &names {
+            out.push_str(&format!(
+                "{name}: worktree {}\n",
+                settings.worktree_root.join(name).display()
+            ));
+        }
+        ui.result(&out);
+        return Ok(());
+    }
+    warn_if_base_is_behind(&workdir, &plan.base, ui);
+    // A second handler cannot be installed (demo runs spawn in-process twice); the first one is enough.
+    let _ = ctrlc::set_handler(|| CANCEL.store(true, Ordering::SeqCst));
+
+    // Absolute, so paths derived from it (briefs, logs) work from every worktree.
+    let git_dir = repo
+        .git_dir()
+        .canonicalize()
+        .context(|| "cannot resolve the git dir".into())?;
+    let board = Arc::new(BoardReport {
+        board: ui.board(&names),
+    });
+    let errors: Vec<(String, Error)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = names
+            .iter()
+            .map(|name| {
+                let (git_dir, settings, board) = (&git_dir, &settings, board.clone());
+                let handle = scope.spawn(move || runner::run_agent(git_dir, name, settings, &CANCEL, board.as_ref()));
+                (name.clone(), handle)
+            })
+            .collect();
+        handles
+            .into_iter()
+            .filter_map(|(name, h)| match h.join() {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some((name, e)),
+                Err(_) => Some((name, Error::failure("the agent thread panicked"))),
+            })
+            .collect()
+    });
+    board.board.finish();
+    for (name, e) in &errors {
+        ui.warn(&format!("{name} stopped: {}", e.message));
+        for line in e.details.iter().chain(&e.causes).chain(&e.hints) {
+            ui.warn(&format!("  {line}"));
+        }
+    }
+    let status = crate::commands::status::gather(&Context::load(&repo)?)?;
+    let summary = crate::commands::status::counts_line(&status);
+    let blocked: Vec<&str> = status
+        .tasks
+        .iter()
+        .filter(|t| t.state == TaskState::Blocked)
+        .map(|t| t.id.as_str())
+        .collect();
+    if CANCEL.load(Ordering::SeqCst) {
+        ui.result(&summary);
+        return Err(Error::failure("interrupted: agents stopped, their claims released")
+            .hint("run `git agents spawn` again to go on"));
+    }
+    if !blocked.is_empty() {
+        let mut err = Error::failure(format!("{} task(s) blocked: {}", blocked.len(), blocked.join(", ")));
+        for t in status.tasks.iter().filter(|t| t.state == TaskState::Blocked) {
+            err = err.detail(format!("{}: {}", t.id, t.last_failure.as_deref().unwrap_or("?")));
+        }
+        ui.result(&summary);
+        return Err(err.hint("see `git agents log TASK`; fix the cause and `git agents requeue TASK`"));
+    }
+    if let Some((name, e)) = errors.into_iter().next() {
+        ui.result(&summary);
+        return Err(Error::failure(format!("{name} stopped with an error: {}", e.message)));
+    }
+    ui.result(&summary);
+    Ok(())
+}
+
+/// Says once when the base branch's upstream has commits the base lacks.
+fn warn_if_base_is_behind(workdir: &std::path::Path, base: &str, ui: &Ui) {
+    let range = format!("{base}..{base}@{{upstream}}");
+    if let Ok(count) = crate::process::git_in(workdir, &["rev-list", "--count", &range]) {
+        if count.trim() != "0" {
+            ui.warn(&format!(
+                "`{base}` is {} commit(s) behind its upstream; tasks start from the local `{base}` (pull first to avoid needless conflicts)",
+                count.trim()
+            ));
+        }
+    }
+}
+
+struct BoardReport {
+    board: Board,
+}
+
+impl Report for BoardReport {
+    fn event(&self, agent: &str, event: Event<'_>) {
+        let (text, milestone) = match event {
+            Event::Preparing => ("preparing worktree".to_string(), false),
+            Event::Working { task, attempt } => (format!("{task}: working (attempt {attempt})"), true),
+            Event::Checking { task } => (format!("{task}: checking"), false),
+            Event::Finished { task, state, note } => (format!("{task}: {} ({note})", state.as_str()), true),
+            Event::Waiting => ("waiting for dependencies".to_string(), false),
+            Event::Stopped(why) => (format!("stopped: {why}"), true),
+        };
+        self.board.set(agent, &text, milestone);
+    }
+}

@@ -1,0 +1,481 @@
+//! The agent loop `spawn` runs once per agent: claim the next ready task,
+//! start its branch, run the agent command in the agent's worktree, check
+//! the result (commits, ownership, acceptance) and report done or failed,
+//! until nothing is left to claim.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use gix::ObjectId;
+
+use crate::agent_command::{Fill, Template};
+use crate::error::{Context as _, Error, Exit, Result};
+use crate::plan::globs::{Matcher, OwnedGlob};
+use crate::plan::{Plan, Task};
+use crate::process::{self, Ended, Supervised};
+use crate::protocol::{self, Context, Target, Verdict};
+use crate::state::{self, TaskState};
+use crate::worktree;
+
+/// What every agent of one spawn shares.
+pub struct Settings {
+    pub template: Template,
+    pub timeout: Option<Duration>,
+    /// The main worktree (for `[agent] copy`).
+    pub workdir: PathBuf,
+    pub worktree_root: PathBuf,
+    pub identity: Vec<(String, String)>,
+}
+
+/// What an agent is doing, for the progress display.
+pub enum Event<'a> {
+    Preparing,
+    Working {
+        task: &'a str,
+        attempt: u32,
+    },
+    Checking {
+        task: &'a str,
+    },
+    Finished {
+        task: &'a str,
+        state: TaskState,
+        note: String,
+    },
+    Waiting,
+    Stopped(String),
+}
+
+/// Receives events from all agents; implemented by the spawn command.
+pub trait Report: Sync {
+    fn event(&self, agent: &str, event: Event<'_>);
+}
+
+/// How one attempt ended, from the runner's point of view.
+enum Attempt {
+    Done,
+    Failed(String),
+    Blocked(String),
+    /// Stopped by Ctrl-C: the claim is released, not failed.
+    Interrupted,
+    /// The claim was taken from us (lease expired and recovered): leave it.
+    Lost,
+}
+
+/// Runs one agent until no task is ready or claimed, or until `cancel`.
+pub fn run_agent(
+    git_dir: &Path,
+    agent: &str,
+    settings: &Settings,
+    cancel: &AtomicBool,
+    report: &dyn Report,
+) -> Result<()> {
+    // Each agent thread opens its own handle (gix handles are not shared across threads).
+    let mut repo = gix::open(git_dir).context(|| format!("cannot open the repository at {}", git_dir.display()))?;
+    repo.committer_or_set_fallback(crate::repo::FALLBACK_NAME, crate::repo::FALLBACK_EMAIL)
+        .context(|| "cannot set up a committer identity".into())?;
+    report.event(agent, Event::Preparing);
+    let dir = settings.worktree_root.join(agent);
+    let ctx = Context::load(&repo)?;
+    let base = base_tip(&repo, &ctx.plan.plan)?;
+    if worktree::ensure(&repo, &dir, base)? {
+        prepare_new_worktree(&repo, &ctx.plan.plan, settings, &dir, cancel)?;
+    }
+    loop {
+        if cancel.load(Ordering::SeqCst) {
+            report.event(agent, Event::Stopped("interrupted".into()));
+            return Ok(());
+        }
+        let ctx = Context::load(&repo)?;
+        let (id, record) = match protocol::claim(&ctx, agent, Target::Next) {
+            Ok(claimed) => claimed,
+            Err(e) if e.exit == Exit::NothingToClaim => {
+                if others_still_working(&repo)? {
+                    report.event(agent, Event::Waiting);
+                    std::thread::sleep(Duration::from_millis(250));
+                    continue;
+                }
+                report.event(agent, Event::Stopped("nothing left to claim".into()));
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        let Some(task) = ctx.plan.plan.tasks.iter().find(|t| t.id == id).cloned() else {
+            return Err(Error::failure(format!("claimed `{id}`, which the plan does not list")));
+        };
+        let attempt = record.attempts + 1;
+        report.event(agent, Event::Working { task: &id, attempt });
+        let outcome = attempt_task(&repo, &ctx, agent, &task, attempt, settings, &dir, cancel, report)?;
+        let _ = worktree::detach(&dir);
+        let fresh = Context::load(&repo)?;
+        let (state, note) = match outcome {
+            Attempt::Done => {
+                let verdict = Verdict::Done {
+                    branch: Some(branch(&id)),
+                };
+                let r = protocol::finish(&fresh, agent, &id, verdict, false)?;
+                (r.state, "done".to_string())
+            }
+            Attempt::Failed(reason) => {
+                let r = protocol::finish(&fresh, agent, &id, Verdict::Fail { reason: reason.clone() }, false)?;
+                (r.state, reason)
+            }
+            Attempt::Blocked(reason) => {
+                let r = protocol::finish(&fresh, agent, &id, Verdict::Block { reason: reason.clone() }, false)?;
+                (r.state, reason)
+            }
+            Attempt::Interrupted => {
+                protocol::finish(&fresh, agent, &id, Verdict::Release, false)?;
+                report.event(agent, Event::Stopped("interrupted; task released".into()));
+                return Ok(());
+            }
+            Attempt::Lost => (TaskState::Available, "claim lost (lease expired)".to_string()),
+        };
+        report.event(agent, Event::Finished { task: &id, state, note });
+    }
+}
+
+fn branch(id: &str) -> String {
+    format!("agents/{id}")
+}
+
+fn base_tip(repo: &gix::Repository, plan: &Plan) -> Result<ObjectId> {
+    crate::repo::branch_tip(repo, &plan.base)?.ok_or_else(|| {
+        Error::usage(format!("base branch `{}` does not exist", plan.base))
+            .hint("create it, or record a plan with another base")
+    })
+}
+
+/// `[agent] copy` and `[agent] setup`, once per new worktree.
+fn prepare_new_worktree(
+    repo: &gix::Repository,
+    plan: &Plan,
+    settings: &Settings,
+    dir: &Path,
+    cancel: &AtomicBool,
+) -> Result<()> {
+    for warning in worktree::copy_files(&settings.workdir, dir, &plan.agent.copy) {
+        crate::ui::Ui::new(false).warn(&warning);
+    }
+    if let Some(setup) = &plan.agent.setup {
+        let log = log_dir(repo)?.join(format!(
+            "setup-{}.log",
+            dir.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+        ));
+        match process::shell(setup, dir, &log, cancel)? {
+            Ended::Exited(0) => {}
+            ended => {
+                return Err(
+                    Error::failure(format!("setup `{setup}` failed in {} ({ended:?})", dir.display()))
+                        .detail(process::tail(&log, 10))
+                        .hint(format!("the full output is in {}", log.display())),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Any task claimed right now (its dependents may become ready soon).
+fn others_still_working(repo: &gix::Repository) -> Result<bool> {
+    Ok(state::snapshot(repo)?
+        .tasks
+        .values()
+        .any(|t| t.state == TaskState::Claimed))
+}
+
+/// `$GIT_COMMON_DIR/agents/logs`, created on demand.
+pub fn log_dir(repo: &gix::Repository) -> Result<PathBuf> {
+    let dir = repo.common_dir().join("agents").join("logs");
+    std::fs::create_dir_all(&dir).context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// The log of one attempt of a task.
+pub fn log_path(repo: &gix::Repository, task: &str, attempt: u32) -> Result<PathBuf> {
+    Ok(log_dir(repo)?.join(format!("{task}.{attempt}.log")))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn attempt_task(
+    repo: &gix::Repository,
+    ctx: &Context<'_>,
+    agent: &str,
+    task: &Task,
+    attempt: u32,
+    settings: &Settings,
+    dir: &Path,
+    cancel: &AtomicBool,
+    report: &dyn Report,
+) -> Result<Attempt> {
+    let plan = &ctx.plan.plan;
+    let start = match start_point(repo, plan, task)? {
+        Ok(start) => start,
+        Err(conflict) => return Ok(Attempt::Blocked(conflict)),
+    };
+    let branch = branch(&task.id);
+    worktree::switch(dir, &branch, start)?;
+    let log = log_path(repo, &task.id, attempt)?;
+    let prompt_file = write_brief(repo, ctx, task)?;
+    let worktree_str = dir.display().to_string();
+    let prompt_file_str = prompt_file.display().to_string();
+    let argv = settings.template.fill(&Fill {
+        prompt: &task.prompt,
+        prompt_file: &prompt_file_str,
+        task: &task.id,
+        worktree: &worktree_str,
+        branch: &branch,
+    });
+    let env: Vec<(String, String)> = [
+        ("GIT_AGENTS_TASK", task.id.clone()),
+        ("GIT_AGENTS_AGENT", agent.to_string()),
+        ("GIT_AGENTS_PROMPT_FILE", prompt_file_str.clone()),
+        ("GIT_AGENTS_WORKTREE", worktree_str.clone()),
+        ("GIT_AGENTS_BRANCH", branch.clone()),
+        ("GIT_AGENTS_ATTEMPT", attempt.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+
+    // Heartbeats every third of the lease keep the claim while the agent works.
+    let lease = ctx.lease_seconds()?;
+    let every = Duration::from_secs((lease / 3).max(1));
+    let mut last = std::time::Instant::now();
+    let mut lost = false;
+    let ended = process::supervise(
+        &Supervised {
+            argv: &argv,
+            dir,
+            env: &env,
+            log: &log,
+            timeout: settings.timeout,
+        },
+        cancel,
+        || {
+            if last.elapsed() < every {
+                return true;
+            }
+            last = std::time::Instant::now();
+            let beat =
+                Context::load(repo).and_then(|c| protocol::finish(&c, agent, &task.id, Verdict::Heartbeat, false));
+            lost = beat.is_err();
+            !lost
+        },
+    )?;
+    let verdict = match ended {
+        Ended::Cancelled if lost => Attempt::Lost,
+        Ended::Cancelled => Attempt::Interrupted,
+        Ended::TimedOut => Attempt::Failed(format!(
+            "timed out after {}s",
+            settings.timeout.map_or(0, |t| t.as_secs())
+        )),
+        Ended::Exited(code) if code != 0 => {
+            Attempt::Failed(format!("agent exited with code {code}: {}", last_line(&log)))
+        }
+        Ended::Exited(_) => {
+            report.event(agent, Event::Checking { task: &task.id });
+            check(repo, plan, task, settings, dir, start, &log, cancel)?
+        }
+    };
+    if !matches!(verdict, Attempt::Done) {
+        worktree::reset(dir, start)?;
+    }
+    Ok(verdict)
+}
+
+fn last_line(log: &Path) -> String {
+    process::tail(log, 1).trim().chars().take(200).collect()
+}
+
+/// Commits, ownership and acceptance: is this attempt's work acceptable?
+#[allow(clippy::too_many_arguments)]
+fn check(
+    repo: &gix::Repository,
+    plan: &Plan,
+    task: &Task,
+    settings: &Settings,
+    dir: &Path,
+    start: ObjectId,
+    log: &Path,
+    cancel: &AtomicBool,
+) -> Result<Attempt> {
+    worktree::commit_leftovers(dir, &format!("{}: {}", task.id, task.title), &settings.identity)?;
+    let head = worktree::head(dir)?;
+    if head == start {
+        return Ok(Attempt::Failed(
+            "no changes: the agent made no commit and left no edits".into(),
+        ));
+    }
+    let outside = outside_ownership(repo, task, start, head)?;
+    if !outside.is_empty() {
+        let more = if outside.len() > 5 {
+            format!(" and {} more", outside.len() - 5)
+        } else {
+            String::new()
+        };
+        return Ok(Attempt::Failed(format!(
+            "changed files outside its ownership: {}{more}",
+            outside.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let Some(test) = task.test.as_ref().or(plan.test.as_ref()) else {
+        return Ok(Attempt::Done);
+    };
+    let _ = std::fs::OpenOptions::new()
+        .append(true)
+        .open(log)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, format!("\n--- acceptance: {test}\n").as_bytes()));
+    Ok(match process::shell(test, dir, log, cancel)? {
+        Ended::Exited(0) => Attempt::Done,
+        Ended::Cancelled => Attempt::Interrupted,
+        ended => Attempt::Failed(format!(
+            "acceptance `{test}` failed ({}): {}",
+            describe(&ended),
+            last_line(log)
+        )),
+    })
+}
+
+fn describe(ended: &Ended) -> String {
+    match ended {
+        Ended::Exited(code) => format!("exit {code}"),
+        Ended::TimedOut => "timed out".into(),
+        Ended::Cancelled => "interrupted".into(),
+    }
+}
+
+/// Paths changed between `start` and `head` that the task does not own.
+pub fn outside_ownership(repo: &gix::Repository, task: &Task, start: ObjectId, head: ObjectId) -> Result<Vec<String>> {
+    let tree = |id: ObjectId| {
+        repo.find_commit(id)
+            .and_then(|c| c.tree())
+            .context(|| format!("cannot read commit {id}"))
+    };
+    let (old, new) = (tree(start)?, tree(head)?);
+    let changes = repo
+        .diff_tree_to_tree(&old, &new, None)
+        .context(|| format!("cannot diff {start} and {head}"))?;
+    let globs: Vec<OwnedGlob> = if task.owns.is_empty() {
+        vec![OwnedGlob("**".into())]
+    } else {
+        task.owns.iter().map(|g| OwnedGlob(g.clone())).collect()
+    };
+    let matcher = Matcher::new(&[globs]);
+    let mut scratch = Vec::new();
+    let mut outside = Vec::new();
+    for change in changes {
+        // Folders show up as changes too; only files count.
+        if change.entry_mode().is_tree() {
+            continue;
+        }
+        let path = change.location().to_string();
+        let mut owned = false;
+        matcher.for_each_match(&path, &mut scratch, |_, _| owned = true);
+        if !owned && !outside.contains(&path) {
+            outside.push(path);
+        }
+    }
+    Ok(outside)
+}
+
+/// Where a task's branch starts: the base's tip now, with the branches of
+/// its dependencies merged in. A conflict is returned as a report.
+fn start_point(repo: &gix::Repository, plan: &Plan, task: &Task) -> Result<std::result::Result<ObjectId, String>> {
+    let mut current = base_tip(repo, plan)?;
+    for dep in &task.depends_on {
+        let Some(tip) = crate::repo::branch_tip(repo, &branch(dep))? else {
+            continue;
+        };
+        let base = repo.merge_base(current, tip).ok().flatten().map(|b| b.detach());
+        if base == Some(tip) {
+            continue; // already contained
+        }
+        let labels = gix::merge::blob::builtin_driver::text::Labels {
+            ancestor: None,
+            current: Some("base".into()),
+            other: Some(dep.as_str().into()),
+        };
+        let options = repo
+            .tree_merge_options()
+            .context(|| "cannot read merge options".into())?
+            .into();
+        let mut outcome = repo
+            .merge_commits(current, tip, labels, options)
+            .context(|| format!("cannot merge {} into the start of {}", branch(dep), task.id))?;
+        if outcome
+            .tree_merge
+            .has_unresolved_conflicts(gix::merge::tree::TreatAsUnresolved::git())
+        {
+            let paths: Vec<String> = outcome
+                .tree_merge
+                .conflicts
+                .iter()
+                .map(|c| c.ours.location().to_string())
+                .collect();
+            return Ok(Err(format!(
+                "merging its dependency `{dep}` conflicts in {}",
+                paths.join(", ")
+            )));
+        }
+        let tree = outcome
+            .tree_merge
+            .tree
+            .write()
+            .context(|| "cannot write a merged tree".into())?;
+        let message = format!("start {}: merge {} into {}", task.id, branch(dep), plan.base);
+        current = state::write_commit(repo, &message, tree.detach(), [current, tip])?;
+    }
+    Ok(Ok(current))
+}
+
+/// The brief an agent reads: title, prompt, owned paths, dependencies,
+/// acceptance command and the rules. Written under the git dir.
+fn write_brief(repo: &gix::Repository, ctx: &Context<'_>, task: &Task) -> Result<PathBuf> {
+    let dir = repo.common_dir().join("agents").join("prompts");
+    std::fs::create_dir_all(&dir).context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join(format!("{}.md", task.id));
+    let mut recorded = ctx.plan.clone();
+    state::load_prompts(repo, &mut recorded)?;
+    let prompt = recorded
+        .plan
+        .tasks
+        .iter()
+        .find(|t| t.id == task.id)
+        .map(|t| t.prompt.clone())
+        .unwrap_or_default();
+    let owns = if task.owns.is_empty() {
+        "- everything".to_string()
+    } else {
+        task.owns
+            .iter()
+            .map(|o| format!("- `{o}`"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let deps = if task.depends_on.is_empty() {
+        "none".to_string()
+    } else {
+        format!(
+            "{} (their work is already merged into your branch)",
+            task.depends_on.join(", ")
+        )
+    };
+    let test = task
+        .test
+        .as_ref()
+        .or(ctx.plan.plan.test.as_ref())
+        .map_or("none".to_string(), |t| format!("`{t}`"));
+    let brief = format!(
+        "# {title}\n\nTask `{id}` on branch `agents/{id}`.\n\n## Goal\n\n{prompt}\n\n## Files you own\n\n{owns}\n\n\
+         ## Depends on\n\n{deps}\n\n## Acceptance\n\n{test} must pass in your worktree.\n\n## Rules\n\n\
+         - Change only the files you own; changes elsewhere fail the task.\n\
+         - Commit your work when done (anything left uncommitted is committed for you).\n\
+         - Do not switch branches or push.\n",
+        title = task.title,
+        id = task.id,
+    );
+    std::fs::write(&path, brief).context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}

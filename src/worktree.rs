@@ -1,0 +1,153 @@
+//! Agent worktrees: one linked worktree per agent, created in-process with
+//! gix, and the branch switching, resetting and committing that happens in
+//! them (through the git CLI: gix cannot yet update a checkout in place).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use gix::ObjectId;
+
+use crate::error::{Context, Error, Result};
+use crate::process::git_in;
+
+/// Where agent worktrees live: `git config agents.worktreeDir`, else a
+/// sibling folder `<repo>.agents`.
+pub fn root(repo: &gix::Repository, workdir: &Path) -> PathBuf {
+    if let Some(dir) = repo.config_snapshot().string("agents.worktreeDir") {
+        let dir = PathBuf::from(dir.to_string());
+        return if dir.is_absolute() { dir } else { workdir.join(dir) };
+    }
+    let name = workdir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "repo".into());
+    workdir.with_file_name(format!("{name}.agents"))
+}
+
+/// Makes sure `dir` is a clean linked worktree of `repo`; creates it
+/// detached at `start` if missing. Returns whether it was created.
+pub fn ensure(repo: &gix::Repository, dir: &Path, start: ObjectId) -> Result<bool> {
+    if dir.exists() && std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(false) {
+        let common = git_in(dir, &["rev-parse", "--path-format=absolute", "--git-common-dir"]).ok();
+        let ours = repo.common_dir().canonicalize().ok();
+        let same = common.and_then(|c| PathBuf::from(c.trim()).canonicalize().ok()) == ours;
+        if !same {
+            return Err(Error::usage(format!(
+                "{} exists and is not a worktree of this repository",
+                dir.display()
+            ))
+            .hint("move it away, or point `git config agents.worktreeDir` elsewhere"));
+        }
+        if !git_in(dir, &["status", "--porcelain", "--untracked-files=normal"])?
+            .trim()
+            .is_empty()
+        {
+            return Err(
+                Error::usage(format!("the agent worktree {} has uncommitted changes", dir.display())).hint(format!(
+                    "look at them with `git -C {} status`; commit or discard them, then spawn again",
+                    dir.display()
+                )),
+            );
+        }
+        return Ok(false);
+    }
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent).context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let interrupt = AtomicBool::new(false);
+    repo.add_worktree(
+        dir,
+        gix::worktree::add::Head::Detached(start),
+        gix::progress::Discard,
+        &interrupt,
+    )
+    .map_err(|e| Error::failure(format!("cannot create the worktree {}", dir.display())).cause(e))?;
+    Ok(true)
+}
+
+/// Starts a task: the worktree is cleaned and `branch` (re)created at `start`.
+pub fn switch(dir: &Path, branch: &str, start: ObjectId) -> Result<()> {
+    let start = start.to_string();
+    git_in(dir, &["reset", "-q", "--hard"])?;
+    git_in(dir, &["clean", "-q", "-fd"])?;
+    git_in(dir, &["switch", "-q", "--no-guess", "-C", branch, &start])?;
+    Ok(())
+}
+
+/// Leaves the branch (so another worktree may check it out), keeping files.
+pub fn detach(dir: &Path) -> Result<()> {
+    git_in(dir, &["switch", "-q", "--detach"]).map(|_| ())
+}
+
+/// Throws away a failed attempt: back to `start`, untracked files removed
+/// (ignored ones, like copied `.env` files, stay).
+pub fn reset(dir: &Path, start: ObjectId) -> Result<()> {
+    git_in(dir, &["reset", "-q", "--hard", &start.to_string()])?;
+    git_in(dir, &["clean", "-q", "-fd"])?;
+    Ok(())
+}
+
+/// Commits whatever the agent left uncommitted; returns whether it did.
+pub fn commit_leftovers(dir: &Path, message: &str, identity: &[(String, String)]) -> Result<bool> {
+    if git_in(dir, &["status", "--porcelain"])?.trim().is_empty() {
+        return Ok(false);
+    }
+    git_in(dir, &["add", "-A"])?;
+    let mut args = Vec::new();
+    for (k, v) in identity {
+        args.push("-c".to_string());
+        args.push(format!("{k}={v}"));
+    }
+    args.extend(["commit", "-q", "--no-verify", "-m", message].map(String::from));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    git_in(dir, &args)?;
+    Ok(true)
+}
+
+/// The commit checked out in `dir`.
+pub fn head(dir: &Path) -> Result<ObjectId> {
+    let out = git_in(dir, &["rev-parse", "HEAD"])?;
+    ObjectId::from_hex(out.trim().as_bytes()).context(|| format!("git printed an odd HEAD in {}", dir.display()))
+}
+
+/// Copies `files` (relative paths) from the main worktree into `dir`; only
+/// files git ignores are copied, so they can never be committed by accident.
+/// Returns a warning per file skipped.
+pub fn copy_files(main: &Path, dir: &Path, files: &[String]) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for file in files {
+        let from = main.join(file);
+        if !from.exists() {
+            warnings.push(format!("[agent] copy: {file} does not exist in the main worktree"));
+            continue;
+        }
+        if git_in(main, &["check-ignore", "-q", file]).is_err() {
+            warnings.push(format!(
+                "[agent] copy: {file} is not ignored by git; add it to .gitignore so it is copied and never committed"
+            ));
+            continue;
+        }
+        let to = dir.join(file);
+        if let Some(parent) = to.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        if let Err(e) = std::fs::copy(&from, &to) {
+            warnings.push(format!("[agent] copy: cannot copy {file}: {e}"));
+        }
+    }
+    warnings
+}
+
+/// `user.name`/`user.email` overrides for git commits when none is configured.
+pub fn identity_overrides(repo: &gix::Repository) -> Vec<(String, String)> {
+    let config = repo.config_snapshot();
+    let has = |key: &str, env: &str| config.string(key).is_some() || std::env::var_os(env).is_some();
+    let mut out = Vec::new();
+    if !has("user.name", "GIT_COMMITTER_NAME") {
+        out.push(("user.name".into(), crate::repo::FALLBACK_NAME.into()));
+    }
+    if !has("user.email", "GIT_COMMITTER_EMAIL") {
+        out.push(("user.email".into(), crate::repo::FALLBACK_EMAIL.into()));
+    }
+    out
+}
