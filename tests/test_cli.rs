@@ -40,11 +40,11 @@ fn unbuilt_commands_fail_loudly() {
     let env = TestEnv::new();
     let repo = env.basic_repo();
     let before = env.refs(&repo);
-    let out = env.run(&repo, &["spawn", "3"]);
+    let out = env.run(&repo, &["merge"]);
     insta::assert_snapshot!(out, @"
     ------- stderr -------
-    error: `git agents spawn` is not implemented yet
-    hint: this build implements init, plan and the lock protocol (claim, done, fail, release, heartbeat, requeue, unlock, status, log); spawn and merge are on their way
+    error: `git agents merge` is not implemented yet
+    hint: this build implements init, plan and spawn and the lock protocol (claim, done, fail, release, heartbeat, requeue, unlock, status, log); merge is on its way
     [exit status: 1]
     ");
     for args in [&["merge"][..], &["demo"], &["clean"], &["hook", "install"]] {
