@@ -217,11 +217,12 @@ fn attempt_task(
     let branch = branch(&task.id);
     worktree::switch(dir, &branch, start)?;
     let log = log_path(repo, &task.id, attempt)?;
-    let prompt_file = write_brief(repo, ctx, task)?;
+    let prompt = state::read_prompt(repo, &ctx.plan, &task.id)?;
+    let prompt_file = write_brief(repo, ctx, task, &prompt)?;
     let worktree_str = dir.display().to_string();
     let prompt_file_str = prompt_file.display().to_string();
     let argv = settings.template.fill(&Fill {
-        prompt: &task.prompt,
+        prompt: &prompt,
         prompt_file: &prompt_file_str,
         task: &task.id,
         worktree: &worktree_str,
@@ -432,19 +433,10 @@ fn start_point(repo: &gix::Repository, plan: &Plan, task: &Task) -> Result<std::
 
 /// The brief an agent reads: title, prompt, owned paths, dependencies,
 /// acceptance command and the rules. Written under the git dir.
-fn write_brief(repo: &gix::Repository, ctx: &Context<'_>, task: &Task) -> Result<PathBuf> {
+fn write_brief(repo: &gix::Repository, ctx: &Context<'_>, task: &Task, prompt: &str) -> Result<PathBuf> {
     let dir = repo.common_dir().join("agents").join("prompts");
     std::fs::create_dir_all(&dir).context(|| format!("cannot create {}", dir.display()))?;
     let path = dir.join(format!("{}.md", task.id));
-    let mut recorded = ctx.plan.clone();
-    state::load_prompts(repo, &mut recorded)?;
-    let prompt = recorded
-        .plan
-        .tasks
-        .iter()
-        .find(|t| t.id == task.id)
-        .map(|t| t.prompt.clone())
-        .unwrap_or_default();
     let owns = if task.owns.is_empty() {
         "- everything".to_string()
     } else {

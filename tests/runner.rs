@@ -9,4 +9,5 @@ mod test_plan;
 mod test_plan_fixtures;
 mod test_protocol;
 mod test_record;
+mod test_spawn;
 mod test_tidy;

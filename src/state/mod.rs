@@ -10,7 +10,7 @@ mod transaction;
 
 pub use agent_record::{AgentRecord, AGENTS_PREFIX};
 pub use objects::write_commit;
-pub use plan_record::{load_prompts, read_plan, record_plan, PlanChange, Recorded, RecordedPlan};
+pub use plan_record::{load_prompts, read_plan, read_prompt, record_plan, PlanChange, Recorded, RecordedPlan};
 pub use task_record::{initial_commit, TaskRecord};
 pub use transaction::WriteError;
 

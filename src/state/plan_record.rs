@@ -72,6 +72,11 @@ pub fn read_plan(repo: &gix::Repository) -> Result<Option<RecordedPlan>> {
     Ok(Some(RecordedPlan { commit, plan }))
 }
 
+/// One task's prompt from the plan commit.
+pub fn read_prompt(repo: &gix::Repository, recorded: &RecordedPlan, id: &str) -> Result<String> {
+    read_file(repo, recorded.commit, &Plan::prompt_path(id))
+}
+
 /// Fills in every task's prompt from the plan commit.
 pub fn load_prompts(repo: &gix::Repository, recorded: &mut RecordedPlan) -> Result<()> {
     for task in &mut recorded.plan.tasks {

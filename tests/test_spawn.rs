@@ -1,0 +1,236 @@
+//! `git agents spawn` with the scripted agent: real worktrees, real
+//! processes, real failures.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::common::{TestEnv, BIN};
+
+fn plan(tasks: &str, max_attempts: u32) -> String {
+    format!(
+        "[agent]\ncommand = [\"{BIN}\", \"scripted-agent\"]\nmax_attempts = {max_attempts}\nlease = \"10m\"\n\n{tasks}"
+    )
+}
+
+fn task(id: &str, owns: &str, deps: &str, prompt: &str) -> String {
+    format!("[[task]]\nid = \"{id}\"\nowns = [{owns}]\ndepends_on = [{deps}]\nprompt = '''\n{prompt}\n'''\n\n")
+}
+
+fn record(env: &TestEnv, repo: &Path, plan: &str) {
+    std::fs::write(repo.join("agents.toml"), plan).expect("plan");
+    env.run(repo, &["plan", "--yes", "-q"]).success();
+}
+
+fn worktrees(repo: &Path) -> PathBuf {
+    repo.with_file_name("repo.agents")
+}
+
+fn show(env: &TestEnv, repo: &Path, rev: &str) -> String {
+    env.git(repo, &["show", rev])
+}
+
+#[test]
+fn six_tasks_three_agents() {
+    let env = TestEnv::new();
+    let repo = env.basic_repo();
+    let mut tasks = String::new();
+    for name in ["one", "two", "three", "four"] {
+        tasks.push_str(&task(
+            name,
+            &format!("\"src/{name}/**\""),
+            "",
+            &format!("agent: write src/{name}/mod.rs pub fn {name}() {{}}\nagent: commit {name}: add module"),
+        ));
+    }
+    // Left uncommitted: the runner commits it.
+    tasks.push_str(&task(
+        "five",
+        "\"src/five.rs\"",
+        "\"one\"",
+        "agent: write src/five.rs // uses one",
+    ));
+    tasks.push_str(&task(
+        "six",
+        "\"docs/six.md\"",
+        "\"five\", \"two\"",
+        "agent: print 500\nagent: write docs/six.md six",
+    ));
+    record(&env, &repo, &plan(&tasks, 2));
+    let out = env.run(&repo, &["spawn", "3"]);
+    out.success();
+    assert_eq!(
+        out.stdout, "6 completed / 6 total (0 in progress, 0 failed, 0 blocked)\n",
+        "{out}"
+    );
+    let wt = worktrees(&repo);
+    for agent in ["agent-1", "agent-2", "agent-3"] {
+        assert!(wt.join(agent).join(".git").is_file(), "{agent} has a linked worktree");
+    }
+    for name in ["one", "two", "three", "four"] {
+        let files = env.git(&repo, &["ls-tree", "-r", "--name-only", &format!("agents/{name}")]);
+        assert!(files.contains(&format!("src/{name}/mod.rs")), "{name}: {files}");
+    }
+    let five = env.git(&repo, &["ls-tree", "-r", "--name-only", "agents/five"]);
+    assert!(
+        five.contains("src/one/mod.rs") && five.contains("src/five.rs"),
+        "a dependent starts from its dependency: {five}"
+    );
+    let subject = env.git(&repo, &["log", "-1", "--format=%s", "agents/five"]);
+    assert_eq!(subject, "five: five\n", "leftovers are committed as `<id>: <title>`");
+    let six = env.git(&repo, &["ls-tree", "-r", "--name-only", "agents/six"]);
+    assert!(
+        six.contains("src/one/mod.rs") && six.contains("src/two/mod.rs") && six.contains("docs/six.md"),
+        "{six}"
+    );
+    let log = std::fs::read_to_string(repo.join(".git/agents/logs/six.1.log")).expect("log of six");
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.starts_with("scripted agent output line"))
+            .count(),
+        500
+    );
+    let done = env.git(&repo, &["cat-file", "-p", "refs/agents/tasks/done/one:task.toml"]);
+    let head = env.git(&repo, &["rev-parse", "agents/one"]);
+    assert!(done.contains(&format!("head = \"{}\"", head.trim())), "{done}");
+    // Running again finds nothing to do and reuses the clean worktrees.
+    let again = env.run(&repo, &["spawn", "3"]);
+    again.success();
+    assert!(show(&env, &repo, "agents/four").contains("four: add module"));
+}
+
+#[test]
+fn a_task_touching_files_it_does_not_own_is_blocked() {
+    let env = TestEnv::new();
+    let repo = env.basic_repo();
+    let tasks = task("good", "\"docs/good.md\"", "", "agent: write docs/good.md fine")
+        + &task(
+            "rogue",
+            "\"docs/rogue.md\"",
+            "",
+            "agent: write docs/rogue.md mine\nagent: write README.md hijacked",
+        );
+    record(&env, &repo, &plan(&tasks, 2));
+    let out = env.run(&repo, &["spawn", "2"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert_eq!(
+        out.stdout,
+        "1 completed / 2 total (0 in progress, 1 failed, 1 blocked)\n"
+    );
+    assert!(
+        out.stderr
+            .contains("rogue: changed files outside its ownership: README.md"),
+        "{out}"
+    );
+    let log = env.run(&repo, &["log", "rogue"]).stdout;
+    assert_eq!(log.matches("claim rogue").count(), 2, "{log}");
+    assert!(env.refs(&repo).contains("refs/agents/tasks/blocked/rogue "));
+    assert!(env.refs(&repo).contains("refs/agents/tasks/done/good "));
+}
+
+#[test]
+fn a_hung_agent_is_killed_at_the_timeout() {
+    let env = TestEnv::new();
+    let repo = env.basic_repo();
+    record(
+        &env,
+        &repo,
+        &plan(&task("slow", "\"docs/slow.md\"", "", "agent: sleep 600"), 1),
+    );
+    let started = std::time::Instant::now();
+    let out = env.run(&repo, &["spawn", "1", "--timeout", "1s"]);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "spawn waited for the hung agent"
+    );
+    assert_eq!(out.code, 1, "{out}");
+    assert!(out.stderr.contains("slow: timed out after 1s"), "{out}");
+}
+
+#[test]
+fn the_prompt_reaches_the_agent_byte_for_byte() {
+    let env = TestEnv::new();
+    let repo = env.basic_repo();
+    let prompt = "it's \"quoted\", $(touch /tmp/pwned) and `uname` and $HOME \\ {task}";
+    let plan = format!("[[task]]\nid = \"quote\"\nowns = [\"prompt.txt\"]\nprompt = '''{prompt}'''\n");
+    record(&env, &repo, &plan);
+    let out = env.run(
+        &repo,
+        &[
+            "spawn",
+            "1",
+            "--",
+            "sh",
+            "-c",
+            "printf '%s' \"$1\" > prompt.txt",
+            "sh",
+            "{prompt}",
+        ],
+    );
+    out.success();
+    let written = env.git(&repo, &["show", "agents/quote:prompt.txt"]);
+    assert_eq!(written, prompt);
+}
+
+#[test]
+fn ctrl_c_releases_every_claim() {
+    let env = TestEnv::new();
+    let repo = env.basic_repo();
+    let tasks =
+        task("a", "\"docs/a.md\"", "", "agent: sleep 600") + &task("b", "\"docs/b.md\"", "", "agent: sleep 600");
+    record(&env, &repo, &plan(&tasks, 2));
+    let mut spawn = Command::new(BIN)
+        .args(["spawn", "2"])
+        .current_dir(&repo)
+        .env_clear()
+        .envs(env.vars())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !env
+        .run(&repo, &["status", "--json"])
+        .stdout
+        .contains("\"in_progress\": 2")
+    {
+        assert!(std::time::Instant::now() < deadline, "agents never started");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let pid = i32::try_from(spawn.id()).expect("pid");
+    // SAFETY: sends SIGINT to the child we started.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::kill(pid, libc::SIGINT);
+    }
+    let status = spawn.wait().expect("wait");
+    assert_eq!(status.code(), Some(1));
+    let refs = env.git(&repo, &["for-each-ref", "--format=%(refname)", "refs/agents/tasks"]);
+    assert_eq!(
+        refs, "refs/agents/tasks/available/a\nrefs/agents/tasks/available/b\n",
+        "nothing left claimed"
+    );
+    let log = env.run(&repo, &["log", "a"]).stdout;
+    assert!(log.contains("release a by agent-"), "{log}");
+}
+
+#[test]
+fn spawn_needs_a_recorded_plan_and_an_agent_program() {
+    let env = TestEnv::new();
+    let repo = env.basic_repo();
+    let out = env.run(&repo, &["spawn", "2"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("run `git agents plan` first"), "{out}");
+    std::fs::write(repo.join("agents.toml"), task("x", "\"docs/x.md\"", "", "do it")).expect("plan");
+    env.run(&repo, &["plan", "--yes", "-q"]).success();
+    let out = env.run(&repo, &["spawn", "2", "--agent", "codex"]);
+    insta::assert_snapshot!(out, @"
+    ------- stderr -------
+    error: the `codex` preset runs `codex`, which is not on PATH
+    hint: install codex, or choose another agent with `--agent PRESET` or `-- CMD ARGS...`
+    [exit status: 2]
+    ");
+    let out = env.run(&repo, &["spawn", "2"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("no agent command"), "{out}");
+    assert!(!worktrees(&repo).exists(), "a refused spawn creates no worktree");
+}
