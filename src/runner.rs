@@ -90,15 +90,18 @@ pub fn run_agent(
         let ctx = Context::load(&repo)?;
         let (id, record) = match protocol::claim(&ctx, agent, Target::Next) {
             Ok(claimed) => claimed,
-            Err(e) if e.exit == Exit::NothingToClaim => {
-                if others_still_working(&repo)? {
+            Err(e) if e.exit == Exit::NothingToClaim => match queue_state(&repo, &ctx.plan.plan)? {
+                Queue::Ready => continue,
+                Queue::Busy => {
                     report.event(agent, Event::Waiting);
                     std::thread::sleep(Duration::from_millis(250));
                     continue;
                 }
-                report.event(agent, Event::Stopped("nothing left to claim".into()));
-                return Ok(());
-            }
+                Queue::Drained => {
+                    report.event(agent, Event::Stopped("nothing left to claim".into()));
+                    return Ok(());
+                }
+            },
             Err(e) => return Err(e),
         };
         let Some(task) = ctx.plan.plan.tasks.iter().find(|t| t.id == id).cloned() else {
@@ -106,7 +109,17 @@ pub fn run_agent(
         };
         let attempt = record.attempts + 1;
         report.event(agent, Event::Working { task: &id, attempt });
-        let outcome = attempt_task(&repo, &ctx, agent, &task, attempt, settings, &dir, cancel, report)?;
+        let outcome = match attempt_task(&repo, &ctx, agent, &task, attempt, settings, &dir, cancel, report) {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                // Never leave a claim behind: the task fails this attempt, the agent stops.
+                let reason = format!("the runner failed: {}", e.message);
+                let _ = Context::load(&repo)
+                    .and_then(|c| protocol::finish(&c, agent, &id, Verdict::Fail { reason }, false));
+                let _ = worktree::detach(&dir);
+                return Err(e);
+            }
+        };
         let _ = worktree::detach(&dir);
         let fresh = Context::load(&repo)?;
         let (state, note) = match outcome {
@@ -177,12 +190,34 @@ fn prepare_new_worktree(
     Ok(())
 }
 
-/// Any task claimed right now (its dependents may become ready soon).
-fn others_still_working(repo: &gix::Repository) -> Result<bool> {
-    Ok(state::snapshot(repo)?
+enum Queue {
+    /// Something became ready since the claim looked: try again.
+    Ready,
+    /// Others hold claims whose completion may make tasks ready.
+    Busy,
+    /// Nothing ready and nothing claimed: this agent is done.
+    Drained,
+}
+
+/// Where the queue stands, judged on one fresh snapshot (the claim's own
+/// snapshot may already be stale: a dependency may have just finished).
+fn queue_state(repo: &gix::Repository, plan: &Plan) -> Result<Queue> {
+    let snap = state::snapshot(repo)?;
+    if plan
         .tasks
-        .values()
-        .any(|t| t.state == TaskState::Claimed))
+        .iter()
+        .any(|t| protocol::readiness(plan, &snap, &t.id) == protocol::Readiness::Ready)
+    {
+        Ok(Queue::Ready)
+    } else if snap.tasks.values().any(|t| {
+        // A claim whose lease ran out belongs to a dead agent: nothing to wait for.
+        t.state == TaskState::Claimed
+            && state::TaskRecord::read(repo, t.oid).is_ok_and(|r| !protocol::is_stale(&r, state::now_seconds()))
+    }) {
+        Ok(Queue::Busy)
+    } else {
+        Ok(Queue::Drained)
+    }
 }
 
 /// `$GIT_COMMON_DIR/agents/logs`, created on demand.

@@ -27,6 +27,10 @@ pub fn root(repo: &gix::Repository, workdir: &Path) -> PathBuf {
 /// Makes sure `dir` is a clean linked worktree of `repo`; creates it
 /// detached at `start` if missing. Returns whether it was created.
 pub fn ensure(repo: &gix::Repository, dir: &Path, start: ObjectId) -> Result<bool> {
+    // gix reads every registered worktree while adding one; a half-written
+    // registration of a sibling agent makes that fail, so agents take turns.
+    static ADDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ADDING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if dir.exists() && std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(false) {
         let common = git_in(dir, &["rev-parse", "--path-format=absolute", "--git-common-dir"]).ok();
         let ours = repo.common_dir().canonicalize().ok();

@@ -4,6 +4,7 @@ mod common;
 
 mod test_cli;
 mod test_concurrency;
+mod test_demo;
 mod test_init;
 mod test_plan;
 mod test_plan_fixtures;

@@ -47,7 +47,7 @@ fn unbuilt_commands_fail_loudly() {
     hint: this build implements init, plan and spawn and the lock protocol (claim, done, fail, release, heartbeat, requeue, unlock, status, log); merge is on its way
     [exit status: 1]
     ");
-    for args in [&["merge"][..], &["demo"], &["clean"], &["hook", "install"]] {
+    for args in [&["merge"][..], &["clean"], &["hook", "install"]] {
         assert_eq!(env.run(&repo, args).code, 1, "{args:?}");
     }
     assert_eq!(env.refs(&repo), before);

@@ -11,8 +11,9 @@ use crate::ui::Ui;
 /// Show a task's history
 ///
 /// Every transition (claim, heartbeat, done, fail, release, requeue,
-/// unlock), oldest first, with who made it, when, and why. The same history
-/// is a plain git log: `git log refs/agents/tasks/<state>/<task>`.
+/// unlock), oldest first, with who made it, when, and why; then the path
+/// and tail of the agent's newest output log. The same history is a plain
+/// git log: `git log refs/agents/tasks/<state>/<task>`.
 ///
 /// Example:
 ///
@@ -71,6 +72,40 @@ pub fn run(args: &LogArgs, ui: &Ui) -> Result<()> {
         let when = if e.time == 0 { "(plan)".to_string() } else { when };
         out.push_str(&format!("{when:<25}  {:<9}  {}\n", e.state.as_str(), e.message));
     }
+    let logs = attempt_logs(&repo, &args.task);
+    if let Some(newest) = logs.last() {
+        out.push_str(&format!("\nagent output: {}\n", newest.display()));
+        for line in crate::process::tail(newest, 5).lines() {
+            out.push_str(&format!("  | {line}\n"));
+        }
+    }
     ui.result(&out);
     Ok(())
+}
+
+/// The task's attempt logs, oldest first (`<task>.<attempt>.log`).
+fn attempt_logs(repo: &gix::Repository, task: &str) -> Vec<std::path::PathBuf> {
+    let common = repo.common_dir();
+    let dir = common
+        .canonicalize()
+        .unwrap_or_else(|_| common.to_path_buf())
+        .join("agents")
+        .join("logs");
+    let mut logs: Vec<(u32, std::path::PathBuf)> = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let attempt = name
+                .strip_prefix(task)?
+                .strip_prefix('.')?
+                .strip_suffix(".log")?
+                .parse()
+                .ok()?;
+            Some((attempt, e.path()))
+        })
+        .collect();
+    logs.sort();
+    logs.into_iter().map(|(_, p)| p).collect()
 }

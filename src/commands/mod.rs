@@ -2,6 +2,7 @@
 //! subcommand.
 
 pub mod claim;
+pub mod demo;
 pub mod init;
 pub mod log;
 pub mod plan;
@@ -54,8 +55,7 @@ pub enum Command {
     Hook(planned::HookArgs),
     /// Remove agent worktrees and finished branches, keep the history
     Clean,
-    /// Run the whole workflow on a throw-away repository
-    Demo,
+    Demo(demo::DemoArgs),
     /// A scripted stand-in for a coding agent (used by the demo and tests)
     #[command(hide = true)]
     ScriptedAgent,
@@ -90,7 +90,7 @@ pub fn dispatch(cli: &Cli, ui: &Ui) -> Result<()> {
         Command::Unlock(args) => unlock::run(args, ui),
         Command::Hook(_) => planned::not_yet("hook"),
         Command::Clean => planned::not_yet("clean"),
-        Command::Demo => planned::not_yet("demo"),
+        Command::Demo(args) => demo::run(args, ui),
         Command::ScriptedAgent => crate::scripted_agent::run(),
     }
 }
