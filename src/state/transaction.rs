@@ -39,25 +39,68 @@ impl From<Error> for WriteError {
 /// the compare-and-swap exact under concurrent writers.
 pub fn commit(repo: &gix::Repository, edits: Vec<RefEdit>) -> Result<(), WriteError> {
     let committer = repo.committer().and_then(Result::ok);
-    let store = gix::refs::file::Store::at(repo.common_dir().to_path_buf(), repo.object_hash());
-    let outcome = store
-        .transaction()
-        .packed_refs(PackedRefs::DeletionsAndNonSymbolicUpdatesRemoveLooseSourceReference(
-            Box::new(repo.objects.clone()),
-        ))
-        .prepare(
-            edits.clone(),
-            Fail::AfterDurationWithBackoff(LOCK_WAIT),
-            Fail::AfterDurationWithBackoff(LOCK_WAIT),
-        )
-        .and_then(|t| t.commit(committer));
-    match outcome {
-        Ok(_) => Ok(()),
-        Err(e) => Err(classify(repo, &edits, e)),
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    let mut round: u64 = 0;
+    let mut unexplained = 0;
+    loop {
+        let store = gix::refs::file::Store::at(repo.common_dir().to_path_buf(), repo.object_hash());
+        // Fail at once on a held lock and retry here with short waits: gix's own
+        // backoff grows towards a second, which idles agents long after the
+        // lock is free when many of them write at once.
+        let outcome = store
+            .transaction()
+            .packed_refs(PackedRefs::DeletionsAndNonSymbolicUpdatesRemoveLooseSourceReference(
+                Box::new(repo.objects.clone()),
+            ))
+            .prepare(edits.clone(), Fail::Immediately, Fail::Immediately)
+            .and_then(|t| t.commit(committer));
+        let err = match outcome {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        match classify(repo, &edits, &err) {
+            WriteError::Failed(_) if held_locks(repo, &edits).is_empty() => {}
+            WriteError::Failed(_) if std::time::Instant::now() < deadline => {
+                round += 1;
+                std::thread::sleep(Duration::from_micros(500 + jitter(round) % 4_000));
+                continue;
+            }
+            other => return Err(other),
+        }
+        // No lock explains it; a lock may just have been released: look again a few times.
+        unexplained += 1;
+        if unexplained < 5 {
+            round += 1;
+            std::thread::sleep(Duration::from_millis(1));
+            continue;
+        }
+        return Err(classify(repo, &edits, &err));
     }
 }
 
-fn classify(repo: &gix::Repository, edits: &[RefEdit], err: impl std::fmt::Display) -> WriteError {
+/// A few microseconds of spread so racing writers do not retry in lockstep.
+fn jitter(round: u64) -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() as u64);
+    (nanos ^ (std::process::id() as u64).rotate_left(17)).wrapping_mul(round | 1)
+}
+
+/// Lock files that currently block any of `edits`.
+fn held_locks(repo: &gix::Repository, edits: &[RefEdit]) -> Vec<String> {
+    let dir = repo.common_dir();
+    let mut locks: Vec<String> = edits
+        .iter()
+        .map(|e| dir.join(format!("{}.lock", e.name.as_bstr())))
+        .chain(std::iter::once(dir.join("packed-refs.lock")))
+        .filter(|p| p.exists())
+        .map(|p| p.display().to_string())
+        .collect();
+    locks.dedup();
+    locks
+}
+
+fn classify(repo: &gix::Repository, edits: &[RefEdit], err: &impl std::fmt::Display) -> WriteError {
     // Judge by what is on disk now, not by a cached packed-refs.
     let _ = repo.refs.force_refresh_packed_buffer();
     for edit in edits {
@@ -80,15 +123,7 @@ fn classify(repo: &gix::Repository, edits: &[RefEdit], err: impl std::fmt::Displ
             return WriteError::Moved;
         }
     }
-    let dir = repo.common_dir();
-    let mut locks: Vec<String> = edits
-        .iter()
-        .map(|e| dir.join(format!("{}.lock", e.name.as_bstr())))
-        .chain(std::iter::once(dir.join("packed-refs.lock")))
-        .filter(|p| p.exists())
-        .map(|p| p.display().to_string())
-        .collect();
-    locks.dedup();
+    let locks = held_locks(repo, edits);
     let err = Error::failure("could not update refs under refs/agents").cause(err);
     WriteError::Failed(match locks.first() {
         Some(lock) => err.hint(format!(
