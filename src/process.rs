@@ -80,8 +80,17 @@ mod tests {
 
 /// Runs `git args` in `dir` and returns its stdout; a failure carries git's stderr.
 pub fn git_in(dir: &std::path::Path, args: &[&str]) -> Result<String> {
+    git_in_env(dir, args, &[])
+}
+
+/// [`git_in`] with extra environment variables.
+pub fn git_in_env(dir: &std::path::Path, args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Result<String> {
     check_git_version()?;
-    let output = duct::cmd("git", args)
+    let mut expr = duct::cmd("git", args);
+    for (k, v) in env {
+        expr = expr.env(k, v);
+    }
+    let output = expr
         .dir(dir)
         .stdout_capture()
         .stderr_capture()

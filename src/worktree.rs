@@ -155,3 +155,27 @@ pub fn identity_overrides(repo: &gix::Repository) -> Vec<(String, String)> {
     }
     out
 }
+
+/// Records everything in `dir` (tracked changes and untracked files, not
+/// ignored ones) as a commit on top of its HEAD, without touching the
+/// worktree or its index; returns the commit id.
+pub fn snapshot_commit(dir: &Path, message: &str, identity: &[(String, String)]) -> Result<String> {
+    let index = std::env::temp_dir().join(format!("git-agents-snapshot-{}.index", std::process::id()));
+    let env = [("GIT_INDEX_FILE", index.as_os_str())];
+    let run = |args: &[&str]| crate::process::git_in_env(dir, args, &env);
+    let result = (|| {
+        run(&["read-tree", "HEAD"])?;
+        run(&["add", "-A"])?;
+        let tree = run(&["write-tree"])?;
+        let mut args: Vec<String> = Vec::new();
+        for (k, v) in identity {
+            args.push("-c".into());
+            args.push(format!("{k}={v}"));
+        }
+        args.extend(["commit-tree", tree.trim(), "-p", "HEAD", "-m", message].map(String::from));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(&args).map(|c| c.trim().to_string())
+    })();
+    let _ = std::fs::remove_file(&index);
+    result
+}

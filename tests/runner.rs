@@ -2,6 +2,7 @@
 
 mod common;
 
+mod test_clean;
 mod test_cli;
 mod test_concurrency;
 mod test_demo;

@@ -44,10 +44,10 @@ fn unbuilt_commands_fail_loudly() {
     insta::assert_snapshot!(out, @"
     ------- stderr -------
     error: `git agents merge` is not implemented yet
-    hint: this build implements init, plan and spawn and the lock protocol (claim, done, fail, release, heartbeat, requeue, unlock, status, log); merge is on its way
+    hint: this build implements init, plan, spawn, demo, clean and the lock protocol (claim, done, fail, release, heartbeat, requeue, unlock, status, log); merge and hook are on their way
     [exit status: 1]
     ");
-    for args in [&["merge"][..], &["clean"], &["hook", "install"]] {
+    for args in [&["merge"][..], &["hook", "install"]] {
         assert_eq!(env.run(&repo, args).code, 1, "{args:?}");
     }
     assert_eq!(env.refs(&repo), before);

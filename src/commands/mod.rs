@@ -2,6 +2,7 @@
 //! subcommand.
 
 pub mod claim;
+pub mod clean;
 pub mod demo;
 pub mod init;
 pub mod log;
@@ -53,8 +54,7 @@ pub enum Command {
     Unlock(unlock::UnlockArgs),
     /// Install or run the pre-push guard
     Hook(planned::HookArgs),
-    /// Remove agent worktrees and finished branches, keep the history
-    Clean,
+    Clean(clean::CleanArgs),
     Demo(demo::DemoArgs),
     /// A scripted stand-in for a coding agent (used by the demo and tests)
     #[command(hide = true)]
@@ -89,7 +89,7 @@ pub fn dispatch(cli: &Cli, ui: &Ui) -> Result<()> {
         Command::Requeue(args) => requeue::run(args, ui),
         Command::Unlock(args) => unlock::run(args, ui),
         Command::Hook(_) => planned::not_yet("hook"),
-        Command::Clean => planned::not_yet("clean"),
+        Command::Clean(args) => clean::run(args, ui),
         Command::Demo(args) => demo::run(args, ui),
         Command::ScriptedAgent => crate::scripted_agent::run(),
     }

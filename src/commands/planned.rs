@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 /// The error every unbuilt subcommand returns.
 pub fn not_yet(name: &str) -> Result<()> {
     Err(Error::failure(format!("`git agents {name}` is not implemented yet"))
-        .hint("this build implements init, plan and spawn and the lock protocol (claim, done, fail, release, heartbeat, requeue, unlock, status, log); merge is on its way"))
+        .hint("this build implements init, plan, spawn, demo, clean and the lock protocol (claim, done, fail, release, heartbeat, requeue, unlock, status, log); merge and hook are on their way"))
 }
 
 #[derive(Debug, Args)]

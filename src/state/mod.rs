@@ -294,6 +294,62 @@ fn delete(name: &str, old: ObjectId) -> Result<RefEdit> {
     })
 }
 
+pub const BACKUP_PREFIX: &str = "refs/agents/backup/";
+
+/// Saves `oid` (hex) under `refs/agents/backup/<name>`, never overwriting an
+/// older backup (a numbered name is picked instead); returns the ref name.
+pub fn backup(repo: &gix::Repository, name: &str, oid: &str) -> Result<String> {
+    let oid = ObjectId::from_hex(oid.as_bytes()).context(|| format!("`{oid}` is not an object id"))?;
+    for n in 0..1000 {
+        let full = if n == 0 {
+            format!("{BACKUP_PREFIX}{name}")
+        } else {
+            format!("{BACKUP_PREFIX}{name}-{n}")
+        };
+        match transaction::commit(
+            repo,
+            vec![update(&full, oid, expect(None), "backup by git agents clean")?],
+        ) {
+            Ok(()) => return Ok(full),
+            Err(WriteError::Moved) => continue,
+            Err(WriteError::Failed(e)) => return Err(e),
+        }
+    }
+    Err(crate::error::Error::failure(format!("too many backups named {name}")))
+}
+
+/// Deletes every ref under refs/agents except backups; returns how many.
+pub fn remove_all(repo: &gix::Repository) -> Result<usize> {
+    let platform = repo.references().context(|| "cannot list refs".into())?;
+    let mut edits = Vec::new();
+    for r in platform
+        .prefixed("refs/agents/")
+        .context(|| "cannot list refs under refs/agents".into())?
+    {
+        let r = r.context(|| "cannot read a ref under refs/agents".into())?;
+        let name = r.name().as_bstr().to_string();
+        if name.starts_with(BACKUP_PREFIX) {
+            continue;
+        }
+        if let Some(oid) = r.try_id() {
+            edits.push(delete(&name, oid.detach())?);
+        }
+    }
+    let count = edits.len();
+    if count == 0 {
+        return Ok(0);
+    }
+    // Meant for when no agent is working: the state is being thrown away.
+    match transaction::commit(repo, edits) {
+        Ok(()) => Ok(count),
+        Err(WriteError::Moved) => Err(crate::error::Error::failure(
+            "refs under refs/agents changed while removing them",
+        )
+        .hint("stop the agents, then run `git agents clean --all` again")),
+        Err(WriteError::Failed(e)) => Err(e),
+    }
+}
+
 pub fn short(oid: ObjectId) -> String {
     oid.to_hex_with_len(7).to_string()
 }

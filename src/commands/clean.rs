@@ -1,0 +1,144 @@
+//! `git agents clean`: remove agent worktrees and merged task branches
+//! without ever losing work.
+
+use clap::Args;
+
+use crate::error::{Error, Result};
+use crate::process::git_in;
+use crate::ui::Ui;
+
+/// Remove agent worktrees and merged task branches, keep the history
+///
+/// Removes the agents' linked worktrees and the task branches
+/// (agents/<task>) already merged into the base. Work is never lost: a
+/// worktree with uncommitted changes and a branch not merged into the base
+/// are kept and listed. With --force they go too, but first their work is
+/// saved under refs/agents/backup/ and the command prints how to restore
+/// it. The task history under refs/agents/ stays; --all removes it as well
+/// (after confirmation, or with --yes).
+///
+/// Examples:
+///
+///   git agents clean
+///   git agents clean --force
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    /// Also remove dirty worktrees and unmerged branches (their work is backed up first)
+    #[arg(long)]
+    pub force: bool,
+    /// Also remove the state under refs/agents (plan, tasks, agents)
+    #[arg(long)]
+    pub all: bool,
+    /// Do not ask before removing the state with --all
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+pub fn run(args: &CleanArgs, ui: &Ui) -> Result<()> {
+    let repo = crate::repo::open()?;
+    let workdir = crate::repo::workdir(&repo)?;
+    let root = crate::worktree::root(&repo, &workdir);
+    let base = crate::state::read_plan(&repo)?.map(|p| p.plan.base);
+    let mut kept = Vec::new();
+
+    for path in agent_worktrees(&workdir, &root)? {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let dirty = !git_in(&path, &["status", "--porcelain"])?.trim().is_empty();
+        if dirty && !args.force {
+            kept.push(format!("worktree {} has uncommitted changes", path.display()));
+            continue;
+        }
+        if dirty {
+            let identity = crate::worktree::identity_overrides(&repo);
+            let saved = crate::worktree::snapshot_commit(
+                &path,
+                "uncommitted work saved by git agents clean --force",
+                &identity,
+            )?;
+            let backup = crate::state::backup(&repo, &format!("worktree-{name}"), &saved)?;
+            ui.status(&format!(
+                "saved the uncommitted work of {} as {backup}; see it with `git show {backup}`, restore it with `git checkout {backup} -- .`",
+                path.display()
+            ));
+        }
+        git_in(
+            &workdir,
+            &["worktree", "remove", "--force", &path.display().to_string()],
+        )?;
+        ui.result(&format!("removed worktree {}", path.display()));
+    }
+    let _ = std::fs::remove_dir(&root);
+
+    for (branch, tip) in task_branches(&workdir)? {
+        let merged = match &base {
+            Some(base) => git_in(&workdir, &["merge-base", "--is-ancestor", &tip, base]).is_ok(),
+            None => false,
+        };
+        if !merged && !args.force {
+            kept.push(format!(
+                "branch {branch} is not merged into {}",
+                base.as_deref().unwrap_or("the base")
+            ));
+            continue;
+        }
+        if !merged {
+            let backup = crate::state::backup(&repo, &branch.replace('/', "-"), &tip)?;
+            ui.status(&format!(
+                "saved {branch} as {backup}; restore it with `git branch {branch} {backup}`"
+            ));
+        }
+        git_in(&workdir, &["branch", "-D", "-q", &branch])?;
+        ui.result(&format!("deleted branch {branch}"));
+    }
+
+    if args.all {
+        if !(args.yes || ui.confirm("Remove the plan and every task's history under refs/agents?")) {
+            return Err(Error::usage("not removing refs/agents without confirmation").hint("rerun with `--all --yes`"));
+        }
+        let removed = crate::state::remove_all(&repo)?;
+        ui.result(&format!(
+            "removed {removed} refs under refs/agents (backups under refs/agents/backup stay)"
+        ));
+    }
+    if !kept.is_empty() {
+        let mut err = Error::failure(format!("kept {} item(s) that hold work", kept.len()));
+        for k in kept {
+            err = err.detail(k);
+        }
+        return Err(err.hint(
+            "commit or merge that work, or rerun with `--force` (it is backed up under refs/agents/backup first)",
+        ));
+    }
+    Ok(())
+}
+
+/// Linked worktrees under the agents' folder.
+fn agent_worktrees(workdir: &std::path::Path, root: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
+    let listing = git_in(workdir, &["worktree", "list", "--porcelain"])?;
+    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    Ok(listing
+        .lines()
+        .filter_map(|line| line.strip_prefix("worktree "))
+        .map(std::path::PathBuf::from)
+        .filter(|path| path.starts_with(&root))
+        .collect())
+}
+
+/// `agents/<task>` branches with their tips.
+fn task_branches(workdir: &std::path::Path) -> Result<Vec<(String, String)>> {
+    let listing = git_in(
+        workdir,
+        &[
+            "for-each-ref",
+            "--format=%(refname:short) %(objectname)",
+            "refs/heads/agents/",
+        ],
+    )?;
+    Ok(listing
+        .lines()
+        .filter_map(|l| l.split_once(' ').map(|(b, o)| (b.to_string(), o.to_string())))
+        .collect())
+}

@@ -1,0 +1,63 @@
+//! `git agents clean`: worktrees and merged branches go, work never does.
+
+use crate::common::{TestEnv, BIN};
+
+fn spawned(env: &TestEnv) -> std::path::PathBuf {
+    let repo = env.basic_repo();
+    let plan = format!(
+        "[agent]\ncommand = [\"{BIN}\", \"scripted-agent\"]\n\n[[task]]\nid = \"a\"\nowns = [\"docs/a.md\"]\nprompt = \"agent: write docs/a.md a\"\n\n[[task]]\nid = \"b\"\nowns = [\"docs/b.md\"]\nprompt = \"agent: write docs/b.md b\"\n"
+    );
+    std::fs::write(repo.join("agents.toml"), plan).expect("plan");
+    env.run(&repo, &["plan", "--yes", "-q"]).success();
+    env.run(&repo, &["spawn", "2"]).success();
+    repo
+}
+
+#[test]
+fn clean_keeps_work_unless_forced_and_then_backs_it_up() {
+    let env = TestEnv::new();
+    let repo = spawned(&env);
+    let worktrees = repo.with_file_name("repo.agents");
+    // Branch a is merged into main; b is not. agent-2's worktree gets a stray edit.
+    env.git(&repo, &["merge", "-q", "--ff-only", "agents/a"]);
+    std::fs::write(worktrees.join("agent-2/scratch.txt"), "unsaved notes\n").expect("dirty");
+    let out = env.run(&repo, &["clean"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stdout.contains("removed worktree") && out.stdout.contains("deleted branch agents/a"),
+        "{out}"
+    );
+    assert!(
+        out.stderr.contains("worktree") && out.stderr.contains("has uncommitted changes"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("branch agents/b is not merged into main"), "{out}");
+    assert!(worktrees.join("agent-2/scratch.txt").exists(), "dirty work is kept");
+    assert!(env.refs(&repo).contains("refs/heads/agents/b "));
+    let b_tip = env.git(&repo, &["rev-parse", "agents/b"]);
+
+    let out = env.run(&repo, &["clean", "--force"]);
+    out.success();
+    assert!(!worktrees.exists(), "{out}");
+    let refs = env.refs(&repo);
+    assert!(!refs.contains("refs/heads/agents/"), "{refs}");
+    let backup = env.git(&repo, &["rev-parse", "refs/agents/backup/agents-b"]);
+    assert_eq!(backup, b_tip, "the unmerged branch is backed up");
+    let saved = env.git(&repo, &["show", "refs/agents/backup/worktree-agent-2:scratch.txt"]);
+    assert_eq!(saved, "unsaved notes\n", "the dirty worktree is backed up");
+    assert!(
+        out.stderr
+            .contains("restore it with `git branch agents/b refs/agents/backup/agents-b`"),
+        "{out}"
+    );
+    assert!(refs.contains("refs/agents/tasks/done/a "), "task history stays");
+
+    let out = env.run(&repo, &["clean", "--all"]);
+    assert_eq!(out.code, 2, "--all needs confirmation: {out}");
+    env.run(&repo, &["clean", "--all", "--yes"]).success();
+    let refs = env.git(&repo, &["for-each-ref", "--format=%(refname)", "refs/agents"]);
+    assert_eq!(
+        refs,
+        "refs/agents/backup/agents-b\nrefs/agents/backup/worktree-agent-2\n"
+    );
+}
