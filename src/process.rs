@@ -9,22 +9,6 @@ use crate::error::{Error, Result};
 /// The oldest git we support: `merge-tree --write-tree` arrived in 2.38.
 pub const MIN_GIT: (u32, u32) = (2, 38);
 
-/// Runs `git` with `args` and returns its stdout; checks the version first.
-pub fn git(args: &[&str]) -> Result<String> {
-    check_git_version()?;
-    let output = duct::cmd("git", args)
-        .stdout_capture()
-        .stderr_capture()
-        .unchecked()
-        .run()
-        .map_err(|e| Error::failure(format!("cannot run git {}", args.join(" "))).cause(e))?;
-    if !output.status.success() {
-        return Err(Error::failure(format!("git {} failed", args.join(" ")))
-            .cause(String::from_utf8_lossy(&output.stderr).trim()));
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-}
-
 /// Fails with upgrade advice when git is missing or older than [`MIN_GIT`]; checks once per process.
 pub fn check_git_version() -> Result<()> {
     static CHECKED: OnceLock<std::result::Result<(), String>> = OnceLock::new();

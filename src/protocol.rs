@@ -163,10 +163,8 @@ pub fn claim(ctx: &Context<'_>, agent: &str, target: Target<'_>) -> Result<(Stri
             record: record.clone(),
             agent: Some(registration),
         };
-        match state::move_task(ctx.repo, m) {
-            Ok(_) => return Ok((id, record)),
-            Err(WriteError::Moved) => continue,
-            Err(WriteError::Failed(e)) => return Err(e),
+        if landed(ctx, m)? {
+            return Ok((id, record));
         }
     }
     Err(lost_too_often())
@@ -274,13 +272,21 @@ pub fn finish(ctx: &Context<'_>, agent: &str, id: &str, verdict: Verdict, force:
             record: record.clone(),
             agent: None,
         };
-        match state::move_task(ctx.repo, m) {
-            Ok(_) => return Ok(record),
-            Err(WriteError::Moved) => continue,
-            Err(WriteError::Failed(e)) => return Err(e),
+        if landed(ctx, m)? {
+            return Ok(record);
         }
     }
     Err(lost_too_often())
+}
+
+/// Applies a transition: `true` when it landed, `false` when another writer
+/// got there first (the caller looks again on fresh state).
+fn landed(ctx: &Context<'_>, m: Move<'_>) -> Result<bool> {
+    match state::move_task(ctx.repo, m) {
+        Ok(_) => Ok(true),
+        Err(WriteError::Moved) => Ok(false),
+        Err(WriteError::Failed(e)) => Err(e),
+    }
 }
 
 fn claimed(snap: &Snapshot, id: &str) -> Result<TaskRef> {
@@ -338,10 +344,8 @@ pub fn requeue(ctx: &Context<'_>, id: &str) -> Result<TaskRecord> {
             record: record.clone(),
             agent: None,
         };
-        match state::move_task(ctx.repo, m) {
-            Ok(_) => return Ok(record),
-            Err(WriteError::Moved) => continue,
-            Err(WriteError::Failed(e)) => return Err(e),
+        if landed(ctx, m)? {
+            return Ok(record);
         }
     }
     Err(lost_too_often())
@@ -375,11 +379,9 @@ pub fn unlock_stale(ctx: &Context<'_>) -> Result<Vec<(String, TaskRecord, String
             record: record.clone(),
             agent: None,
         };
-        match state::move_task(ctx.repo, m) {
-            Ok(_) => freed.push((id.clone(), record, holder)),
-            // Its agent came back (heartbeat, done) or someone else unlocked it: leave it.
-            Err(WriteError::Moved) => {}
-            Err(WriteError::Failed(e)) => return Err(e),
+        // Not landing means its agent came back (heartbeat, done) or someone else unlocked it.
+        if landed(ctx, m)? {
+            freed.push((id.clone(), record, holder));
         }
     }
     Ok(freed)

@@ -75,13 +75,10 @@ pub fn run_agent(
     let mut repo = gix::open(git_dir).context(|| format!("cannot open the repository at {}", git_dir.display()))?;
     repo.committer_or_set_fallback(crate::repo::FALLBACK_NAME, crate::repo::FALLBACK_EMAIL)
         .context(|| "cannot set up a committer identity".into())?;
-    report.event(agent, Event::Preparing);
     let dir = settings.worktree_root.join(agent);
-    let ctx = Context::load(&repo)?;
-    let base = base_tip(&repo, &ctx.plan.plan)?;
-    if worktree::ensure(&repo, &dir, base)? {
-        prepare_new_worktree(&repo, &ctx.plan.plan, settings, &dir, cancel)?;
-    }
+    // The worktree is made once this agent holds a task, so the work spreads
+    // over all agents while their worktrees are still being checked out.
+    let mut worktree_ready = false;
     loop {
         if cancel.load(Ordering::SeqCst) {
             report.event(agent, Event::Stopped("interrupted".into()));
@@ -107,6 +104,20 @@ pub fn run_agent(
         let Some(task) = ctx.plan.plan.tasks.iter().find(|t| t.id == id).cloned() else {
             return Err(Error::failure(format!("claimed `{id}`, which the plan does not list")));
         };
+        if !worktree_ready {
+            report.event(agent, Event::Preparing);
+            let made = base_tip(&repo, &ctx.plan.plan)
+                .and_then(|base| worktree::ensure(&repo, &dir, base))
+                .and_then(|created| match created {
+                    true => prepare_new_worktree(&repo, &ctx.plan.plan, settings, &dir, cancel),
+                    false => Ok(()),
+                });
+            if let Err(e) = made {
+                let _ = Context::load(&repo).and_then(|c| protocol::finish(&c, agent, &id, Verdict::Release, false));
+                return Err(e);
+            }
+            worktree_ready = true;
+        }
         let attempt = record.attempts + 1;
         report.event(agent, Event::Working { task: &id, attempt });
         let outcome = match attempt_task(&repo, &ctx, agent, &task, attempt, settings, &dir, cancel, report) {

@@ -27,10 +27,6 @@ pub fn root(repo: &gix::Repository, workdir: &Path) -> PathBuf {
 /// Makes sure `dir` is a clean linked worktree of `repo`; creates it
 /// detached at `start` if missing. Returns whether it was created.
 pub fn ensure(repo: &gix::Repository, dir: &Path, start: ObjectId) -> Result<bool> {
-    // gix reads every registered worktree while adding one; a half-written
-    // registration of a sibling agent makes that fail, so agents take turns.
-    static ADDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _turn = ADDING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if dir.exists() && std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(false) {
         let common = git_in(dir, &["rev-parse", "--path-format=absolute", "--git-common-dir"]).ok();
         let ours = repo.common_dir().canonicalize().ok();
@@ -58,14 +54,19 @@ pub fn ensure(repo: &gix::Repository, dir: &Path, start: ObjectId) -> Result<boo
     if let Some(parent) = dir.parent() {
         std::fs::create_dir_all(parent).context(|| format!("cannot create {}", parent.display()))?;
     }
-    let interrupt = AtomicBool::new(false);
-    repo.add_worktree(
-        dir,
-        gix::worktree::add::Head::Detached(start),
-        gix::progress::Discard,
-        &interrupt,
-    )
-    .map_err(|e| Error::failure(format!("cannot create the worktree {}", dir.display())).cause(e))?;
+    {
+        // gix reads every registered worktree while adding one, and a sibling's
+        // registration is incomplete until it is persisted: agents take turns
+        // registering. The checkout (the slow part) then runs in parallel.
+        static REGISTERING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _turn = REGISTERING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let interrupt = AtomicBool::new(false);
+        repo.prepare_add_worktree(dir, gix::worktree::add::Head::Detached(start), &interrupt)
+            .and_then(|prepared| prepared.persist())
+            .map_err(|e| Error::failure(format!("cannot create the worktree {}", dir.display())).cause(e))?;
+    }
+    // Fill the registered worktree: index and files at `start`.
+    git_in(dir, &["reset", "-q", "--hard"])?;
     Ok(true)
 }
 
