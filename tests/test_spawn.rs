@@ -234,3 +234,102 @@ fn spawn_needs_a_recorded_plan_and_an_agent_program() {
     assert!(out.stderr.contains("no agent command"), "{out}");
     assert!(!worktrees(&repo).exists(), "a refused spawn creates no worktree");
 }
+
+#[test]
+fn new_worktrees_get_setup_and_ignored_files() {
+    let env = TestEnv::new();
+    let repo = env.basic_repo();
+    crate::common::write_files(
+        &repo,
+        &[
+            (".gitignore", ".env\n"),
+            (".env", "SECRET=1\n"),
+            ("notes.txt", "not ignored\n"),
+        ],
+    );
+    env.git(&repo, &["add", ".gitignore"]);
+    env.git(&repo, &["commit", "-q", "-m", "ignore .env"]);
+    let tasks = task("a", "\"docs/a.md\"", "", "agent: write docs/a.md a");
+    let plan = format!(
+        "[agent]\ncommand = [\"{BIN}\", \"scripted-agent\"]\nsetup = \"echo ran >> setup-count.txt && cat .env > docs-env.txt\"\ncopy = [\".env\", \"notes.txt\"]\n\n{tasks}"
+    );
+    std::fs::write(repo.join("agents.toml"), plan).expect("plan");
+    std::fs::write(
+        repo.join(".git/info/exclude"),
+        "agents.toml\nsetup-count.txt\ndocs-env.txt\nnotes.txt\n",
+    )
+    .ok();
+    env.run(&repo, &["plan", "--yes", "-q"]).success();
+    let out = env.run(&repo, &["spawn", "1"]);
+    out.success();
+    let wt = worktrees(&repo).join("agent-1");
+    assert_eq!(
+        std::fs::read_to_string(wt.join(".env")).expect(".env copied"),
+        "SECRET=1\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(wt.join("docs-env.txt")).expect("setup ran"),
+        "SECRET=1\n",
+        "setup runs after copy"
+    );
+    assert_eq!(
+        std::fs::read_to_string(wt.join("setup-count.txt")).expect("setup"),
+        "ran\n"
+    );
+    let files = env.git(&repo, &["ls-tree", "-r", "--name-only", "agents/a"]);
+    assert!(!files.contains(".env"), "a copied file is never committed: {files}");
+}
+
+#[test]
+fn a_failing_setup_stops_that_agent_and_frees_its_task() {
+    let env = TestEnv::new();
+    let repo = env.basic_repo();
+    let tasks = task("a", "\"docs/a.md\"", "", "agent: write docs/a.md a");
+    let plan =
+        format!("[agent]\ncommand = [\"{BIN}\", \"scripted-agent\"]\nsetup = \"echo broken >&2; exit 3\"\n\n{tasks}");
+    record(&env, &repo, &plan);
+    let out = env.run(&repo, &["spawn", "1"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(out.stderr.contains("setup `echo broken >&2; exit 3` failed"), "{out}");
+    assert!(out.stderr.contains("broken"), "the setup output's tail is shown: {out}");
+    let refs = env.git(&repo, &["for-each-ref", "--format=%(refname)", "refs/agents/tasks"]);
+    assert_eq!(refs, "refs/agents/tasks/available/a\n", "the claim is released");
+}
+
+#[test]
+fn a_conflict_merging_a_dependency_blocks_the_dependent() {
+    let env = TestEnv::new();
+    let repo = env.basic_repo();
+    let tasks = task("left", "\"docs/shared.md\"", "", "agent: write docs/shared.md left")
+        + &task(
+            "after",
+            "\"docs/after.md\"",
+            "\"left\"",
+            "agent: write docs/after.md after",
+        );
+    record(&env, &repo, &plan(&tasks, 2));
+    // `left` is done by hand on its branch ...
+    env.run(&repo, &["claim", "left", "--agent", "me"]).success();
+    env.git(&repo, &["switch", "-q", "-c", "agents/left"]);
+    crate::common::write_files(&repo, &[("docs/shared.md", "from left\n")]);
+    env.git(&repo, &["add", "docs"]);
+    env.git(&repo, &["commit", "-q", "-m", "left"]);
+    env.git(&repo, &["switch", "-q", "main"]);
+    env.run(&repo, &["done", "left", "--agent", "me"]).success();
+    // ... while main gets its own docs/shared.md.
+    crate::common::write_files(&repo, &[("docs/shared.md", "from main\n")]);
+    env.git(&repo, &["add", "docs"]);
+    env.git(&repo, &["commit", "-q", "-m", "main"]);
+    let out = env.run(&repo, &["spawn", "1"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr
+            .contains("after: merging its dependency `left` conflicts in docs/shared.md"),
+        "{out}"
+    );
+    assert!(env.refs(&repo).contains("refs/agents/tasks/blocked/after "));
+    assert!(
+        !env.refs(&repo).contains("refs/heads/agents/after "),
+        "no half-merged branch is left"
+    );
+}
