@@ -313,6 +313,36 @@ fn branch_head(repo: &gix::Repository, branch: &str, required: bool) -> Result<O
     Ok(found)
 }
 
+/// A done task whose work landed on the target as `commit`.
+pub fn mark_merged(ctx: &Context<'_>, id: &str, commit: gix::ObjectId) -> Result<TaskRecord> {
+    let by = person(ctx.repo);
+    for _ in 0..MAX_RACES {
+        let snap = state::snapshot(ctx.repo)?;
+        let Some(from) = snap.tasks.get(id) else {
+            return Err(missing(id));
+        };
+        if from.state != TaskState::Done {
+            return Err(Error::failure(format!(
+                "task `{id}` is {}, not done",
+                from.state.as_str()
+            )));
+        }
+        let old = TaskRecord::read(ctx.repo, from.oid)?;
+        let record = old.next(TaskState::Merged, &by, ctx.now);
+        let m = Move {
+            id,
+            from,
+            message: format!("merge {id} as {}", state::short(commit)),
+            record: record.clone(),
+            agent: None,
+        };
+        if landed(ctx, m)? {
+            return Ok(record);
+        }
+    }
+    Err(lost_too_often())
+}
+
 /// A person moves a blocked or done task back to available, attempts reset.
 pub fn requeue(ctx: &Context<'_>, id: &str) -> Result<TaskRecord> {
     ctx.task_known(id)?;

@@ -40,14 +40,14 @@ fn unbuilt_commands_fail_loudly() {
     let env = TestEnv::new();
     let repo = env.basic_repo();
     let before = env.refs(&repo);
-    let out = env.run(&repo, &["merge"]);
+    let out = env.run(&repo, &["hook", "install"]);
     insta::assert_snapshot!(out, @"
     ------- stderr -------
-    error: `git agents merge` is not implemented yet
-    hint: this build implements init, plan, spawn, demo, clean and the lock protocol (claim, done, fail, release, heartbeat, requeue, unlock, status, log); merge and hook are on their way
+    error: `git agents hook` is not implemented yet
+    hint: this build implements init, plan, spawn, merge, demo, clean and the lock protocol (claim, done, fail, release, heartbeat, requeue, unlock, status, log); hook is on its way
     [exit status: 1]
     ");
-    for args in [&["merge"][..], &["hook", "install"]] {
+    for args in [&["hook", "pre-push"][..], &["hook", "install"]] {
         assert_eq!(env.run(&repo, args).code, 1, "{args:?}");
     }
     assert_eq!(env.refs(&repo), before);

@@ -18,6 +18,13 @@ fn the_demo_runs_the_whole_flow() {
         out.stderr.contains("div: available (agent exited with code 1"),
         "the scripted retry shows: {out}"
     );
+    assert_eq!(
+        out.stdout.lines().filter(|l| l.starts_with("landed ")).count(),
+        6,
+        "{out}"
+    );
+    let merges = env.git(&dir, &["rev-list", "--count", "--first-parent", "--merges", "main"]);
+    assert_eq!(merges, "6\n", "every task landed on main");
     let branches = env.git(&dir, &["branch", "--list", "agents/*", "--format=%(refname:short)"]);
     assert_eq!(branches.lines().count(), 6, "{branches}");
     let log = env.run(&dir, &["log", "div"]);

@@ -12,8 +12,9 @@ use crate::ui::Ui;
 ///
 /// Creates a small repository (in a temporary folder, or --dir), writes a
 /// plan of six tasks in two waves, records it, spawns three scripted agents
-/// (one task fails once and is retried), and shows the status. Nothing
-/// outside that folder is touched.
+/// (one task fails once and is retried), shows the status, and merges the
+/// work into main with a test after each merge. Nothing outside that folder
+/// is touched.
 ///
 /// Example:
 ///
@@ -147,8 +148,20 @@ pub fn run(args: &DemoArgs, ui: &Ui) -> Result<()> {
     ui.status("\n==> git agents status");
     super::status::run(&super::status::StatusArgs { json: false }, ui)?;
     spawned?;
+    let test = "test -f src/lib.rs && ! grep -rq '^<<<<<<<' src tests docs";
+    ui.status(&format!("\n==> git agents merge --test \"{test}\""));
+    super::merge::run(
+        &super::merge::MergeArgs {
+            test: Some(test.into()),
+            squash: false,
+            into: None,
+            dry_run: false,
+            json: false,
+        },
+        ui,
+    )?;
     ui.status(&format!(
-        "\n`git agents merge` is not built yet, so the demo stops here. Look around:\n  cd {}\n  git log --oneline --graph --all\n  git agents log div",
+        "\nDone. Look around:\n  cd {}\n  git log --oneline --graph --notes=agents main\n  git agents log div",
         dir.display()
     ));
     Ok(())

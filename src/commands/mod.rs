@@ -6,6 +6,7 @@ pub mod clean;
 pub mod demo;
 pub mod init;
 pub mod log;
+pub mod merge;
 pub mod plan;
 pub mod planned;
 pub mod requeue;
@@ -48,8 +49,7 @@ pub enum Command {
     Heartbeat(verdict::HeartbeatArgs),
     Status(status::StatusArgs),
     Log(log::LogArgs),
-    /// Merge finished tasks into the base, testing after each
-    Merge(planned::MergeArgs),
+    Merge(merge::MergeArgs),
     Requeue(requeue::RequeueArgs),
     Unlock(unlock::UnlockArgs),
     /// Install or run the pre-push guard
@@ -85,7 +85,7 @@ pub fn dispatch(cli: &Cli, ui: &Ui) -> Result<()> {
         Command::Heartbeat(args) => verdict::run(&args.held, Verdict::Heartbeat, ui),
         Command::Status(args) => status::run(args, ui),
         Command::Log(args) => log::run(args, ui),
-        Command::Merge(_) => planned::not_yet("merge"),
+        Command::Merge(args) => merge::run(args, ui),
         Command::Requeue(args) => requeue::run(args, ui),
         Command::Unlock(args) => unlock::run(args, ui),
         Command::Hook(_) => planned::not_yet("hook"),

@@ -9,32 +9,7 @@ use crate::error::{Error, Result};
 /// The error every unbuilt subcommand returns.
 pub fn not_yet(name: &str) -> Result<()> {
     Err(Error::failure(format!("`git agents {name}` is not implemented yet"))
-        .hint("this build implements init, plan, spawn, demo, clean and the lock protocol (claim, done, fail, release, heartbeat, requeue, unlock, status, log); merge and hook are on their way"))
-}
-
-#[derive(Debug, Args)]
-pub struct MergeArgs {
-    /// Run this command after each merge; stop when it fails
-    #[arg(long)]
-    pub test: Option<String>,
-    /// Squash each task into one commit
-    #[arg(long)]
-    pub squash: bool,
-    /// The branch to merge into (default: the plan's base)
-    #[arg(long)]
-    pub into: Option<String>,
-    /// Resume a merge stopped on a conflict after resolving it
-    #[arg(long = "continue", conflicts_with = "abort")]
-    pub continue_: bool,
-    /// Give up a stopped merge and leave the target as it is
-    #[arg(long)]
-    pub abort: bool,
-    /// Show the merge order without merging
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Print the report as JSON
-    #[arg(long)]
-    pub json: bool,
+        .hint("this build implements init, plan, spawn, merge, demo, clean and the lock protocol (claim, done, fail, release, heartbeat, requeue, unlock, status, log); hook is on its way"))
 }
 
 #[derive(Debug, Args)]

@@ -294,6 +294,93 @@ fn delete(name: &str, old: ObjectId) -> Result<RefEdit> {
     })
 }
 
+pub const MERGE_REF: &str = "refs/agents/merge";
+pub const NOTES_REF: &str = "refs/notes/agents";
+
+/// `refs/agents/merge` while a merge runs: one merge per repository.
+/// Released (deleted, expecting our own value) when dropped.
+pub struct MergeLock<'r> {
+    repo: &'r gix::Repository,
+    oid: ObjectId,
+}
+
+impl<'r> MergeLock<'r> {
+    pub fn take(repo: &'r gix::Repository, target: &str) -> Result<Self> {
+        let text = format!(
+            "target = \"{target}\"\npid = {}\nstarted = {}\n",
+            std::process::id(),
+            now_seconds()
+        );
+        let tree = objects::write_tree(repo, &[("merge.toml".into(), text.into_bytes())])?;
+        let oid = objects::write_commit(repo, &format!("merge into {target}"), tree, None)?;
+        match transaction::commit(repo, vec![update(MERGE_REF, oid, expect(None), "merge started")?]) {
+            Ok(()) => Ok(MergeLock { repo, oid }),
+            Err(WriteError::Moved) => {
+                let holder = repo
+                    .try_find_reference(MERGE_REF)
+                    .ok()
+                    .flatten()
+                    .and_then(|r| r.try_id().map(|i| i.detach()))
+                    .and_then(|o| objects::read_file(repo, o, "merge.toml").ok())
+                    .unwrap_or_default();
+                Err(
+                    crate::error::Error::failure("another `git agents merge` is running in this repository")
+                        .detail(holder.trim().replace('\n', ", "))
+                        .hint(format!(
+                            "wait for it; if its process is gone, remove the lock with `git update-ref -d {MERGE_REF}`"
+                        )),
+                )
+            }
+            Err(WriteError::Failed(e)) => Err(e),
+        }
+    }
+}
+
+impl Drop for MergeLock<'_> {
+    fn drop(&mut self) {
+        let _ = delete(MERGE_REF, self.oid).map(|edit| transaction::commit(self.repo, vec![edit]));
+    }
+}
+
+/// Moves branch `full` from `seen` to `new` by compare-and-swap; `false`
+/// when someone else moved it first.
+pub fn move_branch(repo: &gix::Repository, full: &str, seen: ObjectId, new: ObjectId) -> Result<bool> {
+    let edit = update(full, new, expect(Some(seen)), "git agents merge")?;
+    match repo.edit_reference(edit) {
+        Ok(_) => Ok(true),
+        Err(e) => {
+            let now = repo
+                .try_find_reference(full)
+                .ok()
+                .flatten()
+                .and_then(|r| r.try_id().map(|i| i.detach()));
+            if now != Some(seen) {
+                Ok(false)
+            } else {
+                Err(crate::error::Error::failure(format!("cannot move {full}")).cause(e))
+            }
+        }
+    }
+}
+
+/// Adds `text` as the note of `commit` on refs/notes/agents. gix's notes
+/// update fails when the notes ref moved meanwhile; that is retried.
+pub fn add_note(repo: &gix::Repository, commit: ObjectId, text: &str) -> Result<()> {
+    let mut last = None;
+    for _ in 0..20 {
+        let attempt = repo
+            .notes()
+            .map(|n| n.with_commit_message(format!("git agents: note on {}", short(commit))))
+            .and_then(|mut n| n.replace(NOTES_REF, commit, text).map(|_| ()));
+        match attempt {
+            Ok(()) => return Ok(()),
+            Err(e) => last = Some(e.to_string()),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    Err(crate::error::Error::failure(format!("cannot write the note on {commit}")).cause(last.unwrap_or_default()))
+}
+
 pub const BACKUP_PREFIX: &str = "refs/agents/backup/";
 
 /// Saves `oid` (hex) under `refs/agents/backup/<name>`, never overwriting an

@@ -1,0 +1,157 @@
+//! `git agents merge`: integrate done tasks into the base, testing each.
+
+use clap::Args;
+
+use crate::error::{Error, Exit, Result};
+use crate::merge::{self, Options, Stop};
+use crate::protocol::Context;
+use crate::ui::Ui;
+
+/// Merge finished tasks into the base, testing after each
+///
+/// Takes the done tasks in dependency order (then plan order) and merges
+/// each task branch into the target (the plan's base, or --into): a merge
+/// commit, or with --squash one commit `<task>: <title>`. After each merge
+/// the test command (--test, else the plan's `test`) runs in an integration
+/// worktree; only a green merge lands, and the target moves to it by
+/// compare-and-swap (fast-forwarded in your worktree when it is checked out
+/// there and clean). The task becomes merged and the commit gets a note on
+/// refs/notes/agents (`git log --notes=agents`).
+///
+/// The first conflict stops the run with exit 3, the first red test with
+/// exit 4, each with a report naming the task, the files and the next
+/// commands. What landed stays landed; run `git agents merge` again after
+/// fixing the cause.
+///
+/// Examples:
+///
+///   git agents merge --test "cargo test"
+///   git agents merge --dry-run
+///   git agents merge --squash --into release
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Run this command after each merge; stop when it fails
+    #[arg(long)]
+    pub test: Option<String>,
+    /// Squash each task into one commit
+    #[arg(long)]
+    pub squash: bool,
+    /// The branch to merge into (default: the plan's base)
+    #[arg(long)]
+    pub into: Option<String>,
+    /// Compute every merge in memory and report; move nothing, run no test
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the report as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: &MergeArgs, ui: &Ui) -> Result<()> {
+    let repo = crate::repo::open()?;
+    let workdir = crate::repo::workdir(&repo)?;
+    let ctx = Context::load(&repo)?;
+    let opts = Options {
+        test: args.test.clone(),
+        squash: args.squash,
+        into: args.into.clone(),
+        dry_run: args.dry_run,
+    };
+    let outcome = merge::run(&ctx, &workdir, &opts, |line| ui.status(line))?;
+    if args.json {
+        ui.json(&outcome);
+    } else {
+        let mut out = String::new();
+        let verb = if outcome.dry_run { "would land" } else { "landed" };
+        for l in &outcome.landed {
+            let tested = l
+                .test
+                .as_deref()
+                .map_or("untested".to_string(), |t| format!("tested `{t}`"));
+            out.push_str(&format!("{verb} {} as {} ({tested})\n", l.task, &l.commit[..7]));
+        }
+        if outcome.landed.is_empty() && outcome.stop.is_none() {
+            out.push_str("nothing to merge: no task is done\n");
+        }
+        ui.result(&out);
+    }
+    let Some(stop) = &outcome.stop else { return Ok(()) };
+    Err(report(stop, &outcome))
+}
+
+fn report(stop: &Stop, outcome: &merge::Outcome) -> Error {
+    let landed: Vec<&str> = outcome.landed.iter().map(|l| l.task.as_str()).collect();
+    let landed = if landed.is_empty() {
+        "none".to_string()
+    } else {
+        landed.join(", ")
+    };
+    let waiting = outcome.waiting.join(", ");
+    let target = &outcome.target;
+    match stop {
+        Stop::Conflict {
+            task,
+            agent,
+            branch,
+            base,
+            target: target_commit,
+            task_head,
+            paths,
+            reproduce,
+        } => {
+            let mut err = Error::new(
+                Exit::Conflict,
+                format!("merge stopped: task `{task}` conflicts with {target}"),
+            )
+            .detail(format!(
+                "task: {task} (agent {}, branch {branch})",
+                agent.as_deref().unwrap_or("?")
+            ))
+            .detail(format!(
+                "commits: base {}, {target} {}, task {}",
+                base.as_deref().map_or("none", |b| &b[..7]),
+                &target_commit[..7],
+                &task_head[..7]
+            ));
+            for p in paths {
+                err = err.detail(format!("conflict ({}): {}", p.kind, p.path));
+            }
+            err.detail(format!("reproduce: {reproduce}"))
+                .detail(format!("landed in this run: {landed}"))
+                .detail(format!("still waiting: {waiting}"))
+                .hint(format!("redo the task on top of the new {target}: `git agents requeue {task}`, then `git agents spawn`"))
+                .hint(format!(
+                    "or resolve by hand: `git switch {branch} && git merge {target}`, commit, then `git agents merge` again"
+                ))
+        }
+        Stop::TestFailed {
+            task,
+            command,
+            exit,
+            tree,
+            tail,
+            log,
+        } => {
+            let mut err = Error::new(
+                Exit::TestsFailed,
+                format!("merge stopped: `{command}` failed after merging `{task}`"),
+            )
+            .detail(format!("exit: {exit}; tested tree {}", &tree[..7.min(tree.len())]));
+            for line in tail.lines() {
+                err = err.detail(format!("| {line}"));
+            }
+            err.detail(format!("log: {log}"))
+                .detail(format!("landed in this run: {landed}; {target} stays at the last green merge"))
+                .detail(format!("still waiting: {waiting}"))
+                .hint(format!("fix it on the task branch (`git switch agents/{task}`) or `git agents requeue {task}`, then `git agents merge` again"))
+        }
+        Stop::TargetMoved { target } => Error::failure(format!("{target} moved since merge started; rerun"))
+            .detail(format!("landed in this run: {landed}"))
+            .hint("run `git agents merge` again: it starts from the new tip"),
+        Stop::TargetDirty { target, worktree } => Error::failure(format!(
+            "{target} is checked out in {worktree} with uncommitted changes; it was not moved"
+        ))
+        .detail(format!("landed in this run: {landed}"))
+        .hint("commit or stash those changes, then run `git agents merge` again"),
+    }
+}

@@ -1,0 +1,361 @@
+//! Integration: done task branches merged one at a time, in dependency
+//! order, into the target branch, each merge tested before the target moves
+//! to it (by compare-and-swap). The first conflict or red test stops the run
+//! with a report; the target stays at the last tested commit.
+
+use std::path::Path;
+use std::time::Instant;
+
+use gix::ObjectId;
+use serde::Serialize;
+
+use crate::error::{Context as _, Error, Result};
+use crate::plan::{graph, Plan, Task};
+use crate::process::{self, Ended};
+use crate::protocol::Context;
+use crate::state::{self, TaskState};
+
+pub struct Options {
+    pub test: Option<String>,
+    pub squash: bool,
+    pub into: Option<String>,
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Landed {
+    pub task: String,
+    pub commit: String,
+    pub test: Option<String>,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConflictPath {
+    pub path: String,
+    pub kind: &'static str,
+}
+
+/// Why a run stopped before merging everything.
+#[derive(Debug, Serialize)]
+#[serde(tag = "stop", rename_all = "snake_case")]
+pub enum Stop {
+    Conflict {
+        task: String,
+        agent: Option<String>,
+        branch: String,
+        base: Option<String>,
+        target: String,
+        task_head: String,
+        paths: Vec<ConflictPath>,
+        reproduce: String,
+    },
+    TestFailed {
+        task: String,
+        command: String,
+        exit: String,
+        tree: String,
+        tail: String,
+        log: String,
+    },
+    TargetMoved {
+        target: String,
+    },
+    TargetDirty {
+        target: String,
+        worktree: String,
+    },
+}
+
+#[derive(Debug, Serialize)]
+pub struct Outcome {
+    pub target: String,
+    pub dry_run: bool,
+    pub landed: Vec<Landed>,
+    pub waiting: Vec<String>,
+    pub stop: Option<Stop>,
+}
+
+/// Done tasks in merge order: dependencies first, then plan order.
+fn merge_order(plan: &Plan, done: &[String]) -> Vec<Task> {
+    let index = |id: &str| plan.tasks.iter().position(|t| t.id == id);
+    let deps: Vec<Vec<usize>> = plan
+        .tasks
+        .iter()
+        .map(|t| t.depends_on.iter().filter_map(|d| index(d)).collect())
+        .collect();
+    let (waves, _) = graph::waves(&deps);
+    let mut order: Vec<(usize, usize)> = plan
+        .tasks
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| done.contains(&t.id))
+        .map(|(i, _)| (waves.get(i).copied().unwrap_or(0), i))
+        .collect();
+    order.sort();
+    order.into_iter().map(|(_, i)| plan.tasks[i].clone()).collect()
+}
+
+pub fn run(ctx: &Context<'_>, workdir: &Path, opts: &Options, mut progress: impl FnMut(&str)) -> Result<Outcome> {
+    let repo = ctx.repo;
+    let plan = &ctx.plan.plan;
+    let target = opts.into.clone().unwrap_or_else(|| plan.base.clone());
+    let mut current = crate::repo::branch_tip(repo, &target)?.ok_or_else(|| {
+        Error::usage(format!("target branch `{target}` does not exist")).hint("pass an existing branch with `--into`")
+    })?;
+    let snap = state::snapshot(repo)?;
+    let done: Vec<String> = snap
+        .tasks
+        .iter()
+        .filter(|(_, t)| t.state == TaskState::Done)
+        .map(|(id, _)| id.clone())
+        .collect();
+    let order = merge_order(plan, &done);
+    let test = opts.test.clone().or_else(|| plan.test.clone());
+    let mut outcome = Outcome {
+        target: target.clone(),
+        dry_run: opts.dry_run,
+        landed: Vec::new(),
+        waiting: order.iter().map(|t| t.id.clone()).collect(),
+        stop: None,
+    };
+    let _lock = if opts.dry_run {
+        None
+    } else {
+        Some(state::MergeLock::take(repo, &target)?)
+    };
+    let integration = crate::worktree::root(repo, workdir).join("integration");
+    for task in &order {
+        let started = Instant::now();
+        let branch = format!("agents/{}", task.id);
+        let tip = crate::repo::branch_tip(repo, &branch)?
+            .ok_or_else(|| Error::failure(format!("task `{}` is done but its branch {branch} is gone", task.id)))?;
+        progress(&format!("{}: merging {branch} into {target}", task.id));
+        let candidate = match merge_one(repo, plan, task, current, tip, opts.squash)? {
+            Ok(commit) => commit,
+            Err(paths) => {
+                let record = state::TaskRecord::read(repo, snap.tasks[&task.id].oid)?;
+                let base = repo.merge_base(current, tip).ok().flatten().map(|b| b.to_string());
+                outcome.stop = Some(Stop::Conflict {
+                    task: task.id.clone(),
+                    agent: record.agent,
+                    branch,
+                    base,
+                    target: current.to_string(),
+                    task_head: tip.to_string(),
+                    paths,
+                    reproduce: format!("git merge-tree --write-tree {current} {tip}"),
+                });
+                return Ok(outcome);
+            }
+        };
+        if let Some(cmd) = &test {
+            progress(&format!("{}: testing `{cmd}`", task.id));
+            if !opts.dry_run {
+                if let Some(stop) = run_test(repo, &integration, &task.id, cmd, candidate)? {
+                    outcome.stop = Some(stop);
+                    return Ok(outcome);
+                }
+            }
+        }
+        if opts.dry_run {
+            current = candidate;
+        } else {
+            if let Some(stop) = land(repo, workdir, &target, current, candidate)? {
+                outcome.stop = Some(stop);
+                return Ok(outcome);
+            }
+            current = candidate;
+            crate::protocol::mark_merged(ctx, &task.id, candidate)?;
+            let seconds = started.elapsed().as_secs_f64();
+            let note = format!(
+                "task: {}\nagent: {}\ntest: {}\nresult: {}\nduration: {seconds:.1}s\n",
+                task.id,
+                state::TaskRecord::read(repo, snap.tasks[&task.id].oid)?
+                    .agent
+                    .unwrap_or_default(),
+                test.as_deref().unwrap_or("(none)"),
+                if test.is_some() { "passed" } else { "not tested" },
+            );
+            state::add_note(repo, candidate, &note)?;
+        }
+        outcome.waiting.retain(|w| w != &task.id);
+        outcome.landed.push(Landed {
+            task: task.id.clone(),
+            commit: candidate.to_string(),
+            test: test.clone(),
+            seconds: started.elapsed().as_secs_f64(),
+        });
+    }
+    Ok(outcome)
+}
+
+/// Merges `tip` into `current` in memory; the new commit, or the conflicted paths.
+fn merge_one(
+    repo: &gix::Repository,
+    plan: &Plan,
+    task: &Task,
+    current: ObjectId,
+    tip: ObjectId,
+    squash: bool,
+) -> Result<std::result::Result<ObjectId, Vec<ConflictPath>>> {
+    let labels = gix::merge::blob::builtin_driver::text::Labels {
+        ancestor: None,
+        current: Some(plan.base.as_str().into()),
+        other: Some(task.id.as_str().into()),
+    };
+    let options = repo
+        .tree_merge_options()
+        .context(|| "cannot read merge options".into())?
+        .into();
+    let mut merged = repo
+        .merge_commits(current, tip, labels, options)
+        .context(|| format!("cannot merge agents/{}", task.id))?;
+    if merged
+        .tree_merge
+        .has_unresolved_conflicts(gix::merge::tree::TreatAsUnresolved::git())
+    {
+        let paths = merged
+            .tree_merge
+            .conflicts
+            .iter()
+            .filter(|c| c.is_unresolved(gix::merge::tree::TreatAsUnresolved::git()))
+            .map(|c| ConflictPath {
+                path: c.ours.location().to_string(),
+                kind: conflict_kind(c),
+            })
+            .collect();
+        return Ok(Err(paths));
+    }
+    let tree = merged
+        .tree_merge
+        .tree
+        .write()
+        .context(|| "cannot write the merged tree".into())?
+        .detach();
+    let trailer = format!("Agent-Task: {}", task.id);
+    let commit = if squash {
+        let subjects = branch_subjects(repo, current, tip)?;
+        let message = format!("{}: {}\n\n{}\n\n{trailer}\n", task.id, task.title, subjects.join("\n"));
+        state::write_commit(repo, &message, tree, [current])?
+    } else {
+        let message = format!("Merge agents/{}: {}\n\n{trailer}\n", task.id, task.title);
+        state::write_commit(repo, &message, tree, [current, tip])?
+    };
+    Ok(Ok(commit))
+}
+
+fn conflict_kind(c: &gix::merge::tree::Conflict) -> &'static str {
+    use gix::diff::tree_with_rewrites::Change;
+    if c.ours.location() != c.theirs.location() {
+        return "rename";
+    }
+    match (&c.ours, &c.theirs) {
+        (Change::Addition { .. }, Change::Addition { .. }) => "add/add",
+        (Change::Deletion { .. }, _) | (_, Change::Deletion { .. }) => "modify/delete",
+        (Change::Rewrite { .. }, _) | (_, Change::Rewrite { .. }) => "rename",
+        _ => "content",
+    }
+}
+
+/// Subjects of the commits on the task branch that the target lacks, oldest first.
+fn branch_subjects(repo: &gix::Repository, current: ObjectId, tip: ObjectId) -> Result<Vec<String>> {
+    let walk = repo
+        .rev_walk([tip])
+        .with_hidden([current])
+        .all()
+        .context(|| "cannot walk the task branch".into())?;
+    let mut out = Vec::new();
+    for info in walk {
+        let info = info.context(|| "cannot walk the task branch".into())?;
+        let commit = repo
+            .find_commit(info.id)
+            .context(|| "cannot read a task commit".into())?;
+        let message = commit.message_raw_sloppy().to_string();
+        out.push(format!("- {}", message.lines().next().unwrap_or("")));
+    }
+    out.reverse();
+    Ok(out)
+}
+
+/// Runs the test on `candidate` in the integration worktree.
+fn run_test(repo: &gix::Repository, dir: &Path, task: &str, cmd: &str, candidate: ObjectId) -> Result<Option<Stop>> {
+    if !dir.exists() {
+        crate::worktree::ensure(repo, dir, candidate)?;
+    }
+    crate::worktree::reset(dir, candidate)?;
+    let log = crate::runner::log_dir(repo)?.join(format!("merge-{task}.log"));
+    let _ = std::fs::remove_file(&log);
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let ended = process::shell(cmd, dir, &log, &never)?;
+    if ended == Ended::Exited(0) {
+        return Ok(None);
+    }
+    let tree = repo
+        .find_commit(candidate)
+        .and_then(|c| c.tree_id())
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    Ok(Some(Stop::TestFailed {
+        task: task.to_string(),
+        command: cmd.to_string(),
+        exit: match ended {
+            Ended::Exited(code) => code.to_string(),
+            other => format!("{other:?}"),
+        },
+        tree,
+        tail: process::tail(&log, 10),
+        log: log.display().to_string(),
+    }))
+}
+
+/// Moves the target from `seen` to `candidate`: in the worktree that has it
+/// checked out (fast-forward, only when clean), else by compare-and-swap.
+fn land(
+    repo: &gix::Repository,
+    workdir: &Path,
+    target: &str,
+    seen: ObjectId,
+    candidate: ObjectId,
+) -> Result<Option<Stop>> {
+    let full = format!("refs/heads/{target}");
+    if let Some(wt) = checked_out_in(workdir, &full)? {
+        if !process::git_in(&wt, &["status", "--porcelain", "--untracked-files=no"])?
+            .trim()
+            .is_empty()
+        {
+            return Ok(Some(Stop::TargetDirty {
+                target: target.to_string(),
+                worktree: wt.display().to_string(),
+            }));
+        }
+        if crate::repo::branch_tip(repo, target)? != Some(seen) {
+            return Ok(Some(Stop::TargetMoved {
+                target: target.to_string(),
+            }));
+        }
+        process::git_in(&wt, &["merge", "--ff-only", "-q", &candidate.to_string()])?;
+        return Ok(None);
+    }
+    if state::move_branch(repo, &full, seen, candidate)? {
+        Ok(None)
+    } else {
+        Ok(Some(Stop::TargetMoved {
+            target: target.to_string(),
+        }))
+    }
+}
+
+/// The worktree whose HEAD is `full_ref`, if any.
+fn checked_out_in(workdir: &Path, full_ref: &str) -> Result<Option<std::path::PathBuf>> {
+    let listing = process::git_in(workdir, &["worktree", "list", "--porcelain"])?;
+    let mut path = None;
+    for line in listing.lines() {
+        if let Some(p) = line.strip_prefix("worktree ") {
+            path = Some(std::path::PathBuf::from(p));
+        } else if line.strip_prefix("branch ") == Some(full_ref) {
+            return Ok(path);
+        }
+    }
+    Ok(None)
+}

@@ -1,0 +1,134 @@
+//! `git agents merge`: done tasks land one by one, tested, in order; the
+//! first conflict or red test stops with a report and the target stays at
+//! the last tested commit.
+
+use std::path::PathBuf;
+
+use crate::common::{TestEnv, BIN};
+
+/// Five independent tasks t1..t5, each writing docs/tN.md, all done.
+fn five_done(env: &TestEnv) -> PathBuf {
+    let repo = env.basic_repo();
+    let mut plan = format!("[agent]\ncommand = [\"{BIN}\", \"scripted-agent\"]\n\n");
+    for i in 1..=5 {
+        plan.push_str(&format!(
+            "[[task]]\nid = \"t{i}\"\ntitle = \"Task {i}\"\nowns = [\"docs/t{i}.md\"]\nprompt = \"agent: write docs/t{i}.md task {i}\"\n\n"
+        ));
+    }
+    std::fs::write(repo.join("agents.toml"), plan).expect("plan");
+    env.git(&repo, &["update-index", "--refresh"]);
+    env.run(&repo, &["plan", "--yes", "-q"]).success();
+    env.run(&repo, &["spawn", "2"]).success();
+    repo
+}
+
+fn subjects(env: &TestEnv, repo: &std::path::Path) -> String {
+    env.git(repo, &["log", "--format=%s", "--first-parent", "main"])
+}
+
+#[test]
+fn five_tasks_land_as_five_tested_merges_with_notes() {
+    let env = TestEnv::new();
+    let repo = five_done(&env);
+    let dry = env.run(&repo, &["merge", "--dry-run"]);
+    dry.success();
+    assert_eq!(
+        dry.stdout.lines().filter(|l| l.starts_with("would land")).count(),
+        5,
+        "{dry}"
+    );
+    assert_eq!(subjects(&env, &repo), "initial\n", "a dry run moves nothing");
+
+    let out = env.run(&repo, &["merge", "--test", "test -d docs"]);
+    out.success();
+    assert_eq!(
+        subjects(&env, &repo),
+        "Merge agents/t5: Task 5\nMerge agents/t4: Task 4\nMerge agents/t3: Task 3\nMerge agents/t2: Task 2\nMerge agents/t1: Task 1\ninitial\n"
+    );
+    let note = env.git(&repo, &["notes", "--ref=agents", "show", "main"]);
+    assert!(note.starts_with("task: t5\nagent: agent-"), "{note}");
+    assert!(note.contains("test: test -d docs\nresult: passed\n"), "{note}");
+    let refs = env.git(&repo, &["for-each-ref", "--format=%(refname)", "refs/agents/tasks"]);
+    assert!(
+        refs.lines().all(|r| r.starts_with("refs/agents/tasks/merged/")),
+        "{refs}"
+    );
+    assert!(
+        !env.refs(&repo).contains("refs/agents/merge "),
+        "the merge lock is released"
+    );
+    // The user's checkout followed: main is checked out and clean.
+    assert!(repo.join("docs/t5.md").exists());
+    let again = env.run(&repo, &["merge"]);
+    assert_eq!(again.stdout, "nothing to merge: no task is done\n", "{again}");
+}
+
+#[test]
+fn squash_makes_one_commit_per_task() {
+    let env = TestEnv::new();
+    let repo = five_done(&env);
+    env.run(&repo, &["merge", "--squash"]).success();
+    assert_eq!(env.git(&repo, &["rev-list", "--count", "--merges", "main"]), "0\n");
+    let message = env.git(&repo, &["log", "-1", "--format=%B", "main"]);
+    assert!(
+        message.starts_with("t5: Task 5\n\n- t5: Task 5\n\nAgent-Task: t5\n"),
+        "{message}"
+    );
+    let files = env.git(&repo, &["show", "--format=", "--name-only", "main"]);
+    assert_eq!(files, "docs/t5.md\n", "a squashed commit holds only its task's changes");
+}
+
+#[test]
+fn a_conflict_stops_with_exit_3_and_a_report() {
+    let env = TestEnv::new();
+    let repo = five_done(&env);
+    // After the tasks were done, main gets its own docs/t3.md.
+    crate::common::write_files(&repo, &[("docs/t3.md", "written on main\n")]);
+    env.git(&repo, &["add", "docs/t3.md"]);
+    env.git(&repo, &["commit", "-q", "-m", "main: t3 notes"]);
+    let out = env.run(&repo, &["merge"]);
+    assert_eq!(out.code, 3, "{out}");
+    assert!(
+        out.stdout.contains("landed t1") && out.stdout.contains("landed t2"),
+        "{out}"
+    );
+    assert!(
+        out.stderr.contains("merge stopped: task `t3` conflicts with main"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("conflict (add/add): docs/t3.md"), "{out}");
+    assert!(out.stderr.contains("reproduce: git merge-tree --write-tree "), "{out}");
+    assert!(out.stderr.contains("still waiting: t3, t4, t5"), "{out}");
+    assert!(out.stderr.contains("git agents requeue t3"), "{out}");
+    assert_eq!(
+        env.git(&repo, &["log", "-1", "--format=%s", "main"]),
+        "Merge agents/t2: Task 2\n"
+    );
+    assert!(env.refs(&repo).contains("refs/agents/tasks/done/t3 "));
+    assert!(
+        !env.refs(&repo).contains("refs/agents/merge "),
+        "the merge lock is released"
+    );
+}
+
+#[test]
+fn a_red_test_stops_with_exit_4_and_the_target_stays_green() {
+    let env = TestEnv::new();
+    let repo = five_done(&env);
+    let out = env.run(&repo, &["merge", "--test", "echo checking; test ! -e docs/t4.md"]);
+    assert_eq!(out.code, 4, "{out}");
+    assert!(
+        out.stderr
+            .contains("`echo checking; test ! -e docs/t4.md` failed after merging `t4`"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("| checking"), "the output's tail is shown: {out}");
+    assert_eq!(
+        env.git(&repo, &["log", "-1", "--format=%s", "main"]),
+        "Merge agents/t3: Task 3\n"
+    );
+    assert!(
+        !repo.join("docs/t4.md").exists(),
+        "the checkout stays at the last green merge"
+    );
+}
