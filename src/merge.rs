@@ -125,6 +125,8 @@ pub fn run(ctx: &Context<'_>, workdir: &Path, opts: &Options, mut progress: impl
         Some(state::MergeLock::take(repo, &target)?)
     };
     let integration = crate::worktree::root(repo, workdir).join("integration");
+    // Which worktree has the target checked out does not change during a run: ask git once.
+    let checkout = checked_out_in(workdir, &format!("refs/heads/{target}"))?;
     for task in &order {
         let started = Instant::now();
         let branch = format!("agents/{}", task.id);
@@ -161,7 +163,7 @@ pub fn run(ctx: &Context<'_>, workdir: &Path, opts: &Options, mut progress: impl
         if opts.dry_run {
             current = candidate;
         } else {
-            if let Some(stop) = land(repo, workdir, &target, current, candidate)? {
+            if let Some(stop) = land(repo, checkout.as_deref(), &target, current, candidate)? {
                 outcome.stop = Some(stop);
                 return Ok(outcome);
             }
@@ -313,14 +315,14 @@ fn run_test(repo: &gix::Repository, dir: &Path, task: &str, cmd: &str, candidate
 /// checked out (fast-forward, only when clean), else by compare-and-swap.
 fn land(
     repo: &gix::Repository,
-    workdir: &Path,
+    checkout: Option<&Path>,
     target: &str,
     seen: ObjectId,
     candidate: ObjectId,
 ) -> Result<Option<Stop>> {
     let full = format!("refs/heads/{target}");
-    if let Some(wt) = checked_out_in(workdir, &full)? {
-        if !process::git_in(&wt, &["status", "--porcelain", "--untracked-files=no"])?
+    if let Some(wt) = checkout {
+        if !process::git_in(wt, &["status", "--porcelain", "--untracked-files=no"])?
             .trim()
             .is_empty()
         {
@@ -334,7 +336,7 @@ fn land(
                 target: target.to_string(),
             }));
         }
-        process::git_in(&wt, &["merge", "--ff-only", "-q", &candidate.to_string()])?;
+        process::git_in(wt, &["merge", "--ff-only", "-q", &candidate.to_string()])?;
         return Ok(None);
     }
     if state::move_branch(repo, &full, seen, candidate)? {
