@@ -201,27 +201,50 @@ fn merge_one(
     tip: ObjectId,
     squash: bool,
 ) -> Result<std::result::Result<ObjectId, Vec<ConflictPath>>> {
+    let tree = match merge_trees(repo, current, tip, &plan.base, &task.id)? {
+        Ok(tree) => tree,
+        Err(paths) => return Ok(Err(paths)),
+    };
+    let trailer = format!("Agent-Task: {}", task.id);
+    let commit = if squash {
+        let subjects = branch_subjects(repo, current, tip)?;
+        let message = format!("{}: {}\n\n{}\n\n{trailer}\n", task.id, task.title, subjects.join("\n"));
+        state::write_commit(repo, &message, tree, [current])?
+    } else {
+        let message = format!("Merge agents/{}: {}\n\n{trailer}\n", task.id, task.title);
+        state::write_commit(repo, &message, tree, [current, tip])?
+    };
+    Ok(Ok(commit))
+}
+
+/// Merges commit `theirs` into `ours` in memory (gix, the same trees as
+/// `git merge-tree`): the merged tree, or the paths left in conflict.
+pub fn merge_trees(
+    repo: &gix::Repository,
+    ours: ObjectId,
+    theirs: ObjectId,
+    our_label: &str,
+    their_label: &str,
+) -> Result<std::result::Result<ObjectId, Vec<ConflictPath>>> {
     let labels = gix::merge::blob::builtin_driver::text::Labels {
         ancestor: None,
-        current: Some(plan.base.as_str().into()),
-        other: Some(task.id.as_str().into()),
+        current: Some(our_label.into()),
+        other: Some(their_label.into()),
     };
     let options = repo
         .tree_merge_options()
         .context(|| "cannot read merge options".into())?
         .into();
     let mut merged = repo
-        .merge_commits(current, tip, labels, options)
-        .context(|| format!("cannot merge agents/{}", task.id))?;
-    if merged
-        .tree_merge
-        .has_unresolved_conflicts(gix::merge::tree::TreatAsUnresolved::git())
-    {
+        .merge_commits(ours, theirs, labels, options)
+        .context(|| format!("cannot merge {their_label} into {our_label}"))?;
+    let unresolved = gix::merge::tree::TreatAsUnresolved::git();
+    if merged.tree_merge.has_unresolved_conflicts(unresolved) {
         let paths = merged
             .tree_merge
             .conflicts
             .iter()
-            .filter(|c| c.is_unresolved(gix::merge::tree::TreatAsUnresolved::git()))
+            .filter(|c| c.is_unresolved(unresolved))
             .map(|c| ConflictPath {
                 path: c.ours.location().to_string(),
                 kind: conflict_kind(c),
@@ -233,18 +256,8 @@ fn merge_one(
         .tree_merge
         .tree
         .write()
-        .context(|| "cannot write the merged tree".into())?
-        .detach();
-    let trailer = format!("Agent-Task: {}", task.id);
-    let commit = if squash {
-        let subjects = branch_subjects(repo, current, tip)?;
-        let message = format!("{}: {}\n\n{}\n\n{trailer}\n", task.id, task.title, subjects.join("\n"));
-        state::write_commit(repo, &message, tree, [current])?
-    } else {
-        let message = format!("Merge agents/{}: {}\n\n{trailer}\n", task.id, task.title);
-        state::write_commit(repo, &message, tree, [current, tip])?
-    };
-    Ok(Ok(commit))
+        .context(|| "cannot write the merged tree".into())?;
+    Ok(Ok(tree.detach()))
 }
 
 fn conflict_kind(c: &gix::merge::tree::Conflict) -> &'static str {

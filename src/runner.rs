@@ -439,40 +439,18 @@ fn start_point(repo: &gix::Repository, plan: &Plan, task: &Task) -> Result<std::
         if base == Some(tip) {
             continue; // already contained
         }
-        let labels = gix::merge::blob::builtin_driver::text::Labels {
-            ancestor: None,
-            current: Some("base".into()),
-            other: Some(dep.as_str().into()),
+        let tree = match crate::merge::merge_trees(repo, current, tip, &plan.base, dep)? {
+            Ok(tree) => tree,
+            Err(conflicts) => {
+                let paths: Vec<String> = conflicts.into_iter().map(|c| c.path).collect();
+                return Ok(Err(format!(
+                    "merging its dependency `{dep}` conflicts in {}",
+                    paths.join(", ")
+                )));
+            }
         };
-        let options = repo
-            .tree_merge_options()
-            .context(|| "cannot read merge options".into())?
-            .into();
-        let mut outcome = repo
-            .merge_commits(current, tip, labels, options)
-            .context(|| format!("cannot merge {} into the start of {}", branch(dep), task.id))?;
-        if outcome
-            .tree_merge
-            .has_unresolved_conflicts(gix::merge::tree::TreatAsUnresolved::git())
-        {
-            let paths: Vec<String> = outcome
-                .tree_merge
-                .conflicts
-                .iter()
-                .map(|c| c.ours.location().to_string())
-                .collect();
-            return Ok(Err(format!(
-                "merging its dependency `{dep}` conflicts in {}",
-                paths.join(", ")
-            )));
-        }
-        let tree = outcome
-            .tree_merge
-            .tree
-            .write()
-            .context(|| "cannot write a merged tree".into())?;
         let message = format!("start {}: merge {} into {}", task.id, branch(dep), plan.base);
-        current = state::write_commit(repo, &message, tree.detach(), [current, tip])?;
+        current = state::write_commit(repo, &message, tree, [current, tip])?;
     }
     Ok(Ok(current))
 }
