@@ -20,6 +20,8 @@ pub struct Options {
     pub squash: bool,
     pub into: Option<String>,
     pub dry_run: bool,
+    /// Take over the merge lock of a merge whose process is gone.
+    pub force: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -122,7 +124,7 @@ pub fn run(ctx: &Context<'_>, workdir: &Path, opts: &Options, mut progress: impl
     let _lock = if opts.dry_run {
         None
     } else {
-        Some(state::MergeLock::take(repo, &target)?)
+        Some(state::MergeLock::take(repo, &target, opts.force)?)
     };
     let integration = crate::worktree::root(repo, workdir).join("integration");
     // Which worktree has the target checked out does not change during a run: ask git once.
@@ -132,6 +134,13 @@ pub fn run(ctx: &Context<'_>, workdir: &Path, opts: &Options, mut progress: impl
         let branch = format!("agents/{}", task.id);
         let tip = crate::repo::branch_tip(repo, &branch)?
             .ok_or_else(|| Error::failure(format!("task `{}` is done but its branch {branch} is gone", task.id)))?;
+        if !opts.dry_run && repo.merge_base(current, tip).ok().flatten().map(|b| b.detach()) == Some(tip) {
+            // Already on the target (landed by a run that was killed before
+            // recording it, or merged by hand): record it, make no commit.
+            crate::protocol::mark_merged(ctx, &task.id, current)?;
+            outcome.waiting.retain(|w| w != &task.id);
+            continue;
+        }
         progress(&format!("{}: merging {branch} into {target}", task.id));
         let candidate = match merge_one(repo, plan, task, current, tip, opts.squash)? {
             Ok(commit) => commit,
@@ -163,23 +172,24 @@ pub fn run(ctx: &Context<'_>, workdir: &Path, opts: &Options, mut progress: impl
         if opts.dry_run {
             current = candidate;
         } else {
+            // The note goes on first: a run killed after landing must not
+            // leave a landed commit without its test record.
+            let seconds = started.elapsed().as_secs_f64();
+            let agent = state::TaskRecord::read(repo, snap.tasks[&task.id].oid)?.agent;
+            let note = format!(
+                "task: {}\nagent: {}\ntest: {}\nresult: {}\nduration: {seconds:.1}s\n",
+                task.id,
+                agent.unwrap_or_default(),
+                test.as_deref().unwrap_or("(none)"),
+                if test.is_some() { "passed" } else { "not tested" },
+            );
+            state::add_note(repo, candidate, &note)?;
             if let Some(stop) = land(repo, checkout.as_deref(), &target, current, candidate)? {
                 outcome.stop = Some(stop);
                 return Ok(outcome);
             }
             current = candidate;
             crate::protocol::mark_merged(ctx, &task.id, candidate)?;
-            let seconds = started.elapsed().as_secs_f64();
-            let note = format!(
-                "task: {}\nagent: {}\ntest: {}\nresult: {}\nduration: {seconds:.1}s\n",
-                task.id,
-                state::TaskRecord::read(repo, snap.tasks[&task.id].oid)?
-                    .agent
-                    .unwrap_or_default(),
-                test.as_deref().unwrap_or("(none)"),
-                if test.is_some() { "passed" } else { "not tested" },
-            );
-            state::add_note(repo, candidate, &note)?;
         }
         outcome.waiting.retain(|w| w != &task.id);
         outcome.landed.push(Landed {

@@ -156,6 +156,7 @@ pub fn run(args: &DemoArgs, ui: &Ui) -> Result<()> {
             squash: false,
             into: None,
             dry_run: false,
+            force: false,
             json: false,
         },
         ui,

@@ -42,6 +42,9 @@ pub struct MergeArgs {
     /// Compute every merge in memory and report; move nothing, run no test
     #[arg(long)]
     pub dry_run: bool,
+    /// Take over from a merge whose process is gone (killed or crashed)
+    #[arg(long)]
+    pub force: bool,
     /// Print the report as JSON
     #[arg(long)]
     pub json: bool,
@@ -56,6 +59,7 @@ pub fn run(args: &MergeArgs, ui: &Ui) -> Result<()> {
         squash: args.squash,
         into: args.into.clone(),
         dry_run: args.dry_run,
+        force: args.force,
     };
     let outcome = merge::run(&ctx, &workdir, &opts, |line| ui.status(line))?;
     if args.json {

@@ -305,35 +305,60 @@ pub struct MergeLock<'r> {
 }
 
 impl<'r> MergeLock<'r> {
-    pub fn take(repo: &'r gix::Repository, target: &str) -> Result<Self> {
-        let text = format!(
-            "target = \"{target}\"\npid = {}\nstarted = {}\n",
-            std::process::id(),
-            now_seconds()
-        );
+    /// Takes the lock; with `force`, also from a merge whose process is gone
+    /// (same host, pid no longer running). A live merge is never taken over.
+    pub fn take(repo: &'r gix::Repository, target: &str, force: bool) -> Result<Self> {
+        let record = MergeRecord {
+            target: target.to_string(),
+            host: crate::protocol::host(),
+            pid: std::process::id(),
+            started: now_seconds(),
+        };
+        let text = toml::to_string(&record).unwrap_or_default();
         let tree = objects::write_tree(repo, &[("merge.toml".into(), text.into_bytes())])?;
         let oid = objects::write_commit(repo, &format!("merge into {target}"), tree, None)?;
-        match transaction::commit(repo, vec![update(MERGE_REF, oid, expect(None), "merge started")?]) {
-            Ok(()) => Ok(MergeLock { repo, oid }),
-            Err(WriteError::Moved) => {
-                let holder = repo
-                    .try_find_reference(MERGE_REF)
-                    .ok()
-                    .flatten()
-                    .and_then(|r| r.try_id().map(|i| i.detach()))
-                    .and_then(|o| objects::read_file(repo, o, "merge.toml").ok())
-                    .unwrap_or_default();
-                Err(
-                    crate::error::Error::failure("another `git agents merge` is running in this repository")
-                        .detail(holder.trim().replace('\n', ", "))
-                        .hint(format!(
-                            "wait for it; if its process is gone, remove the lock with `git update-ref -d {MERGE_REF}`"
-                        )),
-                )
+        for _ in 0..10 {
+            let held = repo
+                .try_find_reference(MERGE_REF)
+                .ok()
+                .flatten()
+                .and_then(|r| r.try_id().map(|i| i.detach()));
+            let edit = update(MERGE_REF, oid, expect(held), "merge started")?;
+            let holder = held.and_then(|o| objects::read_file(repo, o, "merge.toml").ok());
+            if let Some(text) = &holder {
+                let other: MergeRecord = toml::from_str(text).unwrap_or_default();
+                let gone = other.host == record.host && !std::path::Path::new(&format!("/proc/{}", other.pid)).exists();
+                if !(force && gone) {
+                    let mut err = crate::error::Error::failure("another `git agents merge` holds refs/agents/merge")
+                        .detail(format!(
+                            "pid {} on {}, into {}, since {}",
+                            other.pid, other.host, other.target, other.started
+                        ));
+                    err = if gone {
+                        err.hint("its process is gone: take over with `git agents merge --force`")
+                    } else {
+                        err.hint("wait for it to finish")
+                    };
+                    return Err(err);
+                }
             }
-            Err(WriteError::Failed(e)) => Err(e),
+            match transaction::commit(repo, vec![edit]) {
+                Ok(()) => return Ok(MergeLock { repo, oid }),
+                Err(WriteError::Moved) => continue,
+                Err(WriteError::Failed(e)) => return Err(e),
+            }
         }
+        Err(crate::error::Error::failure("refs/agents/merge keeps changing").hint("run `git agents merge` again"))
     }
+}
+
+/// `merge.toml`: who holds the merge lock.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct MergeRecord {
+    target: String,
+    host: String,
+    pid: u32,
+    started: i64,
 }
 
 impl Drop for MergeLock<'_> {
