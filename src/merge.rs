@@ -22,6 +22,10 @@ pub struct Options {
     pub dry_run: bool,
     /// Take over the merge lock of a merge whose process is gone.
     pub force: bool,
+    /// Re-run a red test up to this many times before stopping.
+    pub retries: u32,
+    /// Skip the test on a tree that already passed the same command.
+    pub cache: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -160,13 +164,27 @@ pub fn run(ctx: &Context<'_>, workdir: &Path, opts: &Options, mut progress: impl
                 return Ok(outcome);
             }
         };
-        if let Some(cmd) = &test {
-            progress(&format!("{}: testing `{cmd}`", task.id));
-            if !opts.dry_run {
-                if let Some(stop) = run_test(repo, &integration, &task.id, cmd, candidate)? {
-                    outcome.stop = Some(stop);
-                    return Ok(outcome);
+        let mut result = "not tested".to_string();
+        if let (Some(cmd), false) = (&test, opts.dry_run) {
+            let tree = repo
+                .find_commit(candidate)
+                .and_then(|c| c.tree_id())
+                .context(|| format!("cannot read commit {candidate}"))?
+                .detach();
+            if opts.cache && state::tested_green(repo, tree, cmd) {
+                progress(&format!("{}: `{cmd}` already passed on this tree", task.id));
+                result = "passed (cached for this tree)".into();
+            } else {
+                progress(&format!("{}: testing `{cmd}`", task.id));
+                match run_test(repo, &integration, &task.id, cmd, candidate, opts.retries)? {
+                    Err(stop) => {
+                        outcome.stop = Some(stop);
+                        return Ok(outcome);
+                    }
+                    Ok(0) => result = "passed".into(),
+                    Ok(runs) => result = format!("passed after {runs} failed run(s)"),
                 }
+                state::record_green(repo, tree, cmd)?;
             }
         }
         if opts.dry_run {
@@ -181,7 +199,7 @@ pub fn run(ctx: &Context<'_>, workdir: &Path, opts: &Options, mut progress: impl
                 task.id,
                 agent.unwrap_or_default(),
                 test.as_deref().unwrap_or("(none)"),
-                if test.is_some() { "passed" } else { "not tested" },
+                result,
             );
             state::add_note(repo, candidate, &note)?;
             if let Some(stop) = land(repo, checkout.as_deref(), &target, current, candidate)? {
@@ -303,25 +321,36 @@ fn branch_subjects(repo: &gix::Repository, current: ObjectId, tip: ObjectId) -> 
     Ok(out)
 }
 
-/// Runs the test on `candidate` in the integration worktree.
-fn run_test(repo: &gix::Repository, dir: &Path, task: &str, cmd: &str, candidate: ObjectId) -> Result<Option<Stop>> {
+/// Runs the test on `candidate` in the integration worktree, up to
+/// `1 + retries` times; `Ok(n)`: passed after `n` red runs.
+fn run_test(
+    repo: &gix::Repository,
+    dir: &Path,
+    task: &str,
+    cmd: &str,
+    candidate: ObjectId,
+    retries: u32,
+) -> Result<std::result::Result<u32, Stop>> {
     if !dir.exists() {
         crate::worktree::ensure(repo, dir, candidate)?;
     }
-    crate::worktree::reset(dir, candidate)?;
     let log = crate::runner::log_dir(repo)?.join(format!("merge-{task}.log"));
     let _ = std::fs::remove_file(&log);
     let never = std::sync::atomic::AtomicBool::new(false);
-    let ended = process::shell(cmd, dir, &log, &never)?;
-    if ended == Ended::Exited(0) {
-        return Ok(None);
+    let mut ended = Ended::Exited(0);
+    for run in 0..=retries {
+        crate::worktree::reset(dir, candidate)?;
+        ended = process::shell(cmd, dir, &log, &never)?;
+        if ended == Ended::Exited(0) {
+            return Ok(Ok(run));
+        }
     }
     let tree = repo
         .find_commit(candidate)
         .and_then(|c| c.tree_id())
         .map(|t| t.to_string())
         .unwrap_or_default();
-    Ok(Some(Stop::TestFailed {
+    Ok(Err(Stop::TestFailed {
         task: task.to_string(),
         command: cmd.to_string(),
         exit: match ended {

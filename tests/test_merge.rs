@@ -133,6 +133,32 @@ fn a_red_test_stops_with_exit_4_and_the_target_stays_green() {
     );
 }
 
+/// Main back at `initial`, refs/agents back to `saved`, no notes.
+fn restore(env: &TestEnv, repo: &std::path::Path, initial: &str, saved: &str) {
+    env.git(repo, &["reset", "-q", "--hard", initial]);
+    let current = env.git(
+        repo,
+        &[
+            "for-each-ref",
+            "--format=delete %(refname)",
+            "refs/agents",
+            "refs/notes/agents",
+        ],
+    );
+    for (input, what) in [(current, "delete"), (saved.to_string(), "restore")] {
+        let mut git = std::process::Command::new("git")
+            .args(["update-ref", "--stdin"])
+            .current_dir(repo)
+            .env_clear()
+            .envs(env.vars())
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect(what);
+        std::io::Write::write_all(&mut git.stdin.take().expect("stdin"), input.as_bytes()).expect(what);
+        assert!(git.wait().expect(what).success(), "{what}");
+    }
+}
+
 fn remove_lock_files(dir: &std::path::Path) {
     for entry in std::fs::read_dir(dir).expect("read .git").flatten() {
         let path = entry.path();
@@ -175,28 +201,7 @@ fn a_killed_merge_never_leaves_the_target_at_an_untested_commit() {
         // Back to five done tasks and an untouched main. A kill can leave lock
         // files on refs no later command touched; clear them as `doctor` will.
         remove_lock_files(&repo.join(".git"));
-        env.git(&repo, &["reset", "-q", "--hard", &initial]);
-        let current = env.git(
-            &repo,
-            &[
-                "for-each-ref",
-                "--format=delete %(refname)",
-                "refs/agents",
-                "refs/notes/agents",
-            ],
-        );
-        for (input, what) in [(current, "delete"), (saved.clone(), "restore")] {
-            let mut git = std::process::Command::new("git")
-                .args(["update-ref", "--stdin"])
-                .current_dir(&repo)
-                .env_clear()
-                .envs(env.vars())
-                .stdin(std::process::Stdio::piped())
-                .spawn()
-                .expect(what);
-            std::io::Write::write_all(&mut git.stdin.take().expect("stdin"), input.as_bytes()).expect(what);
-            assert!(git.wait().expect(what).success(), "{what}");
-        }
+        restore(&env, &repo, &initial, &saved);
         let mut merge = std::process::Command::new(BIN)
             .args(["merge", "--test", test])
             .current_dir(&repo)
@@ -241,4 +246,46 @@ fn a_killed_merge_never_leaves_the_target_at_an_untested_commit() {
             .collect();
         assert_eq!(states, ["merged"; 5], "trial {trial}");
     }
+}
+
+#[test]
+fn retries_and_the_per_tree_test_cache() {
+    let env = TestEnv::new();
+    let repo = five_done(&env);
+    let initial = env.git(&repo, &["rev-parse", "main"]).trim().to_string();
+    let saved = env.git(
+        &repo,
+        &[
+            "for-each-ref",
+            "--format=create %(refname) %(objectname)",
+            "refs/agents",
+        ],
+    );
+    let runs = env.root().join("runs");
+    let flaky = env.root().join("flaky");
+    // Fails on its first run only, and counts every run.
+    let test = format!(
+        "echo run >> {}; test -e {} || {{ touch {}; exit 1; }}",
+        runs.display(),
+        flaky.display(),
+        flaky.display()
+    );
+    let count = || std::fs::read_to_string(&runs).map_or(0, |t| t.lines().count());
+    let out = env.run(&repo, &["merge", "--test", &test]);
+    assert_eq!(out.code, 4, "without --retries the flaky run stops the merge: {out}");
+    std::fs::remove_file(&flaky).expect("reset flakiness");
+    let out = env.run(&repo, &["merge", "--test", &test, "--retries", "1"]);
+    out.success();
+    let note = env.git(&repo, &["notes", "--ref=agents", "show", "main~4"]);
+    assert!(note.contains("result: passed after 1 failed run(s)"), "{note}");
+    let before = count();
+    // The same trees again: every test result is cached.
+    restore(&env, &repo, &initial, &saved);
+    env.run(&repo, &["merge", "--test", &test]).success();
+    assert_eq!(count(), before, "no test ran on trees that already passed");
+    let note = env.git(&repo, &["notes", "--ref=agents", "show", "main"]);
+    assert!(note.contains("result: passed (cached for this tree)"), "{note}");
+    restore(&env, &repo, &initial, &saved);
+    env.run(&repo, &["merge", "--test", &test, "--no-cache"]).success();
+    assert_eq!(count(), before + 5, "--no-cache tests every merge");
 }

@@ -45,6 +45,12 @@ pub struct MergeArgs {
     /// Take over from a merge whose process is gone (killed or crashed)
     #[arg(long)]
     pub force: bool,
+    /// Re-run a red test up to N times before stopping (flaky suites)
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub retries: u32,
+    /// Test even a tree that already passed the same command
+    #[arg(long)]
+    pub no_cache: bool,
     /// Print the report as JSON
     #[arg(long)]
     pub json: bool,
@@ -60,6 +66,8 @@ pub fn run(args: &MergeArgs, ui: &Ui) -> Result<()> {
         into: args.into.clone(),
         dry_run: args.dry_run,
         force: args.force,
+        retries: args.retries,
+        cache: !args.no_cache,
     };
     let outcome = merge::run(&ctx, &workdir, &opts, |line| ui.status(line))?;
     if args.json {

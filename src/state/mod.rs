@@ -406,6 +406,61 @@ pub fn add_note(repo: &gix::Repository, commit: ObjectId, text: &str) -> Result<
     Err(crate::error::Error::failure(format!("cannot write the note on {commit}")).cause(last.unwrap_or_default()))
 }
 
+/// Test results per tree: a note on the tree object, one `ok <command>` line
+/// per command that passed on it.
+pub const TESTS_NOTES_REF: &str = "refs/notes/agents-tests";
+
+/// Whether `command` already passed on `tree`.
+pub fn tested_green(repo: &gix::Repository, tree: ObjectId, command: &str) -> bool {
+    let line = format!("ok {command}");
+    repo.notes()
+        .and_then(|n| n.with_refs([TESTS_NOTES_REF]))
+        .and_then(|mut n| {
+            let notes = n.get(tree)?;
+            Ok(notes
+                .iter()
+                .any(|note| String::from_utf8_lossy(&note.blob.data).lines().any(|l| l == line)))
+        })
+        .unwrap_or(false)
+}
+
+/// Records that `command` passed on `tree`.
+pub fn record_green(repo: &gix::Repository, tree: ObjectId, command: &str) -> Result<()> {
+    let existing = repo
+        .notes()
+        .and_then(|n| n.with_refs([TESTS_NOTES_REF]))
+        .and_then(|mut n| {
+            let notes = n.get(tree)?;
+            Ok(notes
+                .first()
+                .map(|note| String::from_utf8_lossy(&note.blob.data).into_owned()))
+        })
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let line = format!("ok {command}");
+    if existing.lines().any(|l| l == line) {
+        return Ok(());
+    }
+    let mut last = None;
+    for _ in 0..20 {
+        let text = format!("{existing}{line}\n");
+        let attempt = repo
+            .notes()
+            .map(|n| n.with_commit_message(format!("git agents: {line}")))
+            .and_then(|mut n| n.replace(TESTS_NOTES_REF, tree, text).map(|_| ()));
+        match attempt {
+            Ok(()) => return Ok(()),
+            Err(e) => last = Some(e.to_string()),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    Err(
+        crate::error::Error::failure(format!("cannot record the test result of {tree}"))
+            .cause(last.unwrap_or_default()),
+    )
+}
+
 pub const BACKUP_PREFIX: &str = "refs/agents/backup/";
 
 /// Saves `oid` (hex) under `refs/agents/backup/<name>`, never overwriting an
