@@ -15,6 +15,7 @@ use crate::process::{self, Ended};
 use crate::protocol::Context;
 use crate::state::{self, TaskState};
 
+#[derive(Clone)]
 pub struct Options {
     pub test: Option<String>,
     pub squash: bool,
@@ -102,6 +103,28 @@ fn merge_order(plan: &Plan, done: &[String]) -> Vec<Task> {
     order.into_iter().map(|(_, i)| plan.tasks[i].clone()).collect()
 }
 
+/// What every step of one run shares.
+struct Run<'a> {
+    target: String,
+    /// The worktree that has the target checked out, if any (asked once per run).
+    checkout: Option<std::path::PathBuf>,
+    integration: std::path::PathBuf,
+    test: Option<String>,
+    opts: &'a Options,
+}
+
+impl<'a> Run<'a> {
+    fn new(ctx: &Context<'_>, workdir: &Path, opts: &'a Options, target: String) -> Result<Self> {
+        Ok(Run {
+            checkout: checked_out_in(workdir, &format!("refs/heads/{target}"))?,
+            integration: crate::worktree::root(ctx.repo, workdir).join("integration"),
+            test: opts.test.clone().or_else(|| ctx.plan.plan.test.clone()),
+            target,
+            opts,
+        })
+    }
+}
+
 pub fn run(ctx: &Context<'_>, workdir: &Path, opts: &Options, mut progress: impl FnMut(&str)) -> Result<Outcome> {
     let repo = ctx.repo;
     let plan = &ctx.plan.plan;
@@ -117,7 +140,6 @@ pub fn run(ctx: &Context<'_>, workdir: &Path, opts: &Options, mut progress: impl
         .map(|(id, _)| id.clone())
         .collect();
     let order = merge_order(plan, &done);
-    let test = opts.test.clone().or_else(|| plan.test.clone());
     let mut outcome = Outcome {
         target: target.clone(),
         dry_run: opts.dry_run,
@@ -125,14 +147,12 @@ pub fn run(ctx: &Context<'_>, workdir: &Path, opts: &Options, mut progress: impl
         waiting: order.iter().map(|t| t.id.clone()).collect(),
         stop: None,
     };
-    let _lock = if opts.dry_run {
+    let lock = if opts.dry_run {
         None
     } else {
         Some(state::MergeLock::take(repo, &target, opts.force)?)
     };
-    let integration = crate::worktree::root(repo, workdir).join("integration");
-    // Which worktree has the target checked out does not change during a run: ask git once.
-    let checkout = checked_out_in(workdir, &format!("refs/heads/{target}"))?;
+    let run = Run::new(ctx, workdir, opts, target.clone())?;
     for task in &order {
         let started = Instant::now();
         let branch = format!("agents/{}", task.id);
@@ -151,6 +171,11 @@ pub fn run(ctx: &Context<'_>, workdir: &Path, opts: &Options, mut progress: impl
             Err(paths) => {
                 let record = state::TaskRecord::read(repo, snap.tasks[&task.id].oid)?;
                 let base = repo.merge_base(current, tip).ok().flatten().map(|b| b.to_string());
+                if let Some(lock) = lock {
+                    // Leave the conflicted merge in the integration worktree for a person to resolve.
+                    prepare_resolution(repo, &run.integration, current, &branch)?;
+                    lock.stop(&task.id, current)?;
+                }
                 outcome.stop = Some(Stop::Conflict {
                     task: task.id.clone(),
                     agent: record.agent,
@@ -164,60 +189,211 @@ pub fn run(ctx: &Context<'_>, workdir: &Path, opts: &Options, mut progress: impl
                 return Ok(outcome);
             }
         };
-        let mut result = "not tested".to_string();
-        if let (Some(cmd), false) = (&test, opts.dry_run) {
-            let tree = repo
-                .find_commit(candidate)
-                .and_then(|c| c.tree_id())
-                .context(|| format!("cannot read commit {candidate}"))?
-                .detach();
-            if opts.cache && state::tested_green(repo, tree, cmd) {
-                progress(&format!("{}: `{cmd}` already passed on this tree", task.id));
-                result = "passed (cached for this tree)".into();
-            } else {
-                progress(&format!("{}: testing `{cmd}`", task.id));
-                match run_test(repo, &integration, &task.id, cmd, candidate, opts.retries)? {
-                    Err(stop) => {
-                        outcome.stop = Some(stop);
-                        return Ok(outcome);
-                    }
-                    Ok(0) => result = "passed".into(),
-                    Ok(runs) => result = format!("passed after {runs} failed run(s)"),
-                }
-                state::record_green(repo, tree, cmd)?;
-            }
-        }
         if opts.dry_run {
             current = candidate;
         } else {
-            // The note goes on first: a run killed after landing must not
-            // leave a landed commit without its test record.
-            let seconds = started.elapsed().as_secs_f64();
-            let agent = state::TaskRecord::read(repo, snap.tasks[&task.id].oid)?.agent;
-            let note = format!(
-                "task: {}\nagent: {}\ntest: {}\nresult: {}\nduration: {seconds:.1}s\n",
-                task.id,
-                agent.unwrap_or_default(),
-                test.as_deref().unwrap_or("(none)"),
-                result,
-            );
-            state::add_note(repo, candidate, &note)?;
-            if let Some(stop) = land(repo, checkout.as_deref(), &target, current, candidate)? {
-                outcome.stop = Some(stop);
-                return Ok(outcome);
+            match land_one(ctx, &run, task, current, candidate, started, &mut progress)? {
+                Ok(()) => current = candidate,
+                Err(stop) => {
+                    if let (Some(lock), Stop::TestFailed { .. }) = (lock, &stop) {
+                        lock.stop(&task.id, current)?;
+                    }
+                    outcome.stop = Some(stop);
+                    return Ok(outcome);
+                }
             }
-            current = candidate;
-            crate::protocol::mark_merged(ctx, &task.id, candidate)?;
         }
         outcome.waiting.retain(|w| w != &task.id);
         outcome.landed.push(Landed {
             task: task.id.clone(),
             commit: candidate.to_string(),
-            test: test.clone(),
+            test: run.test.clone(),
             seconds: started.elapsed().as_secs_f64(),
         });
     }
     Ok(outcome)
+}
+
+/// Test (unless cached), note, land, mark merged: one task's `candidate`
+/// from `current`. A stop leaves the target untouched.
+fn land_one(
+    ctx: &Context<'_>,
+    run: &Run<'_>,
+    task: &Task,
+    current: ObjectId,
+    candidate: ObjectId,
+    started: Instant,
+    progress: &mut impl FnMut(&str),
+) -> Result<std::result::Result<(), Stop>> {
+    let repo = ctx.repo;
+    let mut result = "not tested".to_string();
+    if let Some(cmd) = &run.test {
+        let tree = repo
+            .find_commit(candidate)
+            .and_then(|c| c.tree_id())
+            .context(|| format!("cannot read commit {candidate}"))?
+            .detach();
+        if run.opts.cache && state::tested_green(repo, tree, cmd) {
+            progress(&format!("{}: `{cmd}` already passed on this tree", task.id));
+            result = "passed (cached for this tree)".into();
+        } else {
+            progress(&format!("{}: testing `{cmd}`", task.id));
+            match run_test(repo, &run.integration, &task.id, cmd, candidate, run.opts.retries)? {
+                Err(stop) => return Ok(Err(stop)),
+                Ok(0) => result = "passed".into(),
+                Ok(runs) => result = format!("passed after {runs} failed run(s)"),
+            }
+            state::record_green(repo, tree, cmd)?;
+        }
+    }
+    // The note goes on first: a run killed after landing must not leave a
+    // landed commit without its test record.
+    let agent = state::snapshot(repo)?
+        .tasks
+        .get(&task.id)
+        .and_then(|t| state::TaskRecord::read(repo, t.oid).ok())
+        .and_then(|r| r.agent);
+    let note = format!(
+        "task: {}\nagent: {}\ntest: {}\nresult: {result}\nduration: {:.1}s\n",
+        task.id,
+        agent.unwrap_or_default(),
+        run.test.as_deref().unwrap_or("(none)"),
+        started.elapsed().as_secs_f64(),
+    );
+    state::add_note(repo, candidate, &note)?;
+    if let Some(stop) = land(repo, run.checkout.as_deref(), &run.target, current, candidate)? {
+        return Ok(Err(stop));
+    }
+    crate::protocol::mark_merged(ctx, &task.id, candidate)?;
+    Ok(Ok(()))
+}
+
+/// The integration worktree at `current` with `branch` merged in and its
+/// conflicts left for a person (`git merge --no-commit`).
+fn prepare_resolution(repo: &gix::Repository, dir: &Path, current: ObjectId, branch: &str) -> Result<()> {
+    if !dir.exists() {
+        crate::worktree::ensure(repo, dir, current)?;
+    }
+    let _ = process::git_in(dir, &["merge", "--abort"]);
+    crate::worktree::reset(dir, current)?;
+    // Exits non-zero because of the conflicts it leaves; that is the point.
+    let _ = process::git_in(dir, &["merge", "--no-ff", "--no-commit", "-q", branch]);
+    Ok(())
+}
+
+/// `--continue`: the stopped task's resolution (committed in the
+/// integration worktree) is tested and landed, then the run goes on.
+pub fn resume(ctx: &Context<'_>, workdir: &Path, opts: &Options, mut progress: impl FnMut(&str)) -> Result<Outcome> {
+    let repo = ctx.repo;
+    let (lock, stopped) = state::MergeLock::resume(repo)?;
+    let task_id = stopped.stopped_task.clone().unwrap_or_default();
+    let seen = stopped
+        .seen
+        .as_deref()
+        .and_then(|s| ObjectId::from_hex(s.as_bytes()).ok())
+        .ok_or_else(|| Error::failure("the stopped merge does not say where the target was"))?;
+    let run = Run::new(ctx, workdir, opts, stopped.target.clone())?;
+    let dir = &run.integration;
+    let give_back = |lock: state::MergeLock<'_>, err: Error| -> Result<Outcome> {
+        lock.stop(&task_id, seen)?;
+        Err(err)
+    };
+    if crate::repo::branch_tip(repo, &run.target)? != Some(seen) {
+        return give_back(
+            lock,
+            Error::failure(format!("{} moved since the merge stopped", run.target))
+                .hint("give this merge up with `git agents merge --abort`, then run `git agents merge` again"),
+        );
+    }
+    let unmerged = process::git_in(dir, &["diff", "--name-only", "--diff-filter=U"])?;
+    let dirty = process::git_in(dir, &["status", "--porcelain", "--untracked-files=no"])?;
+    if !unmerged.trim().is_empty() || !dirty.trim().is_empty() {
+        let mut err = Error::usage(format!(
+            "the resolution of `{task_id}` is not committed yet in {}",
+            dir.display()
+        ));
+        for path in unmerged.lines() {
+            err = err.detail(format!("still conflicted: {path}"));
+        }
+        return give_back(
+            lock,
+            err.hint(format!(
+                "resolve, `git -C {} commit`, then `git agents merge --continue`",
+                dir.display()
+            )),
+        );
+    }
+    let candidate = crate::worktree::head(dir)?;
+    let tip = crate::repo::branch_tip(repo, &format!("agents/{task_id}"))?;
+    let descends = |a: ObjectId, b: ObjectId| repo.merge_base(a, b).ok().flatten().map(|m| m.detach()) == Some(b);
+    if candidate == seen || !descends(candidate, seen) || !tip.is_some_and(|t| descends(candidate, t)) {
+        return give_back(
+            lock,
+            Error::usage(format!(
+                "HEAD of {} is not a merge of agents/{task_id} into {}",
+                dir.display(),
+                run.target
+            ))
+            .hint("commit the resolved merge there (git commit), then `git agents merge --continue`"),
+        );
+    }
+    let Some(task) = ctx.plan.plan.tasks.iter().find(|t| t.id == task_id).cloned() else {
+        return give_back(
+            lock,
+            Error::failure(format!("task `{task_id}` is not in the recorded plan")),
+        );
+    };
+    let started = Instant::now();
+    progress(&format!("{task_id}: landing the resolved merge"));
+    match land_one(ctx, &run, &task, seen, candidate, started, &mut progress)? {
+        Ok(()) => {}
+        Err(stop) => {
+            if matches!(stop, Stop::TestFailed { .. }) {
+                lock.stop(&task_id, seen)?;
+            }
+            return Ok(Outcome {
+                target: run.target.clone(),
+                dry_run: false,
+                landed: Vec::new(),
+                waiting: vec![task_id],
+                stop: Some(stop),
+            });
+        }
+    }
+    drop(lock);
+    let landed = Landed {
+        task: task_id,
+        commit: candidate.to_string(),
+        test: run.test.clone(),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let rest = Options {
+        into: Some(run.target.clone()),
+        force: false,
+        ..opts.clone()
+    };
+    let mut outcome = self::run(ctx, workdir, &rest, progress)?;
+    outcome.landed.insert(0, landed);
+    Ok(outcome)
+}
+
+/// `--abort`: the stopped merge is given up; the target stays where it is.
+pub fn abort(ctx: &Context<'_>, workdir: &Path) -> Result<Option<state::MergeRecord>> {
+    let Some(record) = state::MergeLock::abort(ctx.repo)? else {
+        return Ok(None);
+    };
+    let dir = crate::worktree::root(ctx.repo, workdir).join("integration");
+    if dir.exists() {
+        let _ = process::git_in(&dir, &["merge", "--abort"]);
+        if let Some(seen) = record
+            .seen
+            .as_deref()
+            .and_then(|s| ObjectId::from_hex(s.as_bytes()).ok())
+        {
+            crate::worktree::reset(&dir, seen)?;
+        }
+    }
+    Ok(Some(record))
 }
 
 /// Merges `tip` into `current` in memory; the new commit, or the conflicted paths.

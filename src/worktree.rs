@@ -61,9 +61,16 @@ pub fn ensure(repo: &gix::Repository, dir: &Path, start: ObjectId) -> Result<boo
         static REGISTERING: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let _turn = REGISTERING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let interrupt = AtomicBool::new(false);
-        repo.prepare_add_worktree(dir, gix::worktree::add::Head::Detached(start), &interrupt)
-            .and_then(|prepared| prepared.persist())
-            .map_err(|e| Error::failure(format!("cannot create the worktree {}", dir.display())).cause(e))?;
+        let add = || {
+            repo.prepare_add_worktree(dir, gix::worktree::add::Head::Detached(start), &interrupt)
+                .and_then(|prepared| prepared.persist())
+        };
+        if add().is_err() {
+            // A registration left by a killed run blocks the path: prune it and try once more.
+            let main = repo.workdir().unwrap_or(repo.common_dir());
+            let _ = git_in(main, &["worktree", "prune"]);
+            add().map_err(|e| Error::failure(format!("cannot create the worktree {}", dir.display())).cause(e))?;
+        }
     }
     // Fill the registered worktree: index and files at `start`.
     git_in(dir, &["reset", "-q", "--hard"])?;

@@ -157,6 +157,8 @@ pub fn run(args: &DemoArgs, ui: &Ui) -> Result<()> {
             into: None,
             dry_run: false,
             force: false,
+            continue_: false,
+            abort: false,
             retries: 0,
             no_cache: false,
             json: false,

@@ -20,8 +20,9 @@ use crate::ui::Ui;
 ///
 /// The first conflict stops the run with exit 3, the first red test with
 /// exit 4, each with a report naming the task, the files and the next
-/// commands. What landed stays landed; run `git agents merge` again after
-/// fixing the cause.
+/// commands. What landed stays landed. The stopped merge waits in the
+/// integration worktree: resolve and commit there, then --continue; or
+/// --abort.
 ///
 /// Examples:
 ///
@@ -45,6 +46,12 @@ pub struct MergeArgs {
     /// Take over from a merge whose process is gone (killed or crashed)
     #[arg(long)]
     pub force: bool,
+    /// Land the stopped task's resolution (committed in the integration worktree) and go on
+    #[arg(long = "continue", conflicts_with_all = ["abort", "dry_run", "squash"])]
+    pub continue_: bool,
+    /// Give up the stopped merge; the target stays where it is
+    #[arg(long, conflicts_with_all = ["dry_run", "squash", "test"])]
+    pub abort: bool,
     /// Re-run a red test up to N times before stopping (flaky suites)
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub retries: u32,
@@ -69,7 +76,26 @@ pub fn run(args: &MergeArgs, ui: &Ui) -> Result<()> {
         retries: args.retries,
         cache: !args.no_cache,
     };
-    let outcome = merge::run(&ctx, &workdir, &opts, |line| ui.status(line))?;
+    if args.abort {
+        return match merge::abort(&ctx, &workdir)? {
+            Some(stopped) => {
+                ui.result(&format!(
+                    "aborted the merge into {} stopped at `{}`; {} stays where it is",
+                    stopped.target,
+                    stopped.stopped_task.as_deref().unwrap_or("?"),
+                    stopped.target
+                ));
+                Ok(())
+            }
+            None => Err(Error::usage("no merge to abort")),
+        };
+    }
+    let integration = crate::worktree::root(&repo, &workdir).join("integration");
+    let outcome = if args.continue_ {
+        merge::resume(&ctx, &workdir, &opts, |line| ui.status(line))?
+    } else {
+        merge::run(&ctx, &workdir, &opts, |line| ui.status(line))?
+    };
     if args.json {
         ui.json(&outcome);
     } else {
@@ -88,10 +114,10 @@ pub fn run(args: &MergeArgs, ui: &Ui) -> Result<()> {
         ui.result(&out);
     }
     let Some(stop) = &outcome.stop else { return Ok(()) };
-    Err(report(stop, &outcome))
+    Err(report(stop, &outcome, &integration.display().to_string()))
 }
 
-fn report(stop: &Stop, outcome: &merge::Outcome) -> Error {
+fn report(stop: &Stop, outcome: &merge::Outcome, integration: &str) -> Error {
     let landed: Vec<&str> = outcome.landed.iter().map(|l| l.task.as_str()).collect();
     let landed = if landed.is_empty() {
         "none".to_string()
@@ -131,10 +157,11 @@ fn report(stop: &Stop, outcome: &merge::Outcome) -> Error {
             err.detail(format!("reproduce: {reproduce}"))
                 .detail(format!("landed in this run: {landed}"))
                 .detail(format!("still waiting: {waiting}"))
-                .hint(format!("redo the task on top of the new {target}: `git agents requeue {task}`, then `git agents spawn`"))
                 .hint(format!(
-                    "or resolve by hand: `git switch {branch} && git merge {target}`, commit, then `git agents merge` again"
+                    "resolve it in {integration} (the merge is prepared there), `git commit`, then `git agents merge --continue`"
                 ))
+                .hint("or give this merge up: `git agents merge --abort`")
+                .hint(format!("or redo the task on top of the new {target}: `git agents merge --abort && git agents requeue {task}`"))
         }
         Stop::TestFailed {
             task,
@@ -153,9 +180,14 @@ fn report(stop: &Stop, outcome: &merge::Outcome) -> Error {
                 err = err.detail(format!("| {line}"));
             }
             err.detail(format!("log: {log}"))
-                .detail(format!("landed in this run: {landed}; {target} stays at the last green merge"))
+                .detail(format!(
+                    "landed in this run: {landed}; {target} stays at the last green merge"
+                ))
                 .detail(format!("still waiting: {waiting}"))
-                .hint(format!("fix it on the task branch (`git switch agents/{task}`) or `git agents requeue {task}`, then `git agents merge` again"))
+                .hint(format!(
+                    "fix it in {integration}, `git commit`, then `git agents merge --continue`"
+                ))
+                .hint(format!("or `git agents merge --abort` and `git agents requeue {task}`"))
         }
         Stop::TargetMoved { target } => Error::failure(format!("{target} moved since merge started; rerun"))
             .detail(format!("landed in this run: {landed}"))

@@ -297,73 +297,191 @@ fn delete(name: &str, old: ObjectId) -> Result<RefEdit> {
 pub const MERGE_REF: &str = "refs/agents/merge";
 pub const NOTES_REF: &str = "refs/notes/agents";
 
-/// `refs/agents/merge` while a merge runs: one merge per repository.
-/// Released (deleted, expecting our own value) when dropped.
+/// `refs/agents/merge` while a merge runs or is stopped: one merge per
+/// repository. Released (deleted, expecting our own value) when dropped,
+/// unless [`MergeLock::stop`] turned it into a stopped merge.
 pub struct MergeLock<'r> {
     repo: &'r gix::Repository,
     oid: ObjectId,
+    keep: bool,
 }
 
-impl<'r> MergeLock<'r> {
-    /// Takes the lock; with `force`, also from a merge whose process is gone
-    /// (same host, pid no longer running). A live merge is never taken over.
-    pub fn take(repo: &'r gix::Repository, target: &str, force: bool) -> Result<Self> {
-        let record = MergeRecord {
+/// `merge.toml`: who holds the merge lock, and where a stopped merge stopped.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct MergeRecord {
+    pub target: String,
+    pub host: String,
+    pub pid: u32,
+    pub started: i64,
+    /// Set while the merge is stopped on this task (conflict or red test).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_task: Option<String>,
+    /// The target commit the stopped merge last saw.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<String>,
+}
+
+impl MergeRecord {
+    fn running(target: &str) -> Self {
+        MergeRecord {
             target: target.to_string(),
             host: crate::protocol::host(),
             pid: std::process::id(),
             started: now_seconds(),
-        };
-        let text = toml::to_string(&record).unwrap_or_default();
+            stopped_task: None,
+            seen: None,
+        }
+    }
+
+    /// Its process is gone (same host, pid not running).
+    fn gone(&self) -> bool {
+        self.host == crate::protocol::host() && !std::path::Path::new(&format!("/proc/{}", self.pid)).exists()
+    }
+
+    fn write(&self, repo: &gix::Repository) -> Result<ObjectId> {
+        let text = toml::to_string(self).unwrap_or_default();
         let tree = objects::write_tree(repo, &[("merge.toml".into(), text.into_bytes())])?;
-        let oid = objects::write_commit(repo, &format!("merge into {target}"), tree, None)?;
+        objects::write_commit(repo, &format!("merge into {}", self.target), tree, None)
+    }
+}
+
+/// The merge lock's value and record, if held.
+pub fn read_merge(repo: &gix::Repository) -> Result<Option<(ObjectId, MergeRecord)>> {
+    let _ = repo.refs.force_refresh_packed_buffer();
+    let Some(oid) = repo
+        .try_find_reference(MERGE_REF)
+        .context(|| format!("cannot read {MERGE_REF}"))?
+        .and_then(|r| r.try_id().map(|i| i.detach()))
+    else {
+        return Ok(None);
+    };
+    let text = objects::read_file(repo, oid, "merge.toml").unwrap_or_default();
+    Ok(Some((oid, toml::from_str(&text).unwrap_or_default())))
+}
+
+impl<'r> MergeLock<'r> {
+    /// Takes the lock for a new run; with `force`, also from a run whose
+    /// process is gone. A live run is never taken over, a stopped one only
+    /// by `--continue` ([`Self::resume`]) or `--abort`.
+    pub fn take(repo: &'r gix::Repository, target: &str, force: bool) -> Result<Self> {
+        let mine = MergeRecord::running(target).write(repo)?;
         for _ in 0..10 {
-            let held = repo
-                .try_find_reference(MERGE_REF)
-                .ok()
-                .flatten()
-                .and_then(|r| r.try_id().map(|i| i.detach()));
-            let edit = update(MERGE_REF, oid, expect(held), "merge started")?;
-            let holder = held.and_then(|o| objects::read_file(repo, o, "merge.toml").ok());
-            if let Some(text) = &holder {
-                let other: MergeRecord = toml::from_str(text).unwrap_or_default();
-                let gone = other.host == record.host && !std::path::Path::new(&format!("/proc/{}", other.pid)).exists();
-                if !(force && gone) {
-                    let mut err = crate::error::Error::failure("another `git agents merge` holds refs/agents/merge")
+            let held = read_merge(repo)?;
+            if let Some((_, other)) = &held {
+                if let Some(task) = &other.stopped_task {
+                    return Err(crate::error::Error::usage(format!(
+                        "a merge into {} is stopped at task `{task}`",
+                        other.target
+                    ))
+                    .hint("resolve it in the integration worktree and run `git agents merge --continue`")
+                    .hint("or give it up with `git agents merge --abort`"));
+                }
+                if !(force && other.gone()) {
+                    let err = crate::error::Error::failure("another `git agents merge` holds refs/agents/merge")
                         .detail(format!(
                             "pid {} on {}, into {}, since {}",
                             other.pid, other.host, other.target, other.started
                         ));
-                    err = if gone {
+                    return Err(if other.gone() {
                         err.hint("its process is gone: take over with `git agents merge --force`")
                     } else {
                         err.hint("wait for it to finish")
-                    };
-                    return Err(err);
+                    });
                 }
             }
+            let edit = update(MERGE_REF, mine, expect(held.map(|(o, _)| o)), "merge started")?;
             match transaction::commit(repo, vec![edit]) {
-                Ok(()) => return Ok(MergeLock { repo, oid }),
+                Ok(()) => {
+                    return Ok(MergeLock {
+                        repo,
+                        oid: mine,
+                        keep: false,
+                    })
+                }
                 Err(WriteError::Moved) => continue,
                 Err(WriteError::Failed(e)) => return Err(e),
             }
         }
         Err(crate::error::Error::failure("refs/agents/merge keeps changing").hint("run `git agents merge` again"))
     }
-}
 
-/// `merge.toml`: who holds the merge lock.
-#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
-struct MergeRecord {
-    target: String,
-    host: String,
-    pid: u32,
-    started: i64,
+    /// Takes over a stopped merge to continue it; returns where it stopped.
+    pub fn resume(repo: &'r gix::Repository) -> Result<(Self, MergeRecord)> {
+        let Some((held, record)) = read_merge(repo)? else {
+            return Err(crate::error::Error::usage("no merge is stopped").hint("start one with `git agents merge`"));
+        };
+        if record.stopped_task.is_none() {
+            return Err(
+                crate::error::Error::usage("the merge in progress is not stopped; nothing to continue")
+                    .hint("wait for it, or if its process is gone, rerun with `git agents merge --force`"),
+            );
+        }
+        let mine = MergeRecord::running(&record.target).write(repo)?;
+        match transaction::commit(
+            repo,
+            vec![update(MERGE_REF, mine, expect(Some(held)), "merge continued")?],
+        ) {
+            Ok(()) => Ok((
+                MergeLock {
+                    repo,
+                    oid: mine,
+                    keep: false,
+                },
+                record,
+            )),
+            Err(WriteError::Moved) => Err(crate::error::Error::failure("the stopped merge changed meanwhile")
+                .hint("run `git agents merge --continue` again")),
+            Err(WriteError::Failed(e)) => Err(e),
+        }
+    }
+
+    /// Turns this run into a stopped merge at `task`, the target at `seen`.
+    pub fn stop(mut self, task: &str, seen: ObjectId) -> Result<()> {
+        let record: MergeRecord = objects::read_file(self.repo, self.oid, "merge.toml")
+            .ok()
+            .and_then(|t| toml::from_str(&t).ok())
+            .unwrap_or_default();
+        let stopped = MergeRecord {
+            stopped_task: Some(task.to_string()),
+            seen: Some(seen.to_string()),
+            ..record
+        }
+        .write(self.repo)?;
+        let edit = update(MERGE_REF, stopped, expect(Some(self.oid)), "merge stopped")?;
+        transaction::commit(self.repo, vec![edit]).map_err(|e| match e {
+            WriteError::Moved => crate::error::Error::failure("refs/agents/merge was changed by someone else"),
+            WriteError::Failed(e) => e,
+        })?;
+        self.keep = true;
+        Ok(())
+    }
+
+    /// Removes a stopped merge, or one whose process is gone; returns it.
+    pub fn abort(repo: &gix::Repository) -> Result<Option<MergeRecord>> {
+        let Some((held, record)) = read_merge(repo)? else {
+            return Ok(None);
+        };
+        if record.stopped_task.is_none() && !record.gone() {
+            return Err(
+                crate::error::Error::usage("a merge is running; it cannot be aborted from here")
+                    .detail(format!("pid {} on {}", record.pid, record.host))
+                    .hint("stop that process first (Ctrl-C)"),
+            );
+        }
+        match transaction::commit(repo, vec![delete(MERGE_REF, held)?]) {
+            Ok(()) => Ok(Some(record)),
+            Err(WriteError::Moved) => Err(crate::error::Error::failure("refs/agents/merge changed meanwhile")
+                .hint("run `git agents merge --abort` again")),
+            Err(WriteError::Failed(e)) => Err(e),
+        }
+    }
 }
 
 impl Drop for MergeLock<'_> {
     fn drop(&mut self) {
-        let _ = delete(MERGE_REF, self.oid).map(|edit| transaction::commit(self.repo, vec![edit]));
+        if !self.keep {
+            let _ = delete(MERGE_REF, self.oid).map(|edit| transaction::commit(self.repo, vec![edit]));
+        }
     }
 }
 
@@ -403,7 +521,11 @@ pub fn add_note(repo: &gix::Repository, commit: ObjectId, text: &str) -> Result<
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    Err(crate::error::Error::failure(format!("cannot write the note on {commit}")).cause(last.unwrap_or_default()))
+    Err(with_lock_hint(
+        repo,
+        NOTES_REF,
+        crate::error::Error::failure(format!("cannot write the note on {commit}")).cause(last.unwrap_or_default()),
+    ))
 }
 
 /// Test results per tree: a note on the tree object, one `ok <command>` line
@@ -459,6 +581,21 @@ pub fn record_green(repo: &gix::Repository, tree: ObjectId, command: &str) -> Re
         crate::error::Error::failure(format!("cannot record the test result of {tree}"))
             .cause(last.unwrap_or_default()),
     )
+}
+
+/// Names a leftover lock file of `reference` (or packed-refs) in `err`'s hint.
+fn with_lock_hint(repo: &gix::Repository, reference: &str, err: crate::error::Error) -> crate::error::Error {
+    let dir = repo.common_dir();
+    match [dir.join(format!("{reference}.lock")), dir.join("packed-refs.lock")]
+        .into_iter()
+        .find(|p| p.exists())
+    {
+        Some(lock) => err.hint(format!(
+            "{} is held; if no git or git-agents process is running, it was left by a crash: remove it and retry",
+            lock.display()
+        )),
+        None => err,
+    }
 }
 
 pub const BACKUP_PREFIX: &str = "refs/agents/backup/";
