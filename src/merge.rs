@@ -41,6 +41,8 @@ pub struct Landed {
 pub struct ConflictPath {
     pub path: String,
     pub kind: &'static str,
+    /// Index stages as `stage:object`: 1 base, 2 ours (the target), 3 theirs (the task).
+    pub stages: Vec<String>,
 }
 
 /// Why a run stopped before merging everything.
@@ -55,6 +57,7 @@ pub enum Stop {
         target: String,
         task_head: String,
         paths: Vec<ConflictPath>,
+        conflicted_tree: String,
         reproduce: String,
     },
     TestFailed {
@@ -168,7 +171,7 @@ pub fn run(ctx: &Context<'_>, workdir: &Path, opts: &Options, mut progress: impl
         progress(&format!("{}: merging {branch} into {target}", task.id));
         let candidate = match merge_one(repo, plan, task, current, tip, opts.squash)? {
             Ok(commit) => commit,
-            Err(paths) => {
+            Err(conflicted) => {
                 let record = state::TaskRecord::read(repo, snap.tasks[&task.id].oid)?;
                 let base = repo.merge_base(current, tip).ok().flatten().map(|b| b.to_string());
                 if let Some(lock) = lock {
@@ -183,7 +186,8 @@ pub fn run(ctx: &Context<'_>, workdir: &Path, opts: &Options, mut progress: impl
                     base,
                     target: current.to_string(),
                     task_head: tip.to_string(),
-                    paths,
+                    paths: conflicted.paths,
+                    conflicted_tree: conflicted.tree,
                     reproduce: format!("git merge-tree --write-tree {current} {tip}"),
                 });
                 return Ok(outcome);
@@ -404,7 +408,7 @@ fn merge_one(
     current: ObjectId,
     tip: ObjectId,
     squash: bool,
-) -> Result<std::result::Result<ObjectId, Vec<ConflictPath>>> {
+) -> Result<std::result::Result<ObjectId, Conflicted>> {
     let tree = match merge_trees(repo, current, tip, &plan.base, &task.id)? {
         Ok(tree) => tree,
         Err(paths) => return Ok(Err(paths)),
@@ -421,6 +425,13 @@ fn merge_one(
     Ok(Ok(commit))
 }
 
+/// The outcome of a merge that left conflicts.
+pub struct Conflicted {
+    pub paths: Vec<ConflictPath>,
+    /// The conflicted tree (with markers), for inspection.
+    pub tree: String,
+}
+
 /// Merges commit `theirs` into `ours` in memory (gix, the same trees as
 /// `git merge-tree`): the merged tree, or the paths left in conflict.
 pub fn merge_trees(
@@ -429,7 +440,7 @@ pub fn merge_trees(
     theirs: ObjectId,
     our_label: &str,
     their_label: &str,
-) -> Result<std::result::Result<ObjectId, Vec<ConflictPath>>> {
+) -> Result<std::result::Result<ObjectId, Conflicted>> {
     let labels = gix::merge::blob::builtin_driver::text::Labels {
         ancestor: None,
         current: Some(our_label.into()),
@@ -452,9 +463,22 @@ pub fn merge_trees(
             .map(|c| ConflictPath {
                 path: c.ours.location().to_string(),
                 kind: conflict_kind(c),
+                stages: c
+                    .entries()
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, e)| e.map(|e| format!("{}:{}", i + 1, e.id.to_hex_with_len(7))))
+                    .collect(),
             })
             .collect();
-        return Ok(Err(paths));
+        // The tree with conflict markers, as `git merge-tree --write-tree` would print it.
+        let tree = merged
+            .tree_merge
+            .tree
+            .write()
+            .map(|t| t.to_string())
+            .unwrap_or_default();
+        return Ok(Err(Conflicted { paths, tree }));
     }
     let tree = merged
         .tree_merge

@@ -442,7 +442,7 @@ fn start_point(repo: &gix::Repository, plan: &Plan, task: &Task) -> Result<std::
         let tree = match crate::merge::merge_trees(repo, current, tip, &plan.base, dep)? {
             Ok(tree) => tree,
             Err(conflicts) => {
-                let paths: Vec<String> = conflicts.into_iter().map(|c| c.path).collect();
+                let paths: Vec<String> = conflicts.paths.into_iter().map(|c| c.path).collect();
                 return Ok(Err(format!(
                     "merging its dependency `{dep}` conflicts in {}",
                     paths.join(", ")

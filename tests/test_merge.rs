@@ -96,7 +96,11 @@ fn a_conflict_stops_with_exit_3_and_a_report() {
         out.stderr.contains("merge stopped: task `t3` conflicts with main"),
         "{out}"
     );
-    assert!(out.stderr.contains("conflict (add/add): docs/t3.md"), "{out}");
+    assert!(
+        out.stderr.contains("conflict (add/add): docs/t3.md  [stages 2:"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("conflicted tree: "), "{out}");
     assert!(out.stderr.contains("reproduce: git merge-tree --write-tree "), "{out}");
     assert!(out.stderr.contains("still waiting: t3, t4, t5"), "{out}");
     assert!(out.stderr.contains("git agents merge --continue"), "{out}");
@@ -353,4 +357,24 @@ fn abort_leaves_the_target_at_the_last_landed_task() {
     );
     assert!(!env.refs(&repo).contains("refs/agents/merge "));
     assert_eq!(env.run(&repo, &["merge", "--abort"]).code, 2, "nothing left to abort");
+}
+
+#[test]
+fn a_dirty_checkout_of_the_target_is_not_moved() {
+    let env = TestEnv::new();
+    let repo = five_done(&env);
+    std::fs::write(repo.join("README.md"), "local edit\n").expect("dirty");
+    let before = env.git(&repo, &["rev-parse", "main"]);
+    let out = env.run(&repo, &["merge"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr.contains("with uncommitted changes; it was not moved"),
+        "{out}"
+    );
+    assert_eq!(env.git(&repo, &["rev-parse", "main"]), before);
+    assert_eq!(
+        std::fs::read_to_string(repo.join("README.md")).expect("read"),
+        "local edit\n",
+        "nothing lost"
+    );
 }

@@ -135,6 +135,7 @@ fn report(stop: &Stop, outcome: &merge::Outcome, integration: &str) -> Error {
             target: target_commit,
             task_head,
             paths,
+            conflicted_tree,
             reproduce,
         } => {
             let mut err = Error::new(
@@ -152,9 +153,15 @@ fn report(stop: &Stop, outcome: &merge::Outcome, integration: &str) -> Error {
                 &task_head[..7]
             ));
             for p in paths {
-                err = err.detail(format!("conflict ({}): {}", p.kind, p.path));
+                err = err.detail(format!(
+                    "conflict ({}): {}  [stages {}]",
+                    p.kind,
+                    p.path,
+                    p.stages.join(" ")
+                ));
             }
-            err.detail(format!("reproduce: {reproduce}"))
+            err.detail(format!("conflicted tree: {conflicted_tree}"))
+                .detail(format!("reproduce: {reproduce}"))
                 .detail(format!("landed in this run: {landed}"))
                 .detail(format!("still waiting: {waiting}"))
                 .hint(format!(
