@@ -44,7 +44,7 @@ fn unbuilt_commands_fail_loudly() {
     insta::assert_snapshot!(out, @"
     ------- stderr -------
     error: `git agents hook` is not implemented yet
-    hint: this build implements init, plan, spawn, merge, demo, clean and the lock protocol (claim, done, fail, release, heartbeat, requeue, unlock, status, log); hook is on its way
+    hint: every other subcommand is built; the pre-push guard is on its way
     [exit status: 1]
     ");
     for args in [&["hook", "pre-push"][..], &["hook", "install"]] {

@@ -4,6 +4,7 @@
 pub mod claim;
 pub mod clean;
 pub mod demo;
+pub mod docs;
 pub mod init;
 pub mod log;
 pub mod merge;
@@ -56,6 +57,8 @@ pub enum Command {
     Hook(planned::HookArgs),
     Clean(clean::CleanArgs),
     Demo(demo::DemoArgs),
+    InstallMan(docs::InstallManArgs),
+    Completions(docs::CompletionsArgs),
     /// A scripted stand-in for a coding agent (used by the demo and tests)
     #[command(hide = true)]
     ScriptedAgent,
@@ -91,6 +94,8 @@ pub fn dispatch(cli: &Cli, ui: &Ui) -> Result<()> {
         Command::Hook(_) => planned::not_yet("hook"),
         Command::Clean(args) => clean::run(args, ui),
         Command::Demo(args) => demo::run(args, ui),
+        Command::InstallMan(args) => docs::install_man(args, ui),
+        Command::Completions(args) => docs::completions(args, ui),
         Command::ScriptedAgent => crate::scripted_agent::run(),
     }
 }

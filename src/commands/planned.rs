@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 /// The error every unbuilt subcommand returns.
 pub fn not_yet(name: &str) -> Result<()> {
     Err(Error::failure(format!("`git agents {name}` is not implemented yet"))
-        .hint("this build implements init, plan, spawn, merge, demo, clean and the lock protocol (claim, done, fail, release, heartbeat, requeue, unlock, status, log); hook is on its way"))
+        .hint("every other subcommand is built; the pre-push guard is on its way"))
 }
 
 #[derive(Debug, Args)]
