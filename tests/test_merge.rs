@@ -139,6 +139,21 @@ fn a_red_test_stops_with_exit_4_and_the_target_stays_green() {
     );
 }
 
+/// Five done tasks, with main's tip and the refs/agents state saved for [`restore`].
+fn five_done_saved(env: &TestEnv) -> (PathBuf, String, String) {
+    let repo = five_done(env);
+    let initial = env.git(&repo, &["rev-parse", "main"]).trim().to_string();
+    let saved = env.git(
+        &repo,
+        &[
+            "for-each-ref",
+            "--format=create %(refname) %(objectname)",
+            "refs/agents",
+        ],
+    );
+    (repo, initial, saved)
+}
+
 /// Main back at `initial`, refs/agents back to `saved`, no notes.
 fn restore(env: &TestEnv, repo: &std::path::Path, initial: &str, saved: &str) {
     env.git(repo, &["reset", "-q", "--hard", initial]);
@@ -192,16 +207,7 @@ fn every_landed_commit_was_tested(env: &TestEnv, repo: &std::path::Path, initial
 #[test]
 fn a_killed_merge_never_leaves_the_target_at_an_untested_commit() {
     let env = TestEnv::new();
-    let repo = five_done(&env);
-    let initial = env.git(&repo, &["rev-parse", "main"]).trim().to_string();
-    let saved = env.git(
-        &repo,
-        &[
-            "for-each-ref",
-            "--format=create %(refname) %(objectname)",
-            "refs/agents",
-        ],
-    );
+    let (repo, initial, saved) = five_done_saved(&env);
     let test = "sleep 0.02; test -d docs";
     for trial in 0..20u64 {
         // Back to five done tasks and an untouched main. A kill can leave lock
@@ -257,16 +263,7 @@ fn a_killed_merge_never_leaves_the_target_at_an_untested_commit() {
 #[test]
 fn retries_and_the_per_tree_test_cache() {
     let env = TestEnv::new();
-    let repo = five_done(&env);
-    let initial = env.git(&repo, &["rev-parse", "main"]).trim().to_string();
-    let saved = env.git(
-        &repo,
-        &[
-            "for-each-ref",
-            "--format=create %(refname) %(objectname)",
-            "refs/agents",
-        ],
-    );
+    let (repo, initial, saved) = five_done_saved(&env);
     let runs = env.root().join("runs");
     let flaky = env.root().join("flaky");
     // Fails on its first run only, and counts every run.
