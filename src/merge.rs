@@ -275,14 +275,24 @@ fn land_one(
 /// The integration worktree at `current` with `branch` merged in and its
 /// conflicts left for a person (`git merge --no-commit`).
 fn prepare_resolution(repo: &gix::Repository, dir: &Path, current: ObjectId, branch: &str) -> Result<()> {
-    if !dir.exists() {
-        crate::worktree::ensure(repo, dir, current)?;
-    }
+    integration_worktree(repo, dir, current)?;
     let _ = process::git_in(dir, &["merge", "--abort"]);
     crate::worktree::reset(dir, current)?;
     // Exits non-zero because of the conflicts it leaves; that is the point.
     let _ = process::git_in(dir, &["merge", "--no-ff", "--no-commit", "-q", branch]);
     Ok(())
+}
+
+/// The integration worktree, made (again) when missing or left half-made by
+/// a killed run; its contents are throw-away, it only ever holds merges.
+fn integration_worktree(repo: &gix::Repository, dir: &Path, at: ObjectId) -> Result<()> {
+    if dir.exists() && process::git_in(dir, &["rev-parse", "--git-dir"]).is_ok() {
+        return Ok(());
+    }
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).context(|| format!("cannot remove the broken worktree {}", dir.display()))?;
+    }
+    crate::worktree::ensure(repo, dir, at).map(|_| ())
 }
 
 /// `--continue`: the stopped task's resolution (committed in the
@@ -531,9 +541,7 @@ fn run_test(
     candidate: ObjectId,
     retries: u32,
 ) -> Result<std::result::Result<u32, Stop>> {
-    if !dir.exists() {
-        crate::worktree::ensure(repo, dir, candidate)?;
-    }
+    integration_worktree(repo, dir, candidate)?;
     let log = crate::runner::log_dir(repo)?.join(format!("merge-{task}.log"));
     let _ = std::fs::remove_file(&log);
     let never = std::sync::atomic::AtomicBool::new(false);
