@@ -506,26 +506,12 @@ pub fn move_branch(repo: &gix::Repository, full: &str, seen: ObjectId, new: Obje
     }
 }
 
-/// Adds `text` as the note of `commit` on refs/notes/agents. gix's notes
-/// update fails when the notes ref moved meanwhile; that is retried.
+/// Adds `text` as the note of `commit` on refs/notes/agents.
 pub fn add_note(repo: &gix::Repository, commit: ObjectId, text: &str) -> Result<()> {
-    let mut last = None;
-    for _ in 0..20 {
-        let attempt = repo
-            .notes()
-            .map(|n| n.with_commit_message(format!("git agents: note on {}", short(commit))))
-            .and_then(|mut n| n.replace(NOTES_REF, commit, text).map(|_| ()));
-        match attempt {
-            Ok(()) => return Ok(()),
-            Err(e) => last = Some(e.to_string()),
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    Err(with_lock_hint(
-        repo,
-        NOTES_REF,
-        crate::error::Error::failure(format!("cannot write the note on {commit}")).cause(last.unwrap_or_default()),
-    ))
+    let message = format!("git agents: note on {}", short(commit));
+    replace_note(repo, NOTES_REF, commit, text, &message)
+        .map_err(|e| crate::error::Error::failure(format!("cannot write the note on {commit}")).cause(e))
+        .map_err(|e| transaction::with_lock_hint(repo, NOTES_REF, e))
 }
 
 /// Test results per tree: a note on the tree object, one `ok <command>` line
@@ -535,67 +521,63 @@ pub const TESTS_NOTES_REF: &str = "refs/notes/agents-tests";
 /// Whether `command` already passed on `tree`.
 pub fn tested_green(repo: &gix::Repository, tree: ObjectId, command: &str) -> bool {
     let line = format!("ok {command}");
-    repo.notes()
-        .and_then(|n| n.with_refs([TESTS_NOTES_REF]))
-        .and_then(|mut n| {
-            let notes = n.get(tree)?;
-            Ok(notes
-                .iter()
-                .any(|note| String::from_utf8_lossy(&note.blob.data).lines().any(|l| l == line)))
-        })
-        .unwrap_or(false)
+    read_note(repo, TESTS_NOTES_REF, tree).is_some_and(|text| text.lines().any(|l| l == line))
 }
 
 /// Records that `command` passed on `tree`.
 pub fn record_green(repo: &gix::Repository, tree: ObjectId, command: &str) -> Result<()> {
-    let existing = repo
-        .notes()
-        .and_then(|n| n.with_refs([TESTS_NOTES_REF]))
+    let existing = read_note(repo, TESTS_NOTES_REF, tree).unwrap_or_default();
+    let line = format!("ok {command}");
+    if existing.lines().any(|l| l == line) {
+        return Ok(());
+    }
+    replace_note(
+        repo,
+        TESTS_NOTES_REF,
+        tree,
+        &format!("{existing}{line}\n"),
+        &format!("git agents: {line}"),
+    )
+    .map_err(|e| crate::error::Error::failure(format!("cannot record the test result of {tree}")).cause(e))
+    .map_err(|e| transaction::with_lock_hint(repo, TESTS_NOTES_REF, e))
+}
+
+/// The note of `object` on `notes_ref`, if any.
+fn read_note(repo: &gix::Repository, notes_ref: &str, object: ObjectId) -> Option<String> {
+    repo.notes()
+        .and_then(|n| n.with_refs([notes_ref]))
         .and_then(|mut n| {
-            let notes = n.get(tree)?;
+            let notes = n.get(object)?;
             Ok(notes
                 .first()
                 .map(|note| String::from_utf8_lossy(&note.blob.data).into_owned()))
         })
         .ok()
         .flatten()
-        .unwrap_or_default();
-    let line = format!("ok {command}");
-    if existing.lines().any(|l| l == line) {
-        return Ok(());
-    }
-    let mut last = None;
+}
+
+/// Sets the note of `object` on `notes_ref`. gix's notes update fails when
+/// the notes ref moved meanwhile (it compares and swaps); that is retried.
+fn replace_note(
+    repo: &gix::Repository,
+    notes_ref: &str,
+    object: ObjectId,
+    text: &str,
+    message: &str,
+) -> std::result::Result<(), String> {
+    let mut last = String::new();
     for _ in 0..20 {
-        let text = format!("{existing}{line}\n");
         let attempt = repo
             .notes()
-            .map(|n| n.with_commit_message(format!("git agents: {line}")))
-            .and_then(|mut n| n.replace(TESTS_NOTES_REF, tree, text).map(|_| ()));
+            .map(|n| n.with_commit_message(message))
+            .and_then(|mut n| n.replace(notes_ref, object, text).map(|_| ()));
         match attempt {
             Ok(()) => return Ok(()),
-            Err(e) => last = Some(e.to_string()),
+            Err(e) => last = e.to_string(),
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    Err(
-        crate::error::Error::failure(format!("cannot record the test result of {tree}"))
-            .cause(last.unwrap_or_default()),
-    )
-}
-
-/// Names a leftover lock file of `reference` (or packed-refs) in `err`'s hint.
-fn with_lock_hint(repo: &gix::Repository, reference: &str, err: crate::error::Error) -> crate::error::Error {
-    let dir = repo.common_dir();
-    match [dir.join(format!("{reference}.lock")), dir.join("packed-refs.lock")]
-        .into_iter()
-        .find(|p| p.exists())
-    {
-        Some(lock) => err.hint(format!(
-            "{} is held; if no git or git-agents process is running, it was left by a crash: remove it and retry",
-            lock.display()
-        )),
-        None => err,
-    }
+    Err(last)
 }
 
 pub const BACKUP_PREFIX: &str = "refs/agents/backup/";

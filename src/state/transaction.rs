@@ -88,10 +88,15 @@ fn jitter(round: u64) -> u64 {
 
 /// Lock files that currently block any of `edits`.
 fn held_locks(repo: &gix::Repository, edits: &[RefEdit]) -> Vec<String> {
+    held_locks_of(repo, edits.iter().map(|e| e.name.as_bstr().to_string()))
+}
+
+/// Lock files that currently block any of the refs `names` (or packed-refs).
+fn held_locks_of(repo: &gix::Repository, names: impl IntoIterator<Item = String>) -> Vec<String> {
     let dir = repo.common_dir();
-    let mut locks: Vec<String> = edits
-        .iter()
-        .map(|e| dir.join(format!("{}.lock", e.name.as_bstr())))
+    let mut locks: Vec<String> = names
+        .into_iter()
+        .map(|name| dir.join(format!("{name}.lock")))
         .chain(std::iter::once(dir.join("packed-refs.lock")))
         .filter(|p| p.exists())
         .map(|p| p.display().to_string())
@@ -123,12 +128,21 @@ fn classify(repo: &gix::Repository, edits: &[RefEdit], err: &impl std::fmt::Disp
             return WriteError::Moved;
         }
     }
-    let locks = held_locks(repo, edits);
     let err = Error::failure("could not update refs under refs/agents").cause(err);
-    WriteError::Failed(match locks.first() {
-        Some(lock) => err.hint(format!(
-            "{lock} is held; if no git or git-agents process is running, it was left by a crash: remove it and retry"
-        )),
+    WriteError::Failed(match held_locks(repo, edits).first() {
+        Some(lock) => err.hint(lock_held(lock)),
         None => err.hint("retry; if it keeps failing, check that the repository is writable"),
     })
+}
+
+/// Adds to `err` the hint that names a leftover lock file of `reference`, if one is there.
+pub(super) fn with_lock_hint(repo: &gix::Repository, reference: &str, err: Error) -> Error {
+    match held_locks_of(repo, [reference.to_string()]).first() {
+        Some(lock) => err.hint(lock_held(lock)),
+        None => err,
+    }
+}
+
+fn lock_held(lock: &str) -> String {
+    format!("{lock} is held; if no git or git-agents process is running, it was left by a crash: remove it and retry")
 }
