@@ -161,7 +161,7 @@ pub fn run(ctx: &Context<'_>, workdir: &Path, opts: &Options, mut progress: impl
         let branch = format!("agents/{}", task.id);
         let tip = crate::repo::branch_tip(repo, &branch)?
             .ok_or_else(|| Error::failure(format!("task `{}` is done but its branch {branch} is gone", task.id)))?;
-        if !opts.dry_run && repo.merge_base(current, tip).ok().flatten().map(|b| b.detach()) == Some(tip) {
+        if !opts.dry_run && crate::repo::is_ancestor(repo, tip, current) {
             // Already on the target (landed by a run that was killed before
             // recording it, or merged by hand): record it, make no commit.
             crate::protocol::mark_merged(ctx, &task.id, current)?;
@@ -339,7 +339,7 @@ pub fn resume(ctx: &Context<'_>, workdir: &Path, opts: &Options, mut progress: i
     }
     let candidate = crate::worktree::head(dir)?;
     let tip = crate::repo::branch_tip(repo, &format!("agents/{task_id}"))?;
-    let descends = |a: ObjectId, b: ObjectId| repo.merge_base(a, b).ok().flatten().map(|m| m.detach()) == Some(b);
+    let descends = |a: ObjectId, b: ObjectId| crate::repo::is_ancestor(repo, b, a);
     if candidate == seen || !descends(candidate, seen) || !tip.is_some_and(|t| descends(candidate, t)) {
         return give_back(
             lock,

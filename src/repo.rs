@@ -104,3 +104,25 @@ pub fn commits_ahead(repo: &gix::Repository, tip: gix::ObjectId, base: gix::Obje
     }
     Ok(count)
 }
+
+/// Tips of the task branches `refs/heads/agents/<id>`, by id, from one listing.
+pub fn task_branches(repo: &gix::Repository) -> Result<std::collections::BTreeMap<String, gix::ObjectId>> {
+    let mut out = std::collections::BTreeMap::new();
+    let platform = repo.references().context(|| "cannot list refs".into())?;
+    for r in platform
+        .prefixed("refs/heads/agents/")
+        .context(|| "cannot list task branches".into())?
+    {
+        let r = r.context(|| "cannot read a task branch".into())?;
+        let name = r.name().as_bstr().to_string();
+        if let (Some(id), Some(oid)) = (name.strip_prefix("refs/heads/agents/"), r.try_id()) {
+            out.insert(id.to_string(), oid.detach());
+        }
+    }
+    Ok(out)
+}
+
+/// Whether `commit` is `other` or one of its ancestors.
+pub fn is_ancestor(repo: &gix::Repository, commit: gix::ObjectId, other: gix::ObjectId) -> bool {
+    commit == other || repo.merge_base(commit, other).ok().flatten().map(|b| b.detach()) == Some(commit)
+}

@@ -435,8 +435,7 @@ fn start_point(repo: &gix::Repository, plan: &Plan, task: &Task) -> Result<std::
         let Some(tip) = crate::repo::branch_tip(repo, &branch(dep))? else {
             continue;
         };
-        let base = repo.merge_base(current, tip).ok().flatten().map(|b| b.detach());
-        if base == Some(tip) {
+        if crate::repo::is_ancestor(repo, tip, current) {
             continue; // already contained
         }
         let tree = match crate::merge::merge_trees(repo, current, tip, &plan.base, dep)? {

@@ -72,11 +72,14 @@ pub fn run(args: &CleanArgs, ui: &Ui) -> Result<()> {
     }
     let _ = std::fs::remove_dir(&root);
 
-    for (branch, tip) in task_branches(&workdir)? {
-        let merged = match &base {
-            Some(base) => git_in(&workdir, &["merge-base", "--is-ancestor", &tip, base]).is_ok(),
-            None => false,
-        };
+    let base_tip = match &base {
+        Some(base) => crate::repo::branch_tip(&repo, base)?,
+        None => None,
+    };
+    for (id, tip) in crate::repo::task_branches(&repo)? {
+        let branch = format!("agents/{id}");
+        let tip_hex = tip.to_string();
+        let merged = base_tip.is_some_and(|b| crate::repo::is_ancestor(&repo, tip, b));
         if !merged && !args.force {
             kept.push(format!(
                 "branch {branch} is not merged into {}",
@@ -85,7 +88,7 @@ pub fn run(args: &CleanArgs, ui: &Ui) -> Result<()> {
             continue;
         }
         if !merged {
-            let backup = crate::state::backup(&repo, &branch.replace('/', "-"), &tip)?;
+            let backup = crate::state::backup(&repo, &branch.replace('/', "-"), &tip_hex)?;
             ui.status(&format!(
                 "saved {branch} as {backup}; restore it with `git branch {branch} {backup}`"
             ));
@@ -124,21 +127,5 @@ fn agent_worktrees(workdir: &std::path::Path, root: &std::path::Path) -> Result<
         .filter_map(|line| line.strip_prefix("worktree "))
         .map(std::path::PathBuf::from)
         .filter(|path| path.starts_with(&root))
-        .collect())
-}
-
-/// `agents/<task>` branches with their tips.
-fn task_branches(workdir: &std::path::Path) -> Result<Vec<(String, String)>> {
-    let listing = git_in(
-        workdir,
-        &[
-            "for-each-ref",
-            "--format=%(refname:short) %(objectname)",
-            "refs/heads/agents/",
-        ],
-    )?;
-    Ok(listing
-        .lines()
-        .filter_map(|l| l.split_once(' ').map(|(b, o)| (b.to_string(), o.to_string())))
         .collect())
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use clap::Args;
 use serde::Serialize;
 
-use crate::error::{Context as _, Result};
+use crate::error::Result;
 use crate::protocol::{self, Context, Readiness};
 use crate::state::{self, TaskRecord, TaskState};
 use crate::ui::Ui;
@@ -90,7 +90,7 @@ pub fn gather(ctx: &Context<'_>) -> Result<Status> {
         }
         snap = state::snapshot(repo)?;
     }
-    let branches = task_branches(repo)?;
+    let branches = crate::repo::task_branches(repo)?;
     let base = crate::repo::branch_tip(repo, &plan.base)?;
     let mut tasks = Vec::with_capacity(plan.tasks.len());
     for def in &plan.tasks {
@@ -173,23 +173,6 @@ pub fn gather(ctx: &Context<'_>) -> Result<Status> {
         agents: agents.into_values().collect(),
         tasks,
     })
-}
-
-/// Tips of `refs/heads/agents/<id>`, from one listing.
-fn task_branches(repo: &gix::Repository) -> Result<BTreeMap<String, gix::ObjectId>> {
-    let mut out = BTreeMap::new();
-    let platform = repo.references().context(|| "cannot list refs".into())?;
-    for r in platform
-        .prefixed("refs/heads/agents/")
-        .context(|| "cannot list task branches".into())?
-    {
-        let r = r.context(|| "cannot read a task branch".into())?;
-        let name = r.name().as_bstr().to_string();
-        if let (Some(id), Some(oid)) = (name.strip_prefix("refs/heads/agents/"), r.try_id()) {
-            out.insert(id.to_string(), oid.detach());
-        }
-    }
-    Ok(out)
 }
 
 /// `N completed / M total (K in progress, F failed, B blocked)`
