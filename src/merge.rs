@@ -610,14 +610,8 @@ fn land(
 
 /// The worktree whose HEAD is `full_ref`, if any.
 fn checked_out_in(workdir: &Path, full_ref: &str) -> Result<Option<std::path::PathBuf>> {
-    let listing = process::git_in(workdir, &["worktree", "list", "--porcelain"])?;
-    let mut path = None;
-    for line in listing.lines() {
-        if let Some(p) = line.strip_prefix("worktree ") {
-            path = Some(std::path::PathBuf::from(p));
-        } else if line.strip_prefix("branch ") == Some(full_ref) {
-            return Ok(path);
-        }
-    }
-    Ok(None)
+    Ok(crate::worktree::list(workdir)?
+        .into_iter()
+        .find(|(_, branch)| branch.as_deref() == Some(full_ref))
+        .map(|(path, _)| path))
 }

@@ -187,3 +187,18 @@ pub fn snapshot_commit(dir: &Path, message: &str, identity: &[(String, String)])
     let _ = std::fs::remove_file(&index);
     result
 }
+
+/// Every worktree of the repository with the branch it has checked out
+/// (`None` when detached), as `git worktree list --porcelain` reports them.
+pub fn list(workdir: &Path) -> Result<Vec<(PathBuf, Option<String>)>> {
+    let listing = git_in(workdir, &["worktree", "list", "--porcelain"])?;
+    let mut out: Vec<(PathBuf, Option<String>)> = Vec::new();
+    for line in listing.lines() {
+        if let Some(path) = line.strip_prefix("worktree ") {
+            out.push((PathBuf::from(path), None));
+        } else if let (Some(branch), Some(last)) = (line.strip_prefix("branch "), out.last_mut()) {
+            last.1 = Some(branch.to_string());
+        }
+    }
+    Ok(out)
+}

@@ -120,12 +120,10 @@ pub fn run(args: &CleanArgs, ui: &Ui) -> Result<()> {
 
 /// Linked worktrees under the agents' folder.
 fn agent_worktrees(workdir: &std::path::Path, root: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
-    let listing = git_in(workdir, &["worktree", "list", "--porcelain"])?;
     let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
-    Ok(listing
-        .lines()
-        .filter_map(|line| line.strip_prefix("worktree "))
-        .map(std::path::PathBuf::from)
+    Ok(crate::worktree::list(workdir)?
+        .into_iter()
+        .map(|(path, _)| path)
         .filter(|path| path.starts_with(&root))
         .collect())
 }
