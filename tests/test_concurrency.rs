@@ -105,11 +105,9 @@ fn a_killed_agent_leaves_a_stale_claim_that_unlock_frees() {
     env.git(&repo, &["config", "agents.lease", "1s"]);
     // The agent claims, then hangs until it is killed with SIGKILL.
     let script = format!("'{BIN}' claim t000 --agent doomed >/dev/null && echo claimed && exec sleep 600");
-    let mut agent = Command::new("sh")
+    let mut agent = env
+        .command("sh", &repo)
         .args(["-c", &script])
-        .current_dir(&repo)
-        .env_clear()
-        .envs(env.vars())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

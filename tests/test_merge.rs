@@ -167,11 +167,9 @@ fn restore(env: &TestEnv, repo: &std::path::Path, initial: &str, saved: &str) {
         ],
     );
     for (input, what) in [(current, "delete"), (saved.to_string(), "restore")] {
-        let mut git = std::process::Command::new("git")
+        let mut git = env
+            .command("git", repo)
             .args(["update-ref", "--stdin"])
-            .current_dir(repo)
-            .env_clear()
-            .envs(env.vars())
             .stdin(std::process::Stdio::piped())
             .spawn()
             .expect(what);
@@ -214,11 +212,9 @@ fn a_killed_merge_never_leaves_the_target_at_an_untested_commit() {
         // files on refs no later command touched; clear them as `doctor` will.
         remove_lock_files(&repo.join(".git"));
         restore(&env, &repo, &initial, &saved);
-        let mut merge = std::process::Command::new(BIN)
+        let mut merge = env
+            .command(BIN, &repo)
             .args(["merge", "--test", test])
-            .current_dir(&repo)
-            .env_clear()
-            .envs(env.vars())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()

@@ -2,7 +2,7 @@
 //! processes, real failures.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use crate::common::{TestEnv, BIN};
 
@@ -178,11 +178,9 @@ fn ctrl_c_releases_every_claim() {
     let tasks =
         task("a", "\"docs/a.md\"", "", "agent: sleep 600") + &task("b", "\"docs/b.md\"", "", "agent: sleep 600");
     record(&env, &repo, &plan(&tasks, 2));
-    let mut spawn = Command::new(BIN)
+    let mut spawn = env
+        .command(BIN, &repo)
         .args(["spawn", "2"])
-        .current_dir(&repo)
-        .env_clear()
-        .envs(env.vars())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -55,7 +55,9 @@ impl TestEnv {
         self.dir.path()
     }
 
-    fn command(&self, program: &str, cwd: &Path) -> Command {
+    /// `program` in `cwd` with the test environment, for tests that start
+    /// processes themselves (to kill them, or to feed their stdin).
+    pub fn command(&self, program: &str, cwd: &Path) -> Command {
         let mut cmd = Command::new(program);
         cmd.current_dir(cwd).env_clear().envs(self.vars());
         cmd
