@@ -30,6 +30,9 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         }
     };
     let ui = ui::Ui::new(cli.quiet);
+    if let Some(remote) = &cli.remote {
+        state::remote::set_flag(remote);
+    }
     match commands::dispatch(&cli, &ui) {
         Ok(()) => 0,
         Err(err) => {

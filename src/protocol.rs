@@ -231,6 +231,13 @@ pub fn finish(ctx: &Context<'_>, agent: &str, id: &str, verdict: Verdict, force:
                 let mut r = old.next(TaskState::Done, agent, ctx.now);
                 let name = branch.clone().unwrap_or_else(|| format!("agents/{id}"));
                 r.head = branch_head(ctx.repo, &name, branch.is_some())?;
+                if let Some(head) = r
+                    .head
+                    .as_deref()
+                    .and_then(|h| gix::ObjectId::from_hex(h.as_bytes()).ok())
+                {
+                    state::remote::publish_branch(ctx.repo, &name, head)?;
+                }
                 r.branch = Some(name);
                 (TaskState::Done, format!("done {id} by {agent}"), r)
             }

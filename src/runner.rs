@@ -274,7 +274,10 @@ fn attempt_task(
         worktree: &worktree_str,
         branch: &branch,
     });
+    let remote = state::remote::name(ctx.repo)?.unwrap_or_default();
     let env: Vec<(String, String)> = [
+        // An agent that runs `git agents` itself shares the same remote.
+        (state::remote::REMOTE_ENV, remote),
         ("GIT_AGENTS_TASK", task.id.clone()),
         ("GIT_AGENTS_AGENT", agent.to_string()),
         ("GIT_AGENTS_PROMPT_FILE", prompt_file_str.clone()),
@@ -431,6 +434,8 @@ pub fn outside_ownership(repo: &gix::Repository, task: &Task, start: ObjectId, h
 /// its dependencies merged in. A conflict is returned as a report.
 fn start_point(repo: &gix::Repository, plan: &Plan, task: &Task) -> Result<std::result::Result<ObjectId, String>> {
     let mut current = base_tip(repo, plan)?;
+    let deps: Vec<&str> = task.depends_on.iter().map(String::as_str).collect();
+    state::remote::adopt_task_branches(repo, &deps)?;
     for dep in &task.depends_on {
         let Some(tip) = crate::repo::branch_tip(repo, &branch(dep))? else {
             continue;

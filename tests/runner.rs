@@ -13,5 +13,6 @@ mod test_plan;
 mod test_plan_fixtures;
 mod test_protocol;
 mod test_record;
+mod test_remote;
 mod test_spawn;
 mod test_tidy;

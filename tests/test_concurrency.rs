@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 
 use crate::common::{TestEnv, BIN};
 
-fn plan_with(tasks: usize) -> String {
+pub fn plan_with(tasks: usize) -> String {
     let mut plan = String::new();
     for i in 0..tasks {
         plan.push_str(&format!(
@@ -16,8 +16,8 @@ fn plan_with(tasks: usize) -> String {
     plan
 }
 
-/// Runs a claim-then-done loop as `agent` until nothing is left; returns the tasks it claimed.
-fn claimer(env_vars: Vec<(String, String)>, repo: &Path, agent: &str) -> Vec<String> {
+/// Runs a claim-then-done loop as `agent` until all `total` tasks are done; returns the tasks it claimed.
+pub fn claimer(env_vars: Vec<(String, String)>, repo: &Path, agent: &str, total: usize) -> Vec<String> {
     let mut claimed = Vec::new();
     loop {
         let out = Command::new(BIN)
@@ -46,7 +46,7 @@ fn claimer(env_vars: Vec<(String, String)>, repo: &Path, agent: &str) -> Vec<Str
             }
             Some(5) => {
                 let stderr = String::from_utf8_lossy(&out.stderr);
-                if stderr.contains("all 200 tasks are done") {
+                if stderr.contains(&format!("all {total} tasks are done")) {
                     return claimed;
                 }
                 // Everything left is claimed by others right now; look again.
@@ -66,7 +66,7 @@ fn eight_claimers_take_every_task_exactly_once() {
     let handles: Vec<_> = (0..8)
         .map(|i| {
             let (vars, repo) = (vars.clone(), repo.clone());
-            std::thread::spawn(move || claimer(vars, &repo, &format!("agent-{i}")))
+            std::thread::spawn(move || claimer(vars, &repo, &format!("agent-{i}"), 200))
         })
         .collect();
     // Join every claimer before judging, so no process outlives the repository.

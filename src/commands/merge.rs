@@ -96,6 +96,10 @@ pub fn run(args: &MergeArgs, ui: &Ui) -> Result<()> {
     } else {
         merge::run(&ctx, &workdir, &opts, |line| ui.status(line))?
     };
+    if !opts.dry_run {
+        // With a shared remote, other machines' pre-push guards read these notes.
+        crate::state::remote::push_notes(&repo)?;
+    }
     if args.json {
         ui.json(&outcome);
     } else {

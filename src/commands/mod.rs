@@ -34,6 +34,12 @@ pub struct Cli {
     /// Print only results and errors, no status lines
     #[arg(long, short, global = true)]
     pub quiet: bool,
+    /// Share the state through this remote (default: `git config agents.remote`)
+    ///
+    /// Every change is pushed there with a lease, so agents on several
+    /// machines share one queue; reads fetch refs/agents/* first.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub remote: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }

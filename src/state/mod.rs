@@ -5,6 +5,7 @@
 mod agent_record;
 mod objects;
 mod plan_record;
+pub mod remote;
 mod task_record;
 mod transaction;
 
@@ -100,6 +101,7 @@ type Listing = (BTreeMap<String, Vec<(TaskState, ObjectId)>>, BTreeMap<String, O
 /// taken again (a transaction that moved a task may have added its new ref
 /// where the scan had already passed).
 fn list(repo: &gix::Repository) -> Result<Listing> {
+    remote::refresh(repo)?;
     let mut last_error = None;
     for _ in 0..20 {
         match list_once(repo)? {
@@ -347,6 +349,7 @@ impl MergeRecord {
 
 /// The merge lock's value and record, if held.
 pub fn read_merge(repo: &gix::Repository) -> Result<Option<(ObjectId, MergeRecord)>> {
+    remote::refresh(repo)?;
     let _ = repo.refs.force_refresh_packed_buffer();
     let Some(oid) = repo
         .try_find_reference(MERGE_REF)
@@ -606,6 +609,7 @@ pub fn backup(repo: &gix::Repository, name: &str, oid: &str) -> Result<String> {
 
 /// Deletes every ref under refs/agents except backups; returns how many.
 pub fn remove_all(repo: &gix::Repository) -> Result<usize> {
+    remote::refresh(repo)?;
     let platform = repo.references().context(|| "cannot list refs".into())?;
     let mut edits = Vec::new();
     for r in platform

@@ -54,6 +54,7 @@ impl PlanChange {
 
 /// Reads the recorded plan, if any; prompts are left empty (see [`load_prompts`]).
 pub fn read_plan(repo: &gix::Repository) -> Result<Option<RecordedPlan>> {
+    super::remote::refresh(repo)?;
     let Some(mut reference) = repo
         .try_find_reference(PLAN_REF)
         .context(|| format!("cannot read {PLAN_REF}"))?

@@ -37,7 +37,21 @@ impl From<Error> for WriteError {
 /// runs on a fresh ref store, so that read is not a cached copy whose
 /// staleness an mtime of coarse resolution could hide. Together this keeps
 /// the compare-and-swap exact under concurrent writers.
+///
+/// With a shared remote (see [`super::remote`]) the remote decides: the
+/// edits are pushed with a lease each, and applied here only once accepted.
 pub fn commit(repo: &gix::Repository, edits: Vec<RefEdit>) -> Result<(), WriteError> {
+    match super::remote::name(repo)? {
+        None => commit_locally(repo, edits),
+        Some(remote) => {
+            super::remote::push(repo, &remote, &edits)?;
+            super::remote::apply_locally(repo, &remote, || commit_locally(repo, edits))?;
+            Ok(())
+        }
+    }
+}
+
+fn commit_locally(repo: &gix::Repository, edits: Vec<RefEdit>) -> Result<(), WriteError> {
     let committer = repo.committer().and_then(Result::ok);
     let deadline = std::time::Instant::now() + LOCK_WAIT;
     let mut round: u64 = 0;

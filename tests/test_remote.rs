@@ -1,0 +1,159 @@
+//! Coordination through a shared remote: a bare repository stands in for
+//! the git server, clones for machines, real processes for agents.
+
+use std::path::{Path, PathBuf};
+
+use crate::common::{TestEnv, BASIC_FILES};
+use crate::test_concurrency::{claimer, plan_with};
+
+/// A bare `shared.git` with `tasks` tasks recorded from the first of
+/// `machines` clones; every clone has `agents.remote = origin`.
+fn shared(env: &TestEnv, tasks: usize, machines: usize) -> (PathBuf, Vec<PathBuf>) {
+    let src = env.repo("src", BASIC_FILES);
+    std::fs::write(src.join("agents.toml"), plan_with(tasks)).expect("plan");
+    env.git(&src, &["add", "agents.toml"]);
+    env.git(&src, &["commit", "-q", "-m", "plan"]);
+    let bare = env.root().join("shared.git");
+    env.git(env.root(), &["clone", "-q", "--bare", "src", "shared.git"]);
+    let clones: Vec<PathBuf> = (0..machines)
+        .map(|i| {
+            let name = format!("machine-{i}");
+            env.git(env.root(), &["clone", "-q", "shared.git", &name]);
+            let clone = env.root().join(name);
+            env.git(&clone, &["config", "agents.remote", "origin"]);
+            clone
+        })
+        .collect();
+    env.run(&clones[0], &["plan", "--yes", "-q"]).success();
+    (bare, clones)
+}
+
+fn remote_refs(env: &TestEnv, bare: &Path, prefix: &str) -> Vec<String> {
+    env.git(bare, &["for-each-ref", "--format=%(refname)", prefix])
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn three_machines_with_three_agents_each_take_every_task_exactly_once() {
+    let env = TestEnv::new();
+    let (bare, clones) = shared(&env, 60, 3);
+    let vars = env.vars();
+    let handles: Vec<_> = (0..9)
+        .map(|i| {
+            let (vars, clone) = (vars.clone(), clones[i % 3].clone());
+            std::thread::spawn(move || claimer(vars, &clone, &format!("agent-{i}"), 60))
+        })
+        .collect();
+    let results: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
+    let mut all: Vec<String> = results.into_iter().flat_map(|r| r.expect("claimer thread")).collect();
+    assert_eq!(all.len(), 60, "the sum of claims is the number of tasks");
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 60, "no task was claimed twice");
+
+    // The remote is the truth: every task done there, each claimed once in its history.
+    let done = remote_refs(&env, &bare, "refs/agents/tasks");
+    assert_eq!(done.len(), 60);
+    for name in &done {
+        assert!(name.starts_with("refs/agents/tasks/done/"), "{name}");
+        let subjects = env.git(&bare, &["log", "--format=%s", name]);
+        let claims = subjects.lines().filter(|s| s.starts_with("claim ")).count();
+        assert_eq!(claims, 1, "{name} was claimed {claims} times:\n{subjects}");
+    }
+    env.git(&bare, &["fsck", "--no-progress"]);
+    // A machine that only reads sees the same.
+    let status = env.run(&clones[2], &["status"]);
+    status.success();
+    assert!(status.stdout.starts_with("60 completed / 60 total"), "{status}");
+}
+
+#[test]
+fn a_remote_that_refuses_the_push_records_nothing_locally() {
+    let env = TestEnv::new();
+    let (bare, clones) = shared(&env, 2, 1);
+    let m = &clones[0];
+    env.run(m, &["claim", "t000", "--agent", "a"]).success();
+    let before = env.refs(m);
+    let remote_before = env.refs(&bare);
+
+    // Reads still work, writes cannot reach the remote.
+    let gone = env.root().join("gone.git");
+    env.git(m, &["config", "remote.origin.pushurl", &gone.display().to_string()]);
+    let out = env.run(m, &["done", "t000", "--agent", "a"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr.contains("cannot record the change on remote `origin`"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("nothing was recorded"), "{out}");
+    assert_eq!(
+        env.refs(m),
+        before,
+        "the local mirror claims nothing the remote did not accept"
+    );
+    assert_eq!(env.refs(&bare), remote_before);
+
+    // The remote back: the same command goes through.
+    env.git(m, &["config", "--unset", "remote.origin.pushurl"]);
+    env.run(m, &["done", "t000", "--agent", "a"]).success();
+    assert!(remote_refs(&env, &bare, "refs/agents/tasks/done").contains(&"refs/agents/tasks/done/t000".to_string()));
+
+    // The remote gone entirely: reads fail too, with the same advice.
+    std::fs::rename(&bare, &gone).expect("move the remote away");
+    let before = env.refs(m);
+    let out = env.run(m, &["claim", "--next", "--agent", "a"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr.contains("cannot read the shared state from remote `origin`"),
+        "{out}"
+    );
+    assert_eq!(env.refs(m), before);
+}
+
+#[test]
+fn work_done_on_one_machine_merges_on_another() {
+    let env = TestEnv::new();
+    let (bare, clones) = shared(&env, 2, 2);
+    let (a, b) = (&clones[0], &clones[1]);
+    env.run(b, &["claim", "t001", "--agent", "bob"]).success();
+    env.git(b, &["switch", "-q", "-c", "agents/t001"]);
+    crate::common::write_files(b, &[("work/t001/out.txt", "done on b\n")]);
+    env.git(b, &["add", "work"]);
+    env.git(b, &["commit", "-q", "-m", "t001 work"]);
+    env.git(b, &["switch", "-q", "main"]);
+    env.run(b, &["done", "t001", "--agent", "bob"]).success();
+    // The branch travelled with the verdict.
+    assert!(remote_refs(&env, &bare, "refs/heads/agents").contains(&"refs/heads/agents/t001".to_string()));
+
+    let out = env.run(a, &["merge", "-q"]);
+    out.success();
+    assert_eq!(env.git(a, &["show", "main:work/t001/out.txt"]), "done on b\n");
+    assert_eq!(
+        remote_refs(&env, &bare, "refs/agents/tasks/merged"),
+        ["refs/agents/tasks/merged/t001"]
+    );
+    // The merge note is shared, so other machines' pre-push guards see it.
+    assert_eq!(remote_refs(&env, &bare, "refs/notes/agents"), ["refs/notes/agents"]);
+    assert!(
+        remote_refs(&env, &bare, "refs/agents/merge").is_empty(),
+        "the merge lock is released on the remote"
+    );
+}
+
+#[test]
+fn a_remote_that_does_not_exist_is_a_usage_error() {
+    let env = TestEnv::new();
+    let (_, clones) = shared(&env, 1, 1);
+    let m = &clones[0];
+    let before = env.refs(m);
+    let out = env.run(m, &["--remote", "upstream", "status"]);
+    insta::assert_snapshot!(out, @"
+    ------- stderr -------
+    error: --remote names `upstream`, which is not a remote of this repository
+    hint: list the remotes with `git remote -v`; add one with `git remote add NAME URL`
+    [exit status: 2]
+    ");
+    assert_eq!(env.refs(m), before);
+}
