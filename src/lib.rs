@@ -4,6 +4,7 @@
 pub mod agent_command;
 pub mod commands;
 pub mod error;
+pub mod guard;
 pub mod merge;
 pub mod plan;
 pub mod process;

@@ -7,6 +7,7 @@ mod test_cli;
 mod test_concurrency;
 mod test_demo;
 mod test_docs;
+mod test_hook;
 mod test_init;
 mod test_merge;
 mod test_plan;

@@ -21,6 +21,7 @@ use crate::ui::Ui;
 ///   id=$(git agents claim --next --agent agent-1)
 ///   git agents claim auth --agent agent-2 --json
 #[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
 pub struct ClaimArgs {
     /// The task to claim
     #[arg(conflicts_with = "next", required_unless_present = "next")]

@@ -22,6 +22,7 @@ use crate::ui::Ui;
 ///   git agents clean
 ///   git agents clean --force
 #[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
 pub struct CleanArgs {
     /// Also remove dirty worktrees and unmerged branches (their work is backed up first)
     #[arg(long)]

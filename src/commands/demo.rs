@@ -16,10 +16,12 @@ use crate::ui::Ui;
 /// work into main with a test after each merge. Nothing outside that folder
 /// is touched.
 ///
-/// Example:
+/// Examples:
 ///
+///   git agents demo
 ///   git agents demo --dir /tmp/agents-demo && cd /tmp/agents-demo && git log --oneline --graph --all
 #[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
 pub struct DemoArgs {
     /// Where to create the demo repository (must not exist or be empty)
     #[arg(long)]

@@ -14,10 +14,12 @@ use crate::ui::Ui;
 /// git-agents.1 and a page per subcommand into DIR/man1 (default
 /// ~/.local/share/man, which man searches when ~/.local/bin is on PATH).
 ///
-/// Example:
+/// Examples:
 ///
 ///   git agents install-man && git help agents
+///   git agents install-man /usr/local/share/man
 #[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
 pub struct InstallManArgs {
     /// The man directory (the page goes into DIR/man1)
     pub dir: Option<PathBuf>,
@@ -25,10 +27,12 @@ pub struct InstallManArgs {
 
 /// Print shell completions
 ///
-/// Example:
+/// Examples:
 ///
 ///   git agents completions bash > ~/.local/share/bash-completion/completions/git-agents
+///   git agents completions zsh > ~/.zfunc/_git-agents
 #[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
 pub struct CompletionsArgs {
     /// bash, zsh, fish, elvish or powershell
     pub shell: clap_complete::Shell,

@@ -11,7 +11,13 @@ use crate::ui::Ui;
 ///
 /// The template is a valid plan with two example tasks; edit it, then run
 /// `git agents plan` to check it.
+///
+/// Examples:
+///
+///   git agents init && $EDITOR agents.toml && git agents plan
+///   git agents init --force     # overwrite an existing agents.toml
 #[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
 pub struct InitArgs {
     /// Where to write the plan (default: agents.toml at the repository root)
     pub file: Option<PathBuf>,

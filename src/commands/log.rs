@@ -15,10 +15,12 @@ use crate::ui::Ui;
 /// and tail of the agent's newest output log. The same history is a plain
 /// git log: `git log refs/agents/tasks/<state>/<task>`.
 ///
-/// Example:
+/// Examples:
 ///
 ///   git agents log auth
+///   git agents log auth --json | jq '.[].message'
 #[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
 pub struct LogArgs {
     /// The task whose history to show
     pub task: String,

@@ -30,6 +30,7 @@ use crate::ui::Ui;
 ///   git agents merge --dry-run
 ///   git agents merge --squash --into release
 #[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
 pub struct MergeArgs {
     /// Run this command after each merge; stop when it fails
     #[arg(long)]

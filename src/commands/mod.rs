@@ -5,11 +5,11 @@ pub mod claim;
 pub mod clean;
 pub mod demo;
 pub mod docs;
+pub mod hook;
 pub mod init;
 pub mod log;
 pub mod merge;
 pub mod plan;
-pub mod planned;
 pub mod requeue;
 pub mod spawn;
 pub mod status;
@@ -59,8 +59,7 @@ pub enum Command {
     Merge(merge::MergeArgs),
     Requeue(requeue::RequeueArgs),
     Unlock(unlock::UnlockArgs),
-    /// Install or run the pre-push guard
-    Hook(planned::HookArgs),
+    Hook(hook::HookArgs),
     Clean(clean::CleanArgs),
     Demo(demo::DemoArgs),
     InstallMan(docs::InstallManArgs),
@@ -97,7 +96,7 @@ pub fn dispatch(cli: &Cli, ui: &Ui) -> Result<()> {
         Command::Merge(args) => merge::run(args, ui),
         Command::Requeue(args) => requeue::run(args, ui),
         Command::Unlock(args) => unlock::run(args, ui),
-        Command::Hook(_) => planned::not_yet("hook"),
+        Command::Hook(args) => hook::run(args, ui),
         Command::Clean(args) => clean::run(args, ui),
         Command::Demo(args) => demo::run(args, ui),
         Command::InstallMan(args) => docs::install_man(args, ui),

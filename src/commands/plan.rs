@@ -31,6 +31,7 @@ use crate::ui::Ui;
 ///   git agents plan --yes           # check and record without asking
 ///   git agents plan --dot | dot -Tsvg > plan.svg
 #[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
 pub struct PlanArgs {
     /// The plan file (default: agents.toml at the repository root)
     pub file: Option<PathBuf>,

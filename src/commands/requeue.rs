@@ -11,10 +11,12 @@ use crate::ui::Ui;
 /// Resets its attempts; the transition is recorded with your name. Use it
 /// to retry a blocked task after fixing its cause, or to redo a done task.
 ///
-/// Example:
+/// Examples:
 ///
 ///   git agents requeue auth
+///   git agents log auth && git agents requeue auth   # see why it failed first
 #[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
 pub struct RequeueArgs {
     /// The blocked or done task
     pub task: String,

@@ -36,6 +36,7 @@ use crate::ui::{Board, Ui};
 ///   git agents spawn 3 --agent claude
 ///   git agents spawn 2 --timeout 20m -- aider --yes-always --message-file {prompt_file}
 #[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
 pub struct SpawnArgs {
     /// How many agents to start
     pub count: usize,

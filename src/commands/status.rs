@@ -23,6 +23,7 @@ use crate::ui::Ui;
 ///   git agents status
 ///   git agents status --json | jq .completed
 #[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
 pub struct StatusArgs {
     /// Print the status as JSON
     #[arg(long)]

@@ -13,10 +13,12 @@ use crate::ui::Ui;
 /// returns to available with the attempt counted, or becomes blocked when
 /// its attempts are used up. Prints each task freed.
 ///
-/// Example:
+/// Examples:
 ///
+///   git agents status          # stale claims are flagged
 ///   git agents unlock --stale
 #[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
 pub struct UnlockArgs {
     /// Release every claim whose lease has expired
     #[arg(long, required = true)]

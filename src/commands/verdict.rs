@@ -28,10 +28,12 @@ pub struct HeldTask {
 /// Records the task branch (default agents/<task>) and its head, and moves
 /// the task to done; tasks that depend on it become ready.
 ///
-/// Example:
+/// Examples:
 ///
-///   git agents done auth --agent agent-1 --branch agents/auth
+///   git agents done auth --agent agent-1            # branch agents/auth
+///   git agents done auth --agent agent-1 --branch my-auth-work
 #[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
 pub struct DoneArgs {
     #[command(flatten)]
     pub held: HeldTask,
@@ -45,10 +47,12 @@ pub struct DoneArgs {
 /// The task returns to available with one more failed attempt, or becomes
 /// blocked when its attempts reach `max_attempts` (plan `[agent]`).
 ///
-/// Example:
+/// Examples:
 ///
 ///   git agents fail auth --agent agent-1 --reason "tests red"
+///   git agents fail auth --agent agent-1 --reason "gave up" --force   # as a person
 #[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
 pub struct FailArgs {
     #[command(flatten)]
     pub held: HeldTask,
@@ -61,10 +65,12 @@ pub struct FailArgs {
 ///
 /// The task returns to available; its attempts are not counted.
 ///
-/// Example:
+/// Examples:
 ///
 ///   git agents release auth --agent agent-1
+///   git agents release auth --agent agent-1 --force   # someone else's claim
 #[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
 pub struct ReleaseArgs {
     #[command(flatten)]
     pub held: HeldTask,
@@ -75,10 +81,12 @@ pub struct ReleaseArgs {
 /// A claim whose lease runs out counts as stale and can be taken back with
 /// `git agents unlock --stale`; long-running agents renew it.
 ///
-/// Example:
+/// Examples:
 ///
-///   while working; do git agents heartbeat auth --agent agent-1; sleep 60; done
+///   git agents heartbeat auth --agent agent-1
+///   while sleep 60; do git agents heartbeat auth --agent agent-1 -q; done &
 #[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
 pub struct HeartbeatArgs {
     #[command(flatten)]
     pub held: HeldTask,

@@ -517,6 +517,11 @@ pub fn add_note(repo: &gix::Repository, commit: ObjectId, text: &str) -> Result<
         .map_err(|e| transaction::with_lock_hint(repo, NOTES_REF, e))
 }
 
+/// The note `git agents merge` left on `commit`, if any.
+pub fn merge_note(repo: &gix::Repository, commit: ObjectId) -> Option<String> {
+    read_note(repo, NOTES_REF, commit)
+}
+
 /// Test results per tree: a note on the tree object, one `ok <command>` line
 /// per command that passed on it.
 pub const TESTS_NOTES_REF: &str = "refs/notes/agents-tests";

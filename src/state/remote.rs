@@ -30,6 +30,15 @@ static RESOLVED: OnceLock<Option<String>> = OnceLock::new();
 /// next one. Cleared by every push so a write is always followed by a fetch.
 static LAST_FETCH: Mutex<Option<Instant>> = Mutex::new(None);
 
+/// Set by [`stay_offline`]: reads use the local mirror as it is.
+static OFFLINE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes this process read the local mirror without fetching (the pre-push
+/// guard: it judges by what this clone knows and must not slow every push).
+pub fn stay_offline() {
+    OFFLINE.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// How long a fetch counts as fresh for the next read in the same process.
 const FRESH: Duration = Duration::from_millis(250);
 
@@ -82,6 +91,9 @@ pub fn name(repo: &gix::Repository) -> Result<Option<String>> {
 /// Brings the local mirror of refs/agents/* up to the remote's, unless this
 /// process fetched a moment ago and wrote nothing since.
 pub fn refresh(repo: &gix::Repository) -> Result<()> {
+    if OFFLINE.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(());
+    }
     let Some(remote) = name(repo)? else { return Ok(()) };
     if last_fetch().is_some_and(|at| at.elapsed() < FRESH) {
         return Ok(());

@@ -1,0 +1,218 @@
+//! `git agents hook`: install, remove and run the pre-push guard.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+
+use crate::error::{Context, Error, Result};
+use crate::ui::Ui;
+
+/// Install or run the pre-push guard
+///
+/// The guard refuses a push that would publish a task branch (agents/<id>)
+/// with changes outside the files its task owns, merges made by
+/// `git agents merge` without a passed test note, or the target of a merge
+/// that is stopped on a conflict. Every other push passes untouched.
+///
+/// The hook goes where git looks for hooks (core.hooksPath is honoured).
+/// An existing pre-push hook is kept only with --chain: it then runs first,
+/// with the same arguments and input. To push past the guard once, use
+/// `git push --no-verify`.
+///
+/// Examples:
+///
+///   git agents hook install
+///   git agents hook install --chain      # keep the existing hook, run it first
+///   git agents hook uninstall
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct HookArgs {
+    #[command(subcommand)]
+    pub action: HookAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HookAction {
+    /// Install the pre-push hook
+    Install {
+        /// Keep an existing pre-push hook and run it before the guard
+        #[arg(long)]
+        chain: bool,
+    },
+    /// Remove the hook and put back a chained one
+    Uninstall,
+    /// Judge a push (what the installed hook runs; git's lines on stdin)
+    PrePush {
+        /// The remote's name (or its URL when pushing to a URL)
+        remote: String,
+        /// The remote's URL
+        url: Option<String>,
+    },
+}
+
+/// Marks a hook file as ours.
+const MARKER: &str = "git-agents pre-push guard";
+/// Where a pre-existing hook is kept when chained.
+const CHAINED: &str = "pre-push.git-agents-chained";
+
+pub fn run(args: &HookArgs, ui: &Ui) -> Result<()> {
+    match &args.action {
+        HookAction::Install { chain } => install(*chain, ui),
+        HookAction::Uninstall => uninstall(ui),
+        HookAction::PrePush { remote, .. } => pre_push(remote),
+    }
+}
+
+fn hooks_dir() -> Result<PathBuf> {
+    let repo = crate::repo::open()?;
+    let workdir = crate::repo::workdir(&repo)?;
+    // git resolves core.hooksPath (relative, ~, per worktree) the way it will use it.
+    let out = crate::process::git_in(
+        &workdir,
+        &["rev-parse", "--path-format=absolute", "--git-path", "hooks"],
+    )?;
+    Ok(PathBuf::from(out.trim()))
+}
+
+fn is_ours(path: &Path) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|t| t.contains(MARKER))
+}
+
+fn install(chain: bool, ui: &Ui) -> Result<()> {
+    let dir = hooks_dir()?;
+    let hook = dir.join("pre-push");
+    let chained = dir.join(CHAINED);
+    if is_ours(&hook) {
+        ui.result(&format!(
+            "the pre-push guard is already installed at {}",
+            hook.display()
+        ));
+        return Ok(());
+    }
+    let existing = hook.exists() || hook.is_symlink();
+    if existing && !chain {
+        return Err(
+            Error::usage(format!("a pre-push hook already exists at {}", hook.display()))
+                .hint("keep it and run it before the guard: `git agents hook install --chain`")
+                .hint("or move it away yourself and run `git agents hook install` again"),
+        );
+    }
+    if existing && (chained.exists() || chained.is_symlink()) {
+        return Err(Error::usage(format!(
+            "{} already exists; chaining would overwrite it",
+            chained.display()
+        ))
+        .hint("move one of the two hooks away, then run `git agents hook install --chain` again"));
+    }
+    std::fs::create_dir_all(&dir).context(|| format!("cannot create {}", dir.display()))?;
+    if existing {
+        std::fs::rename(&hook, &chained)
+            .context(|| format!("cannot move {} to {}", hook.display(), chained.display()))?;
+    }
+    let written = write_hook(&hook);
+    if let Err(e) = written {
+        if existing {
+            // Put the user's hook back: a failed install changes nothing.
+            let _ = std::fs::rename(&chained, &hook);
+        }
+        return Err(e);
+    }
+    ui.result(&format!("installed the pre-push guard at {}", hook.display()));
+    if existing {
+        ui.status(&format!("the previous hook runs first, from {}", chained.display()));
+    }
+    Ok(())
+}
+
+fn write_hook(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let exe = std::env::current_exe()
+        .ok()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "git-agents".into());
+    let script = format!(
+        r#"#!/bin/sh
+# {MARKER}: installed by `git agents hook install`, removed by
+# `git agents hook uninstall`. To push past it once: git push --no-verify
+input=$(mktemp) || exit 1
+trap 'rm -f "$input"' EXIT
+cat >"$input"
+chained="$(dirname "$0")/{CHAINED}"
+if [ -x "$chained" ]; then
+	"$chained" "$@" <"$input" || exit $?
+fi
+exe={exe}
+[ -x "$exe" ] || exe=git-agents
+"$exe" hook pre-push "$@" <"$input"
+"#,
+        exe = shell_quote(&exe)
+    );
+    std::fs::write(path, script).context(|| format!("cannot write {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .context(|| format!("cannot make {} executable", path.display()))
+}
+
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+fn uninstall(ui: &Ui) -> Result<()> {
+    let dir = hooks_dir()?;
+    let hook = dir.join("pre-push");
+    let chained = dir.join(CHAINED);
+    if !(hook.exists() || hook.is_symlink()) {
+        ui.result("no pre-push hook is installed; nothing to do");
+        return Ok(());
+    }
+    if !is_ours(&hook) {
+        return Err(
+            Error::usage(format!("{} was not installed by git agents", hook.display()))
+                .hint("it is left as it is; remove it yourself if you mean to"),
+        );
+    }
+    std::fs::remove_file(&hook).context(|| format!("cannot remove {}", hook.display()))?;
+    if chained.exists() || chained.is_symlink() {
+        std::fs::rename(&chained, &hook)
+            .context(|| format!("cannot move {} back to {}", chained.display(), hook.display()))?;
+        ui.result(&format!(
+            "removed the pre-push guard; the previous hook is back at {}",
+            hook.display()
+        ));
+    } else {
+        ui.result(&format!("removed the pre-push guard from {}", hook.display()));
+    }
+    Ok(())
+}
+
+fn pre_push(remote: &str) -> Result<()> {
+    let mut input = String::new();
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .context(|| "cannot read the pushed refs from stdin".into())?;
+    let pushes = crate::guard::parse(&input)?;
+    if pushes.is_empty() {
+        return Ok(());
+    }
+    crate::state::remote::stay_offline();
+    let repo = crate::repo::open()?;
+    let refusals = crate::guard::check(&repo, remote, &pushes)?;
+    if refusals.is_empty() {
+        return Ok(());
+    }
+    let mut err = Error::failure("push refused by the git-agents pre-push guard");
+    let mut fixes: Vec<String> = Vec::new();
+    for r in refusals {
+        err = err.detail(format!("{}: {}", r.reference, r.problem));
+        for item in r.items {
+            err = err.detail(format!("  {item}"));
+        }
+        if !fixes.contains(&r.fix) {
+            fixes.push(r.fix);
+        }
+    }
+    for fix in fixes {
+        err = err.hint(fix);
+    }
+    Err(err.hint("to push anyway (the guard is advice, not a lock): `git push --no-verify`"))
+}

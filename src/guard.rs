@@ -1,0 +1,238 @@
+//! The pre-push guard's rules: what a push may not publish. Pure judgement
+//! over the lines git gives a pre-push hook and the local state; the hook
+//! command prints the verdict.
+
+use gix::ObjectId;
+
+use crate::error::{Context, Error, Result};
+use crate::plan::Task;
+use crate::state;
+
+/// One line of a pre-push hook's stdin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Push {
+    pub local_ref: String,
+    pub local: ObjectId,
+    pub remote_ref: String,
+    pub remote: ObjectId,
+}
+
+/// Why one pushed ref is refused.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Refusal {
+    /// The remote ref the push would update.
+    pub reference: String,
+    pub task: Option<String>,
+    pub problem: String,
+    /// The offending paths or commits, one per line.
+    pub items: Vec<String>,
+    pub fix: String,
+}
+
+/// Parses `<local ref> <local oid> <remote ref> <remote oid>` lines.
+pub fn parse(input: &str) -> Result<Vec<Push>> {
+    let mut out = Vec::new();
+    for line in input.lines().filter(|l| !l.trim().is_empty()) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let oid = |s: &str| ObjectId::from_hex(s.as_bytes()).ok();
+        match fields.as_slice() {
+            [local_ref, local, remote_ref, remote] => match (oid(local), oid(remote)) {
+                (Some(local), Some(remote)) => out.push(Push {
+                    local_ref: local_ref.to_string(),
+                    local,
+                    remote_ref: remote_ref.to_string(),
+                    remote,
+                }),
+                _ => return Err(bad_line(line)),
+            },
+            _ => return Err(bad_line(line)),
+        }
+    }
+    Ok(out)
+}
+
+fn bad_line(line: &str) -> Error {
+    Error::usage(format!("not a pre-push line: `{line}`"))
+        .hint("git passes `<local ref> <local oid> <remote ref> <remote oid>` lines on stdin; run this through the installed hook")
+}
+
+/// Everything `pushes` to `remote` would publish that the guard refuses.
+pub fn check(repo: &gix::Repository, remote: &str, pushes: &[Push]) -> Result<Vec<Refusal>> {
+    let task_id = |p: &Push| p.remote_ref.strip_prefix("refs/heads/agents/").map(str::to_string);
+    // The common case, a push that touches neither a task branch nor any
+    // branch a merge may target, decides before reading any state.
+    let relevant: Vec<&Push> = pushes
+        .iter()
+        .filter(|p| !p.local.is_null() && p.remote_ref.starts_with("refs/heads/"))
+        .collect();
+    if relevant.is_empty() {
+        return Ok(Vec::new());
+    }
+    let Some(recorded) = state::read_plan(repo)? else {
+        return Ok(Vec::new());
+    };
+    let plan = &recorded.plan;
+    let stopped = state::read_merge(repo)?
+        .map(|(_, record)| record)
+        .filter(|r| r.stopped_task.is_some());
+    let mut refusals = Vec::new();
+    for push in relevant {
+        let branch = push.remote_ref.trim_start_matches("refs/heads/");
+        if let Some(id) = task_id(push) {
+            if let Some(task) = plan.tasks.iter().find(|t| t.id == id) {
+                refusals.extend(task_branch(repo, remote, &plan.base, task, push)?);
+            }
+            continue;
+        }
+        if let Some(merge) = stopped.as_ref().filter(|m| m.target == branch) {
+            let task = merge.stopped_task.clone().unwrap_or_default();
+            refusals.push(Refusal {
+                reference: push.remote_ref.clone(),
+                task: Some(task.clone()),
+                problem: format!("a merge into {branch} is stopped at task `{task}`"),
+                items: Vec::new(),
+                fix: "finish it with `git agents merge --continue`, or give it up with `git agents merge --abort`"
+                    .into(),
+            });
+            continue;
+        }
+        refusals.extend(untested_merges(repo, remote, push)?);
+    }
+    Ok(refusals)
+}
+
+/// A task branch may publish only changes to the files its task owns.
+/// Merge commits are skipped: they bring in the base or dependencies.
+fn task_branch(repo: &gix::Repository, remote: &str, base: &str, task: &Task, push: &Push) -> Result<Option<Refusal>> {
+    let mut hidden = known(repo, push);
+    hidden.extend(tip(repo, &format!("refs/heads/{base}")));
+    hidden.extend(tip(repo, &format!("refs/remotes/{remote}/{base}")));
+    let mut paths: Vec<String> = Vec::new();
+    for commit in walk(repo, push.local, hidden)? {
+        let parents: Vec<ObjectId> = commit.parent_ids().map(|p| p.detach()).collect();
+        let [parent] = parents.as_slice() else { continue };
+        for path in crate::runner::outside_ownership(repo, task, *parent, commit.id)? {
+            if !paths.contains(&path) {
+                paths.push(path);
+            }
+        }
+    }
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Refusal {
+        reference: push.remote_ref.clone(),
+        task: Some(task.id.clone()),
+        problem: format!(
+            "{} would publish changes outside the files task `{}` owns ({})",
+            push.local_ref.trim_start_matches("refs/heads/"),
+            task.id,
+            if task.owns.is_empty() {
+                "everything".to_string()
+            } else {
+                task.owns.join(", ")
+            }
+        ),
+        items: paths,
+        fix: "move those changes out of the branch, or add the paths to the task's `owns` and record the plan again"
+            .into(),
+    }))
+}
+
+/// Commits made by `git agents merge` (an `Agent-Task:` trailer) may be
+/// published only with a test note that passed (or says no test was set).
+fn untested_merges(repo: &gix::Repository, remote: &str, push: &Push) -> Result<Option<Refusal>> {
+    let mut hidden = known(repo, push);
+    if hidden.is_empty() {
+        // A new branch on the remote: what the remote already has is what
+        // its remote-tracking branches show.
+        hidden.extend(remote_tips(repo, remote)?);
+    }
+    let mut items = Vec::new();
+    let mut task = None;
+    for commit in walk(repo, push.local, hidden)? {
+        let message = commit.message_raw_sloppy().to_string();
+        let Some(id) = message.lines().find_map(|l| l.strip_prefix("Agent-Task: ")) else {
+            continue;
+        };
+        let subject = message.lines().next().unwrap_or_default().to_string();
+        let short = state::short(commit.id);
+        let verdict = match state::merge_note(repo, commit.id) {
+            None => Some("no test note".to_string()),
+            Some(note) => {
+                let result = note
+                    .lines()
+                    .find_map(|l| l.strip_prefix("result: "))
+                    .unwrap_or("(none)")
+                    .to_string();
+                (!(result.starts_with("passed") || result == "not tested")).then(|| format!("test result: {result}"))
+            }
+        };
+        if let Some(verdict) = verdict {
+            task.get_or_insert_with(|| id.trim().to_string());
+            items.push(format!("{short} {subject} ({verdict})"));
+        }
+    }
+    if items.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Refusal {
+        reference: push.remote_ref.clone(),
+        task,
+        problem: format!(
+            "{} would publish merges of agent work without a passed test",
+            push.local_ref.trim_start_matches("refs/heads/")
+        ),
+        items,
+        fix: format!(
+            "land agent work with `git agents merge --test CMD` (it notes each tested commit); \
+             if the notes are on another machine, fetch them: `git fetch {remote} refs/notes/agents:refs/notes/agents`"
+        ),
+    }))
+}
+
+/// The remote's old value, when this clone has it: commits before it are published already.
+fn known(repo: &gix::Repository, push: &Push) -> Vec<ObjectId> {
+    (!push.remote.is_null() && repo.find_object(push.remote).is_ok())
+        .then_some(push.remote)
+        .into_iter()
+        .collect()
+}
+
+fn walk<'r>(repo: &'r gix::Repository, from: ObjectId, hidden: Vec<ObjectId>) -> Result<Vec<gix::Commit<'r>>> {
+    let walk = repo
+        .rev_walk([from])
+        .with_hidden(hidden)
+        .all()
+        .context(|| format!("cannot walk history from {from}"))?;
+    let mut out = Vec::new();
+    for info in walk {
+        let info = info.context(|| format!("cannot walk history from {from}"))?;
+        out.push(
+            repo.find_commit(info.id)
+                .context(|| format!("cannot read commit {}", info.id))?,
+        );
+    }
+    Ok(out)
+}
+
+fn tip(repo: &gix::Repository, full: &str) -> Option<ObjectId> {
+    repo.try_find_reference(full)
+        .ok()
+        .flatten()
+        .and_then(|r| r.try_id().map(|i| i.detach()))
+}
+
+fn remote_tips(repo: &gix::Repository, remote: &str) -> Result<Vec<ObjectId>> {
+    let platform = repo.references().context(|| "cannot list refs".into())?;
+    let prefix = format!("refs/remotes/{remote}/");
+    let mut out = Vec::new();
+    for r in platform
+        .prefixed(prefix.as_str())
+        .context(|| format!("cannot list {prefix}"))?
+        .flatten()
+    {
+        out.extend(r.try_id().map(|i| i.detach()));
+    }
+    Ok(out)
+}

@@ -1,0 +1,254 @@
+//! The pre-push guard: installing it next to an existing hook, and what a
+//! real `git push` through it may and may not publish.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use crate::common::{write_files, TestEnv, BIN};
+
+const PLAN: &str = r#"
+[[task]]
+id = "auth"
+owns = ["src/auth/**"]
+prompt = "Work on auth."
+
+[[task]]
+id = "billing"
+owns = ["src/billing/**"]
+prompt = "Work on billing."
+"#;
+
+/// The basic repository with PLAN recorded, a bare `shared.git` as origin
+/// and the guard installed.
+fn guarded(env: &TestEnv) -> PathBuf {
+    let repo = env.basic_repo();
+    std::fs::write(repo.join("agents.toml"), PLAN).expect("plan");
+    env.git(&repo, &["add", "agents.toml"]);
+    env.git(&repo, &["commit", "-q", "-m", "plan"]);
+    env.run(&repo, &["plan", "--yes", "-q"]).success();
+    env.git(env.root(), &["init", "-q", "--bare", "shared.git"]);
+    env.git(&repo, &["remote", "add", "origin", "../shared.git"]);
+    env.git(&repo, &["push", "-q", "origin", "main"]);
+    env.run(&repo, &["hook", "install"]).success();
+    repo
+}
+
+/// A commit on `branch` (created from main) writing `files`.
+fn commit_on(env: &TestEnv, repo: &Path, branch: &str, files: &[(&str, &str)]) {
+    env.git(repo, &["switch", "-q", "-C", branch, "main"]);
+    write_files(repo, files);
+    env.git(repo, &["add", "-A"]);
+    env.git(repo, &["commit", "-q", "-m", &format!("work on {branch}")]);
+    env.git(repo, &["switch", "-q", "main"]);
+}
+
+/// `git push origin args…` as the user runs it; returns exit code and stderr.
+fn push(env: &TestEnv, repo: &Path, args: &[&str]) -> (i32, String) {
+    let out = env
+        .command("git", repo)
+        .args(["push", "-q", "origin"])
+        .args(args)
+        .output()
+        .expect("git push");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The guard run directly with git's line for pushing `local` over the
+/// remote's `remote`, as the hook runs it; commit ids shown by name.
+fn judge(env: &TestEnv, repo: &Path, branch: &str, local: &str, remote: &str) -> String {
+    let rev = |r: &str| env.git(repo, &["rev-parse", r]).trim().to_string();
+    let (local_oid, remote_oid) = (rev(local), rev(remote));
+    let mut child = env
+        .command(BIN, repo)
+        .args(["hook", "pre-push", "origin", "../shared.git"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the guard");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{branch} {local_oid} {branch} {remote_oid}\n").as_bytes())
+        .expect("feed");
+    let out = child.wait_with_output().expect("wait");
+    format!(
+        "{}{}[exit status: {}]",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        out.status.code().unwrap_or(-1)
+    )
+    .replace(&local_oid[..7], &format!("[{local}]"))
+}
+
+#[test]
+fn a_task_branch_may_publish_only_what_its_task_owns() {
+    let env = TestEnv::new();
+    let repo = guarded(&env);
+    commit_on(
+        &env,
+        &repo,
+        "agents/auth",
+        &[("src/auth/mod.rs", "pub fn login2() {}\n")],
+    );
+    assert_eq!(push(&env, &repo, &["agents/auth"]).0, 0, "owned changes pass");
+
+    env.git(&repo, &["switch", "-q", "agents/auth"]);
+    write_files(
+        &repo,
+        &[("src/billing/mod.rs", "// auth was here\n"), ("docs/x.md", "x\n")],
+    );
+    env.git(&repo, &["add", "-A"]);
+    env.git(&repo, &["commit", "-q", "-m", "reach into billing"]);
+    env.git(&repo, &["switch", "-q", "main"]);
+    let remote_before = env.refs(&env.root().join("shared.git"));
+    let (code, stderr) = push(&env, &repo, &["agents/auth"]);
+    assert_ne!(code, 0, "the push is refused:\n{stderr}");
+    assert!(
+        stderr.contains("push refused by the git-agents pre-push guard"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("refs/heads/agents/auth: agents/auth would publish changes outside the files task `auth` owns (src/auth/**)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("    docs/x.md\n") && stderr.contains("    src/billing/mod.rs\n"),
+        "{stderr}"
+    );
+    assert_eq!(
+        env.refs(&env.root().join("shared.git")),
+        remote_before,
+        "nothing was published"
+    );
+
+    // Any other branch, and tags, pass untouched.
+    commit_on(&env, &repo, "feature", &[("docs/guide.md", "anything\n")]);
+    assert_eq!(push(&env, &repo, &["feature"]).0, 0);
+    assert_eq!(
+        push(&env, &repo, &["--no-verify", "agents/auth"]).0,
+        0,
+        "--no-verify skips the guard"
+    );
+}
+
+#[test]
+fn the_base_may_publish_agent_merges_only_with_a_passed_test_note() {
+    let env = TestEnv::new();
+    let repo = guarded(&env);
+    env.run(&repo, &["claim", "auth", "--agent", "a"]).success();
+    commit_on(
+        &env,
+        &repo,
+        "agents/auth",
+        &[("src/auth/mod.rs", "pub fn login2() {}\n")],
+    );
+    env.run(&repo, &["done", "auth", "--agent", "a"]).success();
+    env.run(&repo, &["merge", "-q", "--test", "true"]).success();
+    assert_eq!(push(&env, &repo, &["main"]).0, 0, "a tested merge passes");
+
+    // A merge commit made by hand that claims to be agent work, with no note.
+    env.git(
+        &repo,
+        &[
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "Merge agents/billing\n\nAgent-Task: billing",
+        ],
+    );
+    let (code, stderr) = push(&env, &repo, &["main"]);
+    assert_ne!(code, 0, "{stderr}");
+    insta::assert_snapshot!(judge(&env, &repo, "refs/heads/main", "main", "origin/main"), @"
+    error: push refused by the git-agents pre-push guard
+      refs/heads/main: main would publish merges of agent work without a passed test
+        [main] Merge agents/billing (no test note)
+    hint: land agent work with `git agents merge --test CMD` (it notes each tested commit); if the notes are on another machine, fetch them: `git fetch origin refs/notes/agents:refs/notes/agents`
+    hint: to push anyway (the guard is advice, not a lock): `git push --no-verify`
+    [exit status: 1]
+    ");
+}
+
+#[test]
+fn the_target_of_a_stopped_merge_cannot_be_pushed() {
+    let env = TestEnv::new();
+    let repo = guarded(&env);
+    env.run(&repo, &["claim", "auth", "--agent", "a"]).success();
+    commit_on(
+        &env,
+        &repo,
+        "agents/auth",
+        &[("src/auth/mod.rs", "pub fn login2() {}\n")],
+    );
+    env.run(&repo, &["done", "auth", "--agent", "a"]).success();
+    // main changes the same file meanwhile: the merge stops on a conflict.
+    write_files(&repo, &[("src/auth/mod.rs", "pub fn login3() {}\n")]);
+    env.git(&repo, &["commit", "-q", "-am", "hotfix auth"]);
+    assert_eq!(env.run(&repo, &["merge", "-q"]).code, 3);
+    let (code, stderr) = push(&env, &repo, &["main"]);
+    assert_ne!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("refs/heads/main: a merge into main is stopped at task `auth`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("git agents merge --abort"), "{stderr}");
+    env.run(&repo, &["merge", "--abort", "-q"]).success();
+    assert_eq!(push(&env, &repo, &["main"]).0, 0, "after the abort, main goes out");
+}
+
+#[test]
+fn install_keeps_an_existing_hook_only_when_chained() {
+    let env = TestEnv::new();
+    let repo = env.basic_repo();
+    env.git(&repo, &["config", "core.hooksPath", ".githooks"]);
+    let hooks = repo.join(".githooks");
+    std::fs::create_dir_all(&hooks).expect("hooks dir");
+    let theirs = "#!/bin/sh\ncat > \"$(dirname \"$0\")/../seen-by-old-hook\"\n";
+    let hook = hooks.join("pre-push");
+    std::fs::write(&hook, theirs).expect("old hook");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let out = env.run(&repo, &["hook", "install"]);
+    insta::assert_snapshot!(out, @"
+    ------- stderr -------
+    error: a pre-push hook already exists at [ROOT]/repo/.githooks/pre-push
+    hint: keep it and run it before the guard: `git agents hook install --chain`
+    hint: or move it away yourself and run `git agents hook install` again
+    [exit status: 2]
+    ");
+    assert_eq!(std::fs::read_to_string(&hook).expect("hook"), theirs, "left as it was");
+
+    env.run(&repo, &["hook", "install", "--chain", "-q"]).success();
+    env.run(&repo, &["hook", "install"]).success();
+    env.git(env.root(), &["init", "-q", "--bare", "shared.git"]);
+    env.git(&repo, &["remote", "add", "origin", "../shared.git"]);
+    assert_eq!(push(&env, &repo, &["main"]).0, 0);
+    let seen = std::fs::read_to_string(repo.join("seen-by-old-hook")).expect("the old hook ran");
+    assert!(
+        seen.starts_with("refs/heads/main "),
+        "the old hook got git's lines: {seen}"
+    );
+
+    let out = env.run(&repo, &["hook", "uninstall"]);
+    out.success();
+    assert_eq!(
+        std::fs::read_to_string(&hook).expect("hook"),
+        theirs,
+        "restored byte for byte"
+    );
+    let out = env.run(&repo, &["hook", "uninstall"]);
+    assert_eq!(out.code, 2, "{out}");
+    std::fs::remove_file(&hook).expect("rm");
+    insta::assert_snapshot!(env.run(&repo, &["hook", "uninstall"]), @"
+    no pre-push hook is installed; nothing to do
+    [exit status: 0]
+    ");
+}
