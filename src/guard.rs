@@ -33,7 +33,10 @@ pub struct Refusal {
 pub fn parse(input: &str) -> Result<Vec<Push>> {
     let mut out = Vec::new();
     for line in input.lines().filter(|l| !l.trim().is_empty()) {
-        let fields: Vec<&str> = line.split_whitespace().collect();
+        // Split from the right: the local side is what the user typed and may
+        // hold spaces (`HEAD@{1 day ago}`); ref names and oids cannot.
+        let mut fields: Vec<&str> = line.rsplitn(4, ' ').collect();
+        fields.reverse();
         let oid = |s: &str| ObjectId::from_hex(s.as_bytes()).ok();
         match fields.as_slice() {
             [local_ref, local, remote_ref, remote] => match (oid(local), oid(remote)) {
@@ -105,8 +108,16 @@ pub fn check(repo: &gix::Repository, remote: &str, pushes: &[Push]) -> Result<Ve
 /// Merge commits are skipped: they bring in the base or dependencies.
 fn task_branch(repo: &gix::Repository, remote: &str, base: &str, task: &Task, push: &Push) -> Result<Option<Refusal>> {
     let mut hidden = known(repo, push);
-    hidden.extend(tip(repo, &format!("refs/heads/{base}")));
-    hidden.extend(tip(repo, &format!("refs/remotes/{remote}/{base}")));
+    // The start point merges the base and the dependencies' branches in;
+    // their commits are not this task's to judge.
+    let others = std::iter::once(format!("heads/{base}"))
+        .chain(task.depends_on.iter().map(|d| format!("heads/agents/{d}")))
+        .collect::<Vec<_>>();
+    for name in &others {
+        hidden.extend(tip(repo, &format!("refs/{name}")));
+        let tracking = name.replacen("heads/", &format!("remotes/{remote}/"), 1);
+        hidden.extend(tip(repo, &format!("refs/{tracking}")));
+    }
     let mut paths: Vec<String> = Vec::new();
     for commit in walk(repo, push.local, hidden)? {
         let parents: Vec<ObjectId> = commit.parent_ids().map(|p| p.detach()).collect();
@@ -223,9 +234,16 @@ fn tip(repo: &gix::Repository, full: &str) -> Option<ObjectId> {
         .and_then(|r| r.try_id().map(|i| i.detach()))
 }
 
+/// What the remote is known to have: its remote-tracking branches, or
+/// every remote's when pushing to a URL rather than a named remote.
 fn remote_tips(repo: &gix::Repository, remote: &str) -> Result<Vec<ObjectId>> {
     let platform = repo.references().context(|| "cannot list refs".into())?;
-    let prefix = format!("refs/remotes/{remote}/");
+    let named = gix::refs::PartialName::try_from(remote).is_ok() && repo.find_remote(remote).is_ok();
+    let prefix = if named {
+        format!("refs/remotes/{remote}/")
+    } else {
+        "refs/remotes/".to_string()
+    };
     let mut out = Vec::new();
     for r in platform
         .prefixed(prefix.as_str())
@@ -235,4 +253,26 @@ fn remote_tips(repo: &gix::Repository, remote: &str) -> Result<Vec<ObjectId>> {
         out.extend(r.try_id().map(|i| i.detach()));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "1111111111111111111111111111111111111111";
+    const Z: &str = "0000000000000000000000000000000000000000";
+
+    #[test]
+    fn parses_lines_whose_local_side_has_spaces() {
+        let pushes = parse(&format!(
+            "HEAD@{{1 day ago}} {A} refs/heads/x {Z}\n\nrefs/heads/y {A} refs/heads/y {A}\n"
+        ))
+        .expect("valid lines");
+        assert_eq!(pushes.len(), 2);
+        assert_eq!(pushes[0].local_ref, "HEAD@{1 day ago}");
+        assert_eq!(pushes[0].remote_ref, "refs/heads/x");
+        assert!(pushes[0].remote.is_null());
+        assert!(parse("refs/heads/x deadbeef refs/heads/x 0").is_err());
+        assert!(parse("just three fields").is_err());
+    }
 }

@@ -144,7 +144,9 @@ pub fn run(ctx: &Context<'_>, workdir: &Path, opts: &Options, mut progress: impl
         .collect();
     let order = merge_order(plan, &done);
     // Done on other machines: their branches and notes come from the shared remote.
-    state::remote::adopt_task_branches(repo, &done.iter().map(String::as_str).collect::<Vec<_>>())?;
+    for saved in state::remote::adopt_task_branches(repo, &done.iter().map(String::as_str).collect::<Vec<_>>())? {
+        progress(&saved);
+    }
     state::remote::fetch_notes(repo)?;
     let mut outcome = Outcome {
         target: target.clone(),

@@ -236,7 +236,7 @@ pub fn finish(ctx: &Context<'_>, agent: &str, id: &str, verdict: Verdict, force:
                     .as_deref()
                     .and_then(|h| gix::ObjectId::from_hex(h.as_bytes()).ok())
                 {
-                    state::remote::publish_branch(ctx.repo, &name, head)?;
+                    state::remote::publish_branch(ctx.repo, id, head)?;
                 }
                 r.branch = Some(name);
                 (TaskState::Done, format!("done {id} by {agent}"), r)

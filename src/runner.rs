@@ -310,7 +310,11 @@ fn attempt_task(
             last = std::time::Instant::now();
             let beat =
                 Context::load(repo).and_then(|c| protocol::finish(&c, agent, &task.id, Verdict::Heartbeat, false));
-            lost = beat.is_err();
+            // The claim is lost only when the state says so (not claimed, or
+            // held by another agent: usage errors). A failure to reach the
+            // state (a shared remote's network blip) is retried next tick;
+            // the lease outlasts several ticks.
+            lost = beat.as_ref().is_err_and(|e| e.exit == crate::error::Exit::Usage);
             !lost
         },
     )?;
@@ -435,6 +439,7 @@ pub fn outside_ownership(repo: &gix::Repository, task: &Task, start: ObjectId, h
 fn start_point(repo: &gix::Repository, plan: &Plan, task: &Task) -> Result<std::result::Result<ObjectId, String>> {
     let mut current = base_tip(repo, plan)?;
     let deps: Vec<&str> = task.depends_on.iter().map(String::as_str).collect();
+    // A differing local branch is backed up (refs/agents/backup/), not lost.
     state::remote::adopt_task_branches(repo, &deps)?;
     for dep in &task.depends_on {
         let Some(tip) = crate::repo::branch_tip(repo, &branch(dep))? else {

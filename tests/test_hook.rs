@@ -17,6 +17,12 @@ prompt = "Work on auth."
 id = "billing"
 owns = ["src/billing/**"]
 prompt = "Work on billing."
+
+[[task]]
+id = "guide"
+owns = ["docs/**"]
+depends_on = ["auth"]
+prompt = "Document auth."
 "#;
 
 /// The basic repository with PLAN recorded, a bare `shared.git` as origin
@@ -127,6 +133,17 @@ fn a_task_branch_may_publish_only_what_its_task_owns() {
         "nothing was published"
     );
 
+    // A dependent task's branch starts from its dependency's work: only its
+    // own commits are judged.
+    env.git(&repo, &["switch", "-q", "-c", "agents/guide", "main"]);
+    env.git(&repo, &["merge", "-q", "--no-ff", "--no-edit", "agents/auth"]);
+    write_files(&repo, &[("docs/auth.md", "how to log in\n")]);
+    env.git(&repo, &["add", "-A"]);
+    env.git(&repo, &["commit", "-q", "-m", "document auth"]);
+    env.git(&repo, &["switch", "-q", "main"]);
+    let (code, stderr) = push(&env, &repo, &["agents/guide"]);
+    assert_eq!(code, 0, "the dependency's commits are not the dependent's:\n{stderr}");
+
     // Any other branch, and tags, pass untouched.
     commit_on(&env, &repo, "feature", &[("docs/guide.md", "anything\n")]);
     assert_eq!(push(&env, &repo, &["feature"]).0, 0);
@@ -209,9 +226,13 @@ fn install_keeps_an_existing_hook_only_when_chained() {
     env.git(&repo, &["config", "core.hooksPath", ".githooks"]);
     let hooks = repo.join(".githooks");
     std::fs::create_dir_all(&hooks).expect("hooks dir");
-    let theirs = "#!/bin/sh\ncat > \"$(dirname \"$0\")/../seen-by-old-hook\"\n";
+    let seen_path = env.root().join("seen-by-old-hook");
+    let theirs = format!(
+        "#!/bin/sh\n[ \"$(basename \"$0\")\" = pre-push ] || exit 9\ncat > '{}'\n",
+        seen_path.display()
+    );
     let hook = hooks.join("pre-push");
-    std::fs::write(&hook, theirs).expect("old hook");
+    std::fs::write(&hook, &theirs).expect("old hook");
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).expect("chmod");
@@ -231,7 +252,7 @@ fn install_keeps_an_existing_hook_only_when_chained() {
     env.git(env.root(), &["init", "-q", "--bare", "shared.git"]);
     env.git(&repo, &["remote", "add", "origin", "../shared.git"]);
     assert_eq!(push(&env, &repo, &["main"]).0, 0);
-    let seen = std::fs::read_to_string(repo.join("seen-by-old-hook")).expect("the old hook ran");
+    let seen = std::fs::read_to_string(&seen_path).expect("the old hook ran");
     assert!(
         seen.starts_with("refs/heads/main "),
         "the old hook got git's lines: {seen}"

@@ -100,6 +100,17 @@ fn a_remote_that_refuses_the_push_records_nothing_locally() {
     env.run(m, &["done", "t000", "--agent", "a"]).success();
     assert!(remote_refs(&env, &bare, "refs/agents/tasks/done").contains(&"refs/agents/tasks/done/t000".to_string()));
 
+    // A lock file a crash left on the remote: a few retries, then the remote's own words.
+    let lock = bare.join("refs/agents/tasks/available/t001.lock");
+    std::fs::create_dir_all(lock.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&lock, "").expect("lock");
+    let out = env.run(m, &["claim", "t001", "--agent", "a"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(out.stderr.contains("remote `origin` refused the change"), "{out}");
+    assert!(out.stderr.contains("t001.lock"), "the lock file is named: {out}");
+    std::fs::remove_file(&lock).expect("unlock");
+    env.run(m, &["claim", "t001", "--agent", "a"]).success();
+
     // The remote gone entirely: reads fail too, with the same advice.
     std::fs::rename(&bare, &gone).expect("move the remote away");
     let before = env.refs(m);
@@ -156,4 +167,34 @@ fn a_remote_that_does_not_exist_is_a_usage_error() {
     [exit status: 2]
     ");
     assert_eq!(env.refs(m), before);
+}
+
+#[test]
+fn local_state_is_not_dropped_by_following_an_empty_remote() {
+    let env = TestEnv::new();
+    let repo = env.repo("repo", BASIC_FILES);
+    std::fs::write(repo.join("agents.toml"), plan_with(2)).expect("plan");
+    env.run(&repo, &["plan", "--yes", "-q"]).success();
+    env.run(&repo, &["claim", "t000", "--agent", "a"]).success();
+    env.git(env.root(), &["init", "-q", "--bare", "shared.git"]);
+    env.git(&repo, &["remote", "add", "origin", "../shared.git"]);
+    env.git(&repo, &["config", "agents.remote", "origin"]);
+    let before = env.refs(&repo);
+    let out = env.run(&repo, &["status"]);
+    insta::assert_snapshot!(out, @"
+    ------- stderr -------
+    error: this repository has its own state under refs/agents, and remote `origin` has none
+      following the remote would drop the local plan and task history
+    hint: to share the local state, push it first: git push origin 'refs/agents/*:refs/agents/*'
+    hint: or keep working locally: `git config --unset agents.remote`
+    hint: or drop the local state and follow the remote: `git update-ref -d refs/agents/plan`, then run the command again
+    [exit status: 2]
+    ");
+    assert_eq!(env.refs(&repo), before, "nothing pruned");
+
+    // Shared as the hint says, it follows the remote from then on.
+    env.git(&repo, &["push", "-q", "origin", "refs/agents/*:refs/agents/*"]);
+    let out = env.run(&repo, &["status"]);
+    out.success();
+    assert!(out.stdout.contains("t000  claimed"), "{out}");
 }

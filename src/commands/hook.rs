@@ -53,8 +53,9 @@ pub enum HookAction {
 
 /// Marks a hook file as ours.
 const MARKER: &str = "git-agents pre-push guard";
-/// Where a pre-existing hook is kept when chained.
-const CHAINED: &str = "pre-push.git-agents-chained";
+/// Where a pre-existing hook is kept when chained, under its own name (some
+/// hooks look at `basename "$0"`).
+const CHAINED: &str = "git-agents-chained/pre-push";
 
 pub fn run(args: &HookArgs, ui: &Ui) -> Result<()> {
     match &args.action {
@@ -98,14 +99,25 @@ fn install(chain: bool, ui: &Ui) -> Result<()> {
                 .hint("or move it away yourself and run `git agents hook install` again"),
         );
     }
-    if existing && (chained.exists() || chained.is_symlink()) {
+    let leftover = chained.exists() || chained.is_symlink();
+    if existing && leftover {
         return Err(Error::usage(format!(
             "{} already exists; chaining would overwrite it",
             chained.display()
         ))
         .hint("move one of the two hooks away, then run `git agents hook install --chain` again"));
     }
-    std::fs::create_dir_all(&dir).context(|| format!("cannot create {}", dir.display()))?;
+    if leftover && !chain {
+        // The guard would run it: say so rather than run a hook nobody asked for.
+        return Err(Error::usage(format!(
+            "a chained hook from an earlier install is at {}",
+            chained.display()
+        ))
+        .hint("keep running it first: `git agents hook install --chain`")
+        .hint("or remove it, then run `git agents hook install` again"));
+    }
+    let chained_dir = chained.parent().unwrap_or(&dir).to_path_buf();
+    std::fs::create_dir_all(&chained_dir).context(|| format!("cannot create {}", chained_dir.display()))?;
     if existing {
         std::fs::rename(&hook, &chained)
             .context(|| format!("cannot move {} to {}", hook.display(), chained.display()))?;
@@ -175,6 +187,9 @@ fn uninstall(ui: &Ui) -> Result<()> {
     if chained.exists() || chained.is_symlink() {
         std::fs::rename(&chained, &hook)
             .context(|| format!("cannot move {} back to {}", chained.display(), hook.display()))?;
+        if let Some(folder) = chained.parent() {
+            let _ = std::fs::remove_dir(folder); // only if empty
+        }
         ui.result(&format!(
             "removed the pre-push guard; the previous hook is back at {}",
             hook.display()

@@ -98,8 +98,14 @@ pub fn run(args: &MergeArgs, ui: &Ui) -> Result<()> {
         merge::run(&ctx, &workdir, &opts, |line| ui.status(line))?
     };
     if !opts.dry_run {
-        // With a shared remote, other machines' pre-push guards read these notes.
-        crate::state::remote::push_notes(&repo)?;
+        // With a shared remote, other machines' pre-push guards read these
+        // notes. The merge itself is done: a failure here is a warning.
+        if let Err(e) = crate::state::remote::push_notes(&repo) {
+            ui.warn(&format!("{}: {}", e.message, e.causes.join("; ")));
+            for hint in &e.hints {
+                ui.warn(hint);
+            }
+        }
     }
     if args.json {
         ui.json(&outcome);

@@ -592,6 +592,8 @@ pub const BACKUP_PREFIX: &str = "refs/agents/backup/";
 
 /// Saves `oid` (hex) under `refs/agents/backup/<name>`, never overwriting an
 /// older backup (a numbered name is picked instead); returns the ref name.
+/// Backups stay in this repository, also with a shared remote: they hold
+/// this clone's work, and fetches never prune them.
 pub fn backup(repo: &gix::Repository, name: &str, oid: &str) -> Result<String> {
     let oid = ObjectId::from_hex(oid.as_bytes()).context(|| format!("`{oid}` is not an object id"))?;
     for n in 0..1000 {
@@ -600,10 +602,7 @@ pub fn backup(repo: &gix::Repository, name: &str, oid: &str) -> Result<String> {
         } else {
             format!("{BACKUP_PREFIX}{name}-{n}")
         };
-        match transaction::commit(
-            repo,
-            vec![update(&full, oid, expect(None), "backup by git agents clean")?],
-        ) {
+        match transaction::commit_locally(repo, vec![update(&full, oid, expect(None), "git agents backup")?]) {
             Ok(()) => return Ok(full),
             Err(WriteError::Moved) => continue,
             Err(WriteError::Failed(e)) => return Err(e),

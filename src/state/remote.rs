@@ -105,6 +105,7 @@ pub fn refresh(repo: &gix::Repository) -> Result<()> {
 /// are never pruned) under the mirror lock.
 fn fetch(repo: &gix::Repository, remote: &str) -> Result<()> {
     let _guard = MirrorLock::take(repo)?;
+    first_sync(repo, remote)?;
     let mut last = None;
     for attempt in 0..3 {
         match git(
@@ -138,6 +139,36 @@ fn fetch(repo: &gix::Repository, remote: &str) -> Result<()> {
     ))
 }
 
+/// The first fetch from `remote` would prune local state the remote does
+/// not have: a plan recorded (and tasks done) before the remote was set.
+/// That is refused with the way to share it; afterwards a marker file says
+/// this clone follows the remote.
+fn first_sync(repo: &gix::Repository, remote: &str) -> Result<()> {
+    let marker = repo
+        .common_dir()
+        .join("agents")
+        .join(format!("follows-{}", remote.replace(['/', '\\', ':'], "_")));
+    if marker.exists() {
+        return Ok(());
+    }
+    if tip(repo, super::PLAN_REF).is_some() {
+        let theirs = git(repo, &["ls-remote", remote, super::PLAN_REF])
+            .map_err(|cause| unreachable(repo, remote, "read the shared state from", cause))?;
+        if theirs.trim().is_empty() {
+            return Err(Error::usage(format!(
+                "this repository has its own state under refs/agents, and remote `{remote}` has none"
+            ))
+            .detail("following the remote would drop the local plan and task history")
+            .hint(format!(
+                "to share the local state, push it first: git push {remote} 'refs/agents/*:refs/agents/*'"
+            ))
+            .hint("or keep working locally: `git config --unset agents.remote`")
+            .hint("or drop the local state and follow the remote: `git update-ref -d refs/agents/plan`, then run the command again"));
+        }
+    }
+    std::fs::write(&marker, format!("{remote}\n")).context(|| format!("cannot write {}", marker.display()))
+}
+
 /// Pushes `edits` to the remote as one atomic push with a lease per ref.
 /// `Ok` means the remote accepted all of them; the caller then applies them
 /// to the local mirror with [`apply_locally`].
@@ -169,64 +200,96 @@ pub(super) fn push(repo: &gix::Repository, remote: &str, edits: &[RefEdit]) -> s
         args.push(spec);
     }
     set_last_fetch(None);
-    let output = duct::cmd("git", &args)
-        .dir(repo.common_dir())
-        .stdout_capture()
-        .stderr_capture()
-        .unchecked()
-        .run()
-        .map_err(|e| WriteError::Failed(Error::failure("cannot run git push").cause(e)))?;
-    if output.status.success() {
-        return Ok(());
+    let mut attempt = 0;
+    loop {
+        let output = duct::cmd("git", &args)
+            .dir(run_dir(repo))
+            .stdout_capture()
+            .stderr_capture()
+            .unchecked()
+            .run()
+            .map_err(|e| WriteError::Failed(Error::failure("cannot run git push").cause(e)))?;
+        if output.status.success() {
+            return Ok(());
+        }
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let rejected: Vec<&str> = stdout.lines().filter(|l| l.starts_with('!')).collect();
+        if rejected.is_empty() {
+            // No per-ref verdict: the remote was never reached.
+            return Err(WriteError::Failed(unreachable(
+                repo,
+                remote,
+                "record the change on",
+                stderr.trim(),
+            )));
+        }
+        match judge_rejection(&rejected, &stderr) {
+            Rejection::LostRace => return Err(WriteError::Moved),
+            Rejection::LockHeld if attempt < PUSH_RETRIES => {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(
+                    20 * attempt as u64 + u64::from(std::process::id() % 17),
+                ));
+                continue;
+            }
+            Rejection::LockHeld | Rejection::Refused => {}
+        }
+        let reasons = rejected
+            .iter()
+            .filter(|l| !l.contains("(atomic push failed)"))
+            .map(|l| l.split('\t').skip(1).collect::<Vec<_>>().join(" "));
+        let refused = reasons.fold(
+            Error::failure(format!("remote `{remote}` refused the change")),
+            Error::detail,
+        );
+        return Err(WriteError::Failed(
+            refused
+                .cause(stderr.trim())
+                .hint("nothing was recorded: the local state follows only what the remote accepted")
+                .hint(format!(
+                    "if a lock file on `{remote}` is named above and no push is running, it was left by a crash there"
+                ))
+                .hint(format!(
+                    "check that you may push refs/agents/* to `{remote}`, then retry"
+                )),
+        ));
     }
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let rejected: Vec<&str> = stdout.lines().filter(|l| l.starts_with('!')).collect();
-    if rejected.is_empty() {
-        // No per-ref verdict: the remote was never reached.
-        return Err(WriteError::Failed(unreachable(
-            repo,
-            remote,
-            "record the change on",
-            stderr.trim(),
-        )));
+}
+
+/// How often a push the remote refused because one of its ref locks was
+/// held is tried again before giving up with the remote's message.
+const PUSH_RETRIES: usize = 5;
+
+enum Rejection {
+    /// A lease no longer holds: another writer won; look again on fresh state.
+    LostRace,
+    /// A lock file on the remote (a concurrent push, or one a crash left).
+    LockHeld,
+    Refused,
+}
+
+/// Reads why the remote refused. The client checks each lease against the
+/// refs it was shown ("stale info"); the remote checks the same values again
+/// under its own ref locks, failing with "is at X but expected Y", "unable
+/// to resolve reference" (deleted meanwhile) or "reference already exists".
+fn judge_rejection(rejected: &[&str], stderr: &str) -> Rejection {
+    let has = |needle: &str| rejected.iter().any(|l| l.contains(needle)) || stderr.contains(needle);
+    if [
+        "(stale info)",
+        "but expected",
+        "unable to resolve reference",
+        "reference already exists",
+    ]
+    .iter()
+    .any(|n| has(n))
+    {
+        Rejection::LostRace
+    } else if has("cannot lock ref") {
+        Rejection::LockHeld
+    } else {
+        Rejection::Refused
     }
-    // A lease that no longer holds: another machine won the race. The
-    // remote checks the expected values again under its own ref locks
-    // ("cannot lock ref ... but expected", "unable to resolve"); a lock
-    // held by a concurrent push ends the same way. Either way the
-    // caller looks again on fresh state.
-    let lost = |text: &str| {
-        [
-            "(stale info)",
-            "(fetch first)",
-            "(non-fast-forward)",
-            "cannot lock ref",
-            "but expected",
-        ]
-        .iter()
-        .any(|needle| text.contains(needle))
-    };
-    if rejected.iter().any(|l| lost(l)) || stderr.lines().any(lost) {
-        return Err(WriteError::Moved);
-    }
-    let reasons: Vec<String> = rejected
-        .iter()
-        .filter(|l| !l.contains("(atomic push failed)"))
-        .map(|l| l.split('\t').skip(1).collect::<Vec<_>>().join(" "))
-        .collect();
-    let refused = reasons.into_iter().fold(
-        Error::failure(format!("remote `{remote}` refused the change")),
-        Error::detail,
-    );
-    Err(WriteError::Failed(
-        refused
-            .cause(stderr.trim())
-            .hint("nothing was recorded: the local state follows only what the remote accepted")
-            .hint(format!(
-                "check that you may push refs/agents/* to `{remote}`, then retry"
-            )),
-    ))
 }
 
 /// Applies edits the remote accepted to the local mirror. A mirror that had
@@ -248,9 +311,11 @@ pub(super) fn apply_locally(
     }
 }
 
-/// Publishes a task's branch to the remote (forced: the branch belongs to
-/// the task), so `merge` and dependent tasks on other machines can take it.
-pub fn publish_branch(repo: &gix::Repository, branch: &str, head: ObjectId) -> Result<()> {
+/// Publishes the work of task `id` as `agents/<id>` on the remote (forced:
+/// that branch belongs to the task), so `merge` and dependent tasks on other
+/// machines can take it. Only that name is ever written, whatever branch
+/// held the work locally.
+pub fn publish_branch(repo: &gix::Repository, id: &str, head: ObjectId) -> Result<()> {
     let Some(remote) = name(repo)? else { return Ok(()) };
     git(
         repo,
@@ -259,58 +324,81 @@ pub fn publish_branch(repo: &gix::Repository, branch: &str, head: ObjectId) -> R
             "--quiet",
             "--no-verify",
             &remote,
-            &format!("+{head}:refs/heads/{branch}"),
+            &format!("+{head}:refs/heads/agents/{id}"),
         ],
     )
     .map(|_| ())
     .map_err(|cause| {
-        unreachable(repo, &remote, &format!("publish branch {branch} to"), cause)
+        unreachable(repo, &remote, &format!("publish the work of task `{id}` to"), cause)
             .hint("the task is still claimed; run `git agents done` again when the remote is back")
     })
 }
 
-/// Makes the branches `agents/<id>` of `ids` present locally: fetched from
-/// the remote and created, or fast-forwarded, where the local one is
-/// missing or behind. Local-only work is never overwritten.
-pub fn adopt_task_branches(repo: &gix::Repository, ids: &[&str]) -> Result<()> {
-    let Some(remote) = name(repo)? else { return Ok(()) };
+/// Makes the branches `agents/<id>` of done tasks `ids` what the remote
+/// holds (the work the task was marked done with): fetched, then created
+/// or moved. A local branch that is not part of it (a failed attempt's
+/// work) is backed up under refs/agents/backup/ first, never lost; the
+/// returned lines say which.
+pub fn adopt_task_branches(repo: &gix::Repository, ids: &[&str]) -> Result<Vec<String>> {
+    let mut saved_lines = Vec::new();
+    let Some(remote) = name(repo)? else {
+        return Ok(saved_lines);
+    };
     if ids.is_empty() {
-        return Ok(());
+        return Ok(saved_lines);
     }
-    git(
-        repo,
-        &[
-            "fetch",
-            "--quiet",
-            "--no-tags",
-            "--no-write-fetch-head",
-            "--no-auto-gc",
-            &remote,
-            &format!("+refs/heads/agents/*:refs/remotes/{remote}/agents/*"),
-        ],
-    )
-    .map_err(|cause| unreachable(repo, &remote, "fetch task branches from", cause))?;
+    let spec = format!("+refs/heads/agents/*:refs/remotes/{remote}/agents/*");
+    {
+        // Agents of one spawn are threads that may adopt at the same moment.
+        let _guard = MirrorLock::take(repo)?;
+        let mut last = String::new();
+        let fetched = (0..3).any(|attempt| {
+            let args = [
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                "--no-write-fetch-head",
+                "--no-auto-gc",
+                &remote,
+                &spec,
+            ];
+            match git(repo, &args) {
+                Ok(_) => true,
+                Err(e) => {
+                    last = e;
+                    std::thread::sleep(Duration::from_millis(50 * (attempt + 1)));
+                    false
+                }
+            }
+        });
+        if !fetched {
+            return Err(unreachable(repo, &remote, "fetch task branches from", last));
+        }
+    }
     for id in ids {
         let tracking = format!("refs/remotes/{remote}/agents/{id}");
         let Some(theirs) = tip(repo, &tracking) else { continue };
         let local = format!("refs/heads/agents/{id}");
         let ours = tip(repo, &local);
-        let move_it = match ours {
-            None => true,
-            Some(ours) => ours != theirs && crate::repo::is_ancestor(repo, ours, theirs),
-        };
-        if move_it {
-            let edit = super::update(
-                &local,
-                theirs,
-                super::expect(ours),
-                "git agents: task branch from remote",
-            )?;
-            repo.edit_reference(edit)
-                .context(|| format!("cannot update {local} from {tracking}"))?;
+        if ours == Some(theirs) {
+            continue;
         }
+        if let Some(ours) = ours.filter(|&o| !crate::repo::is_ancestor(repo, o, theirs)) {
+            let saved = super::backup(repo, &format!("agents-{id}"), &ours.to_string())?;
+            saved_lines.push(format!(
+                "agents/{id}: the local branch differs from the work published on `{remote}`; saved it as {saved}"
+            ));
+        }
+        let edit = super::update(
+            &local,
+            theirs,
+            super::expect(ours),
+            "git agents: task branch from remote",
+        )?;
+        repo.edit_reference(edit)
+            .context(|| format!("cannot update {local} from {tracking}"))?;
     }
-    Ok(())
+    Ok(saved_lines)
 }
 
 /// Pushes the merge notes to the remote (fast-forward only), so the
@@ -358,8 +446,20 @@ fn tip(repo: &gix::Repository, full: &str) -> Option<ObjectId> {
         .and_then(|r| r.try_id().map(|i| i.detach()))
 }
 
+/// Where git runs for the remote: the main worktree's top, because git
+/// resolves a relative remote URL (`../shared.git`) against the folder it
+/// runs in, and that is where the user added it. Every linked worktree of
+/// an agent thus reaches the same remote.
+fn run_dir(repo: &gix::Repository) -> PathBuf {
+    let common = repo.common_dir();
+    match common.parent() {
+        Some(top) if common.file_name().is_some_and(|n| n == ".git") => top.to_path_buf(),
+        _ => common.to_path_buf(),
+    }
+}
+
 fn git(repo: &gix::Repository, args: &[&str]) -> std::result::Result<String, String> {
-    crate::process::git_in(repo.common_dir(), args).map_err(|e| {
+    crate::process::git_in(&run_dir(repo), args).map_err(|e| {
         let mut text = e.causes.join("\n");
         if text.is_empty() {
             text = e.message;

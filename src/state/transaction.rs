@@ -51,7 +51,7 @@ pub fn commit(repo: &gix::Repository, edits: Vec<RefEdit>) -> Result<(), WriteEr
     }
 }
 
-fn commit_locally(repo: &gix::Repository, edits: Vec<RefEdit>) -> Result<(), WriteError> {
+pub(super) fn commit_locally(repo: &gix::Repository, edits: Vec<RefEdit>) -> Result<(), WriteError> {
     let committer = repo.committer().and_then(Result::ok);
     let deadline = std::time::Instant::now() + LOCK_WAIT;
     let mut round: u64 = 0;
