@@ -49,6 +49,13 @@ fn commit_on(env: &TestEnv, repo: &Path, branch: &str, files: &[(&str, &str)]) {
     env.git(repo, &["switch", "-q", "main"]);
 }
 
+/// Task auth claimed, worked on (its own file) and done.
+fn auth_done(env: &TestEnv, repo: &Path) {
+    env.run(repo, &["claim", "auth", "--agent", "a"]).success();
+    commit_on(env, repo, "agents/auth", &[("src/auth/mod.rs", "pub fn login2() {}\n")]);
+    env.run(repo, &["done", "auth", "--agent", "a"]).success();
+}
+
 /// `git push origin args…` as the user runs it; returns exit code and stderr.
 fn push(env: &TestEnv, repo: &Path, args: &[&str]) -> (i32, String) {
     let out = env
@@ -158,14 +165,7 @@ fn a_task_branch_may_publish_only_what_its_task_owns() {
 fn the_base_may_publish_agent_merges_only_with_a_passed_test_note() {
     let env = TestEnv::new();
     let repo = guarded(&env);
-    env.run(&repo, &["claim", "auth", "--agent", "a"]).success();
-    commit_on(
-        &env,
-        &repo,
-        "agents/auth",
-        &[("src/auth/mod.rs", "pub fn login2() {}\n")],
-    );
-    env.run(&repo, &["done", "auth", "--agent", "a"]).success();
+    auth_done(&env, &repo);
     env.run(&repo, &["merge", "-q", "--test", "true"]).success();
     assert_eq!(push(&env, &repo, &["main"]).0, 0, "a tested merge passes");
 
@@ -196,14 +196,7 @@ fn the_base_may_publish_agent_merges_only_with_a_passed_test_note() {
 fn the_target_of_a_stopped_merge_cannot_be_pushed() {
     let env = TestEnv::new();
     let repo = guarded(&env);
-    env.run(&repo, &["claim", "auth", "--agent", "a"]).success();
-    commit_on(
-        &env,
-        &repo,
-        "agents/auth",
-        &[("src/auth/mod.rs", "pub fn login2() {}\n")],
-    );
-    env.run(&repo, &["done", "auth", "--agent", "a"]).success();
+    auth_done(&env, &repo);
     // main changes the same file meanwhile: the merge stops on a conflict.
     write_files(&repo, &[("src/auth/mod.rs", "pub fn login3() {}\n")]);
     env.git(&repo, &["commit", "-q", "-am", "hotfix auth"]);

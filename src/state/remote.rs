@@ -106,37 +106,39 @@ pub fn refresh(repo: &gix::Repository) -> Result<()> {
 fn fetch(repo: &gix::Repository, remote: &str) -> Result<()> {
     let _guard = MirrorLock::take(repo)?;
     first_sync(repo, remote)?;
-    let mut last = None;
+    git_fetch(
+        repo,
+        remote,
+        &["--prune", "+refs/agents/*:refs/agents/*", "^refs/agents/backup/*"],
+    )
+    .map_err(|cause| unreachable(repo, remote, "read the shared state from", cause))?;
+    set_last_fetch(Some(Instant::now()));
+    let _ = repo.refs.force_refresh_packed_buffer();
+    Ok(())
+}
+
+/// `git fetch` of `args` (options and refspecs) from `remote`, quiet, with
+/// no tags, FETCH_HEAD or auto-gc (several processes fetch at once), tried
+/// three times; the caller holds the mirror lock. Returns git's stderr.
+fn git_fetch(repo: &gix::Repository, remote: &str, args: &[&str]) -> std::result::Result<(), String> {
+    let mut all = vec![
+        "fetch",
+        "--quiet",
+        "--no-tags",
+        "--no-write-fetch-head",
+        "--no-auto-gc",
+        remote,
+    ];
+    all.extend_from_slice(args);
+    let mut last = String::new();
     for attempt in 0..3 {
-        match git(
-            repo,
-            &[
-                "fetch",
-                "--quiet",
-                "--prune",
-                "--no-tags",
-                "--no-write-fetch-head",
-                "--no-auto-gc",
-                remote,
-                "+refs/agents/*:refs/agents/*",
-                "^refs/agents/backup/*",
-            ],
-        ) {
-            Ok(_) => {
-                set_last_fetch(Some(Instant::now()));
-                let _ = repo.refs.force_refresh_packed_buffer();
-                return Ok(());
-            }
-            Err(e) => last = Some(e),
+        match git(repo, &all) {
+            Ok(_) => return Ok(()),
+            Err(e) => last = e,
         }
         std::thread::sleep(Duration::from_millis(50 * (attempt + 1)));
     }
-    Err(unreachable(
-        repo,
-        remote,
-        "read the shared state from",
-        last.unwrap_or_default(),
-    ))
+    Err(last)
 }
 
 /// The first fetch from `remote` would prune local state the remote does
@@ -351,29 +353,8 @@ pub fn adopt_task_branches(repo: &gix::Repository, ids: &[&str]) -> Result<Vec<S
     {
         // Agents of one spawn are threads that may adopt at the same moment.
         let _guard = MirrorLock::take(repo)?;
-        let mut last = String::new();
-        let fetched = (0..3).any(|attempt| {
-            let args = [
-                "fetch",
-                "--quiet",
-                "--no-tags",
-                "--no-write-fetch-head",
-                "--no-auto-gc",
-                &remote,
-                &spec,
-            ];
-            match git(repo, &args) {
-                Ok(_) => true,
-                Err(e) => {
-                    last = e;
-                    std::thread::sleep(Duration::from_millis(50 * (attempt + 1)));
-                    false
-                }
-            }
-        });
-        if !fetched {
-            return Err(unreachable(repo, &remote, "fetch task branches from", last));
-        }
+        git_fetch(repo, &remote, &[&spec])
+            .map_err(|cause| unreachable(repo, &remote, "fetch task branches from", cause))?;
     }
     for id in ids {
         let tracking = format!("refs/remotes/{remote}/agents/{id}");
@@ -421,21 +402,12 @@ pub fn push_notes(repo: &gix::Repository) -> Result<()> {
     })
 }
 
-/// Fetches the merge notes (fast-forward only: local notes not yet pushed are kept).
+/// Fetches the merge notes (fast-forward only: local notes not yet pushed
+/// are kept, and a diverged notes ref is left for `push_notes` to report).
 pub fn fetch_notes(repo: &gix::Repository) -> Result<()> {
     let Some(remote) = name(repo)? else { return Ok(()) };
-    let _ = git(
-        repo,
-        &[
-            "fetch",
-            "--quiet",
-            "--no-tags",
-            "--no-write-fetch-head",
-            "--no-auto-gc",
-            &remote,
-            "refs/notes/agents*:refs/notes/agents*",
-        ],
-    );
+    let _guard = MirrorLock::take(repo)?;
+    let _ = git_fetch(repo, &remote, &["refs/notes/agents*:refs/notes/agents*"]);
     Ok(())
 }
 
