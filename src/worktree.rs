@@ -67,6 +67,7 @@ pub fn ensure(repo: &gix::Repository, dir: &Path, start: ObjectId) -> Result<boo
         };
         if add().is_err() {
             // A registration left by a killed run blocks the path: prune it and try once more.
+            remove_half_made_registrations(repo);
             let main = repo.workdir().unwrap_or(repo.common_dir());
             let _ = git_in(main, &["worktree", "prune"]);
             add().map_err(|e| Error::failure(format!("cannot create the worktree {}", dir.display())).cause(e))?;
@@ -75,6 +76,30 @@ pub fn ensure(repo: &gix::Repository, dir: &Path, start: ObjectId) -> Result<boo
     // Fill the registered worktree: index and files at `start`.
     git_in(dir, &["reset", "-q", "--hard"])?;
     Ok(true)
+}
+
+/// Registrations under `.git/worktrees/` that a kill cut short: `gitdir`,
+/// `commondir` or `HEAD` missing or empty. gix then fails every worktree
+/// operation, `git fsck` fails, and `git worktree prune` leaves them alone.
+pub fn half_made_registrations(repo: &gix::Repository) -> Vec<PathBuf> {
+    let dir = repo.common_dir().join("worktrees");
+    let empty = |path: PathBuf| std::fs::read_to_string(path).map_or(true, |t| t.trim().is_empty());
+    std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|r| r.is_dir() && ["gitdir", "commondir", "HEAD"].iter().any(|f| empty(r.join(f))))
+        .collect()
+}
+
+/// Removes [`half_made_registrations`]. Registering is serialized in this
+/// process (the caller holds the turn); a second spawn registering in the
+/// same repository at the same instant is not guarded against.
+fn remove_half_made_registrations(repo: &gix::Repository) {
+    for registration in half_made_registrations(repo) {
+        let _ = std::fs::remove_dir_all(&registration);
+    }
 }
 
 /// Starts a task: the worktree is cleaned and `branch` (re)created at `start`.

@@ -7,6 +7,8 @@ mod test_cli;
 mod test_concurrency;
 mod test_demo;
 mod test_docs;
+mod test_doctor;
+mod test_faults;
 mod test_hook;
 mod test_init;
 mod test_merge;

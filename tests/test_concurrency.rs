@@ -19,7 +19,12 @@ pub fn plan_with(tasks: usize) -> String {
 /// Runs a claim-then-done loop as `agent` until all `total` tasks are done; returns the tasks it claimed.
 pub fn claimer(env_vars: Vec<(String, String)>, repo: &Path, agent: &str, total: usize) -> Vec<String> {
     let mut claimed = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
     loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{agent}: not all {total} tasks done after 5 minutes"
+        );
         let out = Command::new(BIN)
             .args(["claim", "--next", "--agent", agent])
             .current_dir(repo)

@@ -178,15 +178,9 @@ fn restore(env: &TestEnv, repo: &std::path::Path, initial: &str, saved: &str) {
     }
 }
 
-fn remove_lock_files(dir: &std::path::Path) {
-    for entry in std::fs::read_dir(dir).expect("read .git").flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            remove_lock_files(&path);
-        } else if path.extension().is_some_and(|e| e == "lock") {
-            std::fs::remove_file(&path).expect("remove lock");
-        }
-    }
+/// Clears the lock files a kill left, as a person would: `doctor --fix`.
+fn doctor_fix(env: &TestEnv, repo: &std::path::Path) {
+    env.run(repo, &["doctor", "--fix", "--older-than", "0s", "-q"]);
 }
 
 /// Every commit between `initial` and main's tip (first parents) carries a passed test note.
@@ -207,10 +201,10 @@ fn a_killed_merge_never_leaves_the_target_at_an_untested_commit() {
     let env = TestEnv::new();
     let (repo, initial, saved) = five_done_saved(&env);
     let test = "sleep 0.02; test -d docs";
-    for trial in 0..20u64 {
+    for trial in 0..30u64 {
         // Back to five done tasks and an untouched main. A kill can leave lock
-        // files on refs no later command touched; clear them as `doctor` will.
-        remove_lock_files(&repo.join(".git"));
+        // files on refs no later command touched; doctor clears them.
+        doctor_fix(&env, &repo);
         restore(&env, &repo, &initial, &saved);
         let mut merge = env
             .command(BIN, &repo)
@@ -224,7 +218,7 @@ fn a_killed_merge_never_leaves_the_target_at_an_untested_commit() {
         merge.wait().expect("reap");
         every_landed_commit_was_tested(&env, &repo, &initial);
         // A lock file a kill left behind is named by the next command; once
-        // removed (by hand, or as `doctor` will), the merge finishes the job.
+        // doctor removed it, the merge finishes the job.
         let mut out = env.run(&repo, &["merge", "--force", "--test", test]);
         if out.code != 0 {
             let named = out
@@ -233,7 +227,7 @@ fn a_killed_merge_never_leaves_the_target_at_an_untested_commit() {
                 .map(|t| t.trim_end_matches([':', '.', ',']))
                 .any(|t| t.ends_with(".lock") && repo.join(t).exists());
             assert!(named, "trial {trial}: the failure names no lock file: {out}");
-            remove_lock_files(&repo.join(".git"));
+            doctor_fix(&env, &repo);
             out = env.run(&repo, &["merge", "--force", "--test", test]);
         }
         out.success();

@@ -5,6 +5,7 @@ pub mod claim;
 pub mod clean;
 pub mod demo;
 pub mod docs;
+pub mod doctor;
 pub mod hook;
 pub mod init;
 pub mod log;
@@ -61,6 +62,7 @@ pub enum Command {
     Unlock(unlock::UnlockArgs),
     Hook(hook::HookArgs),
     Clean(clean::CleanArgs),
+    Doctor(doctor::DoctorArgs),
     Demo(demo::DemoArgs),
     InstallMan(docs::InstallManArgs),
     Completions(docs::CompletionsArgs),
@@ -98,6 +100,7 @@ pub fn dispatch(cli: &Cli, ui: &Ui) -> Result<()> {
         Command::Unlock(args) => unlock::run(args, ui),
         Command::Hook(args) => hook::run(args, ui),
         Command::Clean(args) => clean::run(args, ui),
+        Command::Doctor(args) => doctor::run(args, ui),
         Command::Demo(args) => demo::run(args, ui),
         Command::InstallMan(args) => docs::install_man(args, ui),
         Command::Completions(args) => docs::completions(args, ui),

@@ -257,6 +257,51 @@ pub fn move_task(repo: &gix::Repository, m: Move<'_>) -> std::result::Result<Obj
     Ok(commit)
 }
 
+/// Deletes the refs a crash left for task `id` under other states than its
+/// resolved one (see [`snapshot`]), each expecting the value listed.
+pub fn drop_leftovers(repo: &gix::Repository, id: &str, task: &TaskRef) -> std::result::Result<(), WriteError> {
+    let edits = task
+        .leftovers
+        .iter()
+        .map(|&(state, oid)| delete(&state.ref_name(id), oid))
+        .collect::<Result<Vec<_>>>()?;
+    if edits.is_empty() {
+        return Ok(());
+    }
+    transaction::commit(repo, edits)
+}
+
+/// Lock files in the git directory (refs, `packed-refs.lock`, worktrees'
+/// `index.lock` and `HEAD.lock`; objects are not looked at) with their age,
+/// oldest first. A crash can leave one behind; git and git-agents then
+/// refuse to write what it locks.
+pub fn lock_files(repo: &gix::Repository) -> Vec<(std::path::PathBuf, std::time::Duration)> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                if path.file_name().is_some_and(|n| n != "objects") {
+                    walk(&path, out);
+                }
+            } else if path.extension().is_some_and(|e| e == "lock") {
+                out.push(path);
+            }
+        }
+    }
+    let mut paths = Vec::new();
+    walk(repo.common_dir(), &mut paths);
+    let now = std::time::SystemTime::now();
+    let mut found: Vec<_> = paths
+        .into_iter()
+        .filter_map(|p| {
+            let modified = std::fs::metadata(&p).and_then(|m| m.modified()).ok()?;
+            Some((p, now.duration_since(modified).unwrap_or_default()))
+        })
+        .collect();
+    found.sort_by_key(|f| std::cmp::Reverse(f.1));
+    found
+}
+
 /// Applies ref edits built by other state modules.
 fn expect(old: Option<ObjectId>) -> PreviousValue {
     match old {
@@ -336,7 +381,7 @@ impl MergeRecord {
     }
 
     /// Its process is gone (same host, pid not running).
-    fn gone(&self) -> bool {
+    pub fn gone(&self) -> bool {
         self.host == crate::protocol::host() && !std::path::Path::new(&format!("/proc/{}", self.pid)).exists()
     }
 

@@ -464,14 +464,15 @@ fn set_last_fetch(at: Option<Instant>) {
     }
 }
 
-/// An exclusive advisory lock on `<git dir>/agents/remote.lock`.
+/// An exclusive advisory lock on `<git dir>/agents/remote.flock` (not
+/// `.lock`: the file stays; the kernel drops the lock when a process dies).
 struct MirrorLock(std::fs::File);
 
 impl MirrorLock {
     fn take(repo: &gix::Repository) -> Result<Self> {
         let dir: PathBuf = repo.common_dir().join("agents");
         std::fs::create_dir_all(&dir).context(|| format!("cannot create {}", dir.display()))?;
-        let path = dir.join("remote.lock");
+        let path = dir.join("remote.flock");
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
