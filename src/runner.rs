@@ -243,6 +243,9 @@ pub fn log_path(repo: &gix::Repository, task: &str, attempt: u32) -> Result<Path
     Ok(log_dir(repo)?.join(format!("{task}.{attempt}.log")))
 }
 
+/// The longest single argument Linux passes to a program (MAX_ARG_STRLEN).
+const ARG_MAX_ONE: usize = 128 * 1024;
+
 #[allow(clippy::too_many_arguments)]
 fn attempt_task(
     repo: &gix::Repository,
@@ -274,6 +277,16 @@ fn attempt_task(
         worktree: &worktree_str,
         branch: &branch,
     });
+    // Linux refuses a single argument over 128 KiB (MAX_ARG_STRLEN) with
+    // E2BIG; no retry can help, so the task is blocked with the fix.
+    if let Some(long) = argv.iter().find(|a| a.len() >= ARG_MAX_ONE) {
+        return Ok(Attempt::Blocked(format!(
+            "the agent command has a {} KiB argument (the prompt?), more than one argument may hold ({} KiB); \
+             give the agent {{prompt_file}} instead of {{prompt}}",
+            long.len() / 1024,
+            ARG_MAX_ONE / 1024
+        )));
+    }
     let remote = state::remote::name(ctx.repo)?.unwrap_or_default();
     let env: Vec<(String, String)> = [
         // An agent that runs `git agents` itself shares the same remote.

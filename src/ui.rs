@@ -32,6 +32,10 @@ impl Ui {
 
     /// The command's result, for people and pipes alike.
     pub fn result(&self, text: &str) {
+        self.write_out(&printable(text));
+    }
+
+    fn write_out(&self, text: &str) {
         let mut out = std::io::stdout().lock();
         // A closed pipe (`| head`) is not an error worth reporting.
         let _ = out.write_all(text.as_bytes());
@@ -43,31 +47,32 @@ impl Ui {
 
     /// A result as pretty JSON, for `--json`.
     pub fn json(&self, value: &impl serde::Serialize) {
-        self.result(&serde_json::to_string_pretty(value).unwrap_or_default());
+        // JSON escapes control characters itself.
+        self.write_out(&serde_json::to_string_pretty(value).unwrap_or_default());
     }
 
     /// Progress and status lines; silenced by `--quiet`.
     pub fn status(&self, text: &str) {
         if !self.quiet {
-            eprintln!("{text}");
+            eprintln!("{}", printable(text));
         }
     }
 
     /// Something the user should know even when all went well.
     pub fn warn(&self, text: &str) {
-        eprintln!("{} {text}", self.paint("warning:", "33"));
+        eprintln!("{} {}", self.paint("warning:", "33"), printable(text));
     }
 
     pub fn error(&self, err: &Error) {
-        eprintln!("{} {}", self.paint("error:", "31"), err.message);
+        eprintln!("{} {}", self.paint("error:", "31"), printable(&err.message));
         for detail in &err.details {
-            eprintln!("  {detail}");
+            eprintln!("  {}", printable(detail));
         }
         for cause in &err.causes {
-            eprintln!("caused by: {cause}");
+            eprintln!("caused by: {}", printable(cause));
         }
         for hint in &err.hints {
-            eprintln!("{} {hint}", self.paint("hint:", "36"));
+            eprintln!("{} {}", self.paint("hint:", "36"), printable(hint));
         }
     }
 
@@ -114,7 +119,7 @@ impl Ui {
                 .map(|n| {
                     let bar = multi.add(indicatif::ProgressBar::new_spinner());
                     bar.set_style(style.clone());
-                    bar.set_prefix(n.clone());
+                    bar.set_prefix(printable(n).into_owned());
                     bar.enable_steady_tick(std::time::Duration::from_millis(200));
                     bar
                 })
@@ -135,10 +140,10 @@ impl Board {
         match &self.bars {
             Some((_, bars)) => {
                 if let Some(i) = self.names.iter().position(|n| n == agent) {
-                    bars[i].set_message(text.to_string());
+                    bars[i].set_message(printable(text).into_owned());
                 }
             }
-            None if milestone && !self.quiet => eprintln!("{agent}: {text}"),
+            None if milestone && !self.quiet => eprintln!("{}: {}", printable(agent), printable(text)),
             None => {}
         }
     }
@@ -150,5 +155,41 @@ impl Board {
                 bar.finish();
             }
         }
+    }
+}
+
+/// `text` safe to show on a terminal: control characters other than line
+/// feed and tab (escape sequences in a task title, a prompt, an agent's
+/// output or a failure reason could move the cursor, retitle the window or
+/// hide text) are shown in caret notation (`^[` for ESC) or as `\u{..}`.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.contains(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            c if !unsafe_char(c) => out.push(c),
+            '\u{7f}' => out.push_str("^?"),
+            c if (c as u32) < 0x20 => {
+                out.push('^');
+                out.push(char::from_u32(c as u32 + 0x40).unwrap_or('?'));
+            }
+            c => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn escape_sequences_are_shown_not_obeyed() {
+        assert_eq!(printable("plain\ttext\n"), "plain\ttext\n");
+        assert_eq!(printable("\u{1b}]0;pwned\u{7}title"), "^[]0;pwned^Gtitle");
+        assert_eq!(printable("a\rb\u{7f}c\u{9b}31m"), "a^Mb^?c\\u{9b}31m");
     }
 }

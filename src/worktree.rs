@@ -27,6 +27,11 @@ pub fn root(repo: &gix::Repository, workdir: &Path) -> PathBuf {
 /// Makes sure `dir` is a clean linked worktree of `repo`; creates it
 /// detached at `start` if missing. Returns whether it was created.
 pub fn ensure(repo: &gix::Repository, dir: &Path, start: ObjectId) -> Result<bool> {
+    if orphan_of_a_cut_short_registration(repo, dir) {
+        // Its registration was cut short and removed (here or by doctor):
+        // the folder holds at most part of a checkout, never an agent's work.
+        std::fs::remove_dir_all(dir).context(|| format!("cannot remove {}", dir.display()))?;
+    }
     if dir.exists() && std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(false) {
         let common = git_in(dir, &["rev-parse", "--path-format=absolute", "--git-common-dir"]).ok();
         let ours = repo.common_dir().canonicalize().ok();
@@ -79,11 +84,14 @@ pub fn ensure(repo: &gix::Repository, dir: &Path, start: ObjectId) -> Result<boo
 }
 
 /// Registrations under `.git/worktrees/` that a kill cut short: `gitdir`,
-/// `commondir` or `HEAD` missing or empty. gix then fails every worktree
-/// operation, `git fsck` fails, and `git worktree prune` leaves them alone.
+/// `commondir` or `HEAD` missing or empty, or `HEAD` still the null id gix
+/// writes before the real one. gix then fails every worktree operation,
+/// `git fsck` fails, and `git worktree prune` leaves them alone.
 pub fn half_made_registrations(repo: &gix::Repository) -> Vec<PathBuf> {
     let dir = repo.common_dir().join("worktrees");
-    let empty = |path: PathBuf| std::fs::read_to_string(path).map_or(true, |t| t.trim().is_empty());
+    let empty = |path: PathBuf| {
+        std::fs::read_to_string(path).map_or(true, |t| t.trim().is_empty() || t.trim().bytes().all(|b| b == b'0'))
+    };
     std::fs::read_dir(&dir)
         .into_iter()
         .flatten()
@@ -91,6 +99,20 @@ pub fn half_made_registrations(repo: &gix::Repository) -> Vec<PathBuf> {
         .map(|e| e.path())
         .filter(|r| r.is_dir() && ["gitdir", "commondir", "HEAD"].iter().any(|f| empty(r.join(f))))
         .collect()
+}
+
+/// A folder whose `.git` file names a registration of this repository
+/// that no longer exists.
+fn orphan_of_a_cut_short_registration(repo: &gix::Repository, dir: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(dir.join(".git")) else {
+        return false;
+    };
+    let Some(target) = text.trim().strip_prefix("gitdir: ").map(PathBuf::from) else {
+        return false;
+    };
+    let ours = repo.common_dir().join("worktrees");
+    let ours = ours.canonicalize().unwrap_or(ours);
+    target.parent().and_then(|p| p.canonicalize().ok()).as_deref() == Some(ours.as_path()) && !target.exists()
 }
 
 /// Removes [`half_made_registrations`]. Registering is serialized in this

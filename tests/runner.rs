@@ -10,6 +10,7 @@ mod test_docs;
 mod test_doctor;
 mod test_faults;
 mod test_hook;
+mod test_hostile;
 mod test_init;
 mod test_merge;
 mod test_plan;

@@ -169,7 +169,13 @@ fn discard_abandoned_work(env: &TestEnv, repo: &Path) {
     let root = repo.with_file_name("repo.agents");
     for entry in std::fs::read_dir(&root).into_iter().flatten().flatten() {
         let dir = entry.path();
-        if dir.join(".git").exists() && !env.git(&dir, &["status", "--porcelain"]).is_empty() {
+        // A folder whose registration doctor removed is spawn's to replace.
+        let registered = env
+            .command("git", &dir)
+            .args(["status"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if registered && !env.git(&dir, &["status", "--porcelain"]).is_empty() {
             env.git(&dir, &["reset", "-q", "--hard"]);
             env.git(&dir, &["clean", "-q", "-fd"]);
         }

@@ -477,23 +477,20 @@ impl Validator<'_> {
             );
         }
         // Globs that match nothing yet may still name the same new file.
-        let n = tasks.len();
-        for a in 0..n {
-            for b in a + 1..n {
-                if clashes.contains_key(&(a, b)) || !graph::concurrent(ancestors, a, b) {
-                    continue;
+        for ((a, b), candidates) in globs::candidate_pairs(globs) {
+            if clashes.contains_key(&(a, b)) || !graph::concurrent(ancestors, a, b) {
+                continue;
+            }
+            let mut pairs = Vec::new();
+            for (x, y) in candidates {
+                let (ga, gb) = (&globs[a][x], &globs[b][y]);
+                if pairs.len() < MAX_EXAMPLES && globs::may_overlap(ga, gb) {
+                    pairs.push(format!("`{}` and `{}`", ga.0, gb.0));
                 }
-                let mut pairs = Vec::new();
-                for ga in &globs[a] {
-                    for gb in &globs[b] {
-                        if pairs.len() < MAX_EXAMPLES && globs::may_overlap(ga, gb) {
-                            pairs.push(format!("`{}` and `{}`", ga.0, gb.0));
-                        }
-                    }
-                }
-                if !pairs.is_empty() {
-                    let (ia, ib) = (&tasks[a].id, &tasks[b].id);
-                    self.problem_at(
+            }
+            if !pairs.is_empty() {
+                let (ia, ib) = (&tasks[a].id, &tasks[b].id);
+                self.problem_at(
                         raw.tasks[b].get_ref().id.span(),
                         format!(
                             "tasks `{ia}` and `{ib}` may run at the same time and their globs may overlap on files that do not exist yet: {}",
@@ -501,7 +498,6 @@ impl Validator<'_> {
                         ),
                         &format!("narrow `owns` of one of them, or add depends_on = [\"{ia}\"] to `{ib}`"),
                     );
-                }
             }
         }
         owned
