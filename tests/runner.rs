@@ -9,6 +9,7 @@ mod test_demo;
 mod test_docs;
 mod test_doctor;
 mod test_faults;
+mod test_fuzz;
 mod test_hook;
 mod test_hostile;
 mod test_init;
