@@ -95,15 +95,21 @@ pub enum Readiness {
 
 /// "Ready" is derived: available and every dependency done or merged.
 pub fn readiness(plan: &Plan, snap: &Snapshot, id: &str) -> Readiness {
-    let Some(task) = snap.tasks.get(id) else {
+    match plan.tasks.iter().find(|t| t.id == id) {
+        Some(def) => readiness_of(def, snap),
+        None => Readiness::Missing,
+    }
+}
+
+/// [`readiness`] of a task whose definition the caller holds: loops over
+/// the plan use this, so they cost one lookup per task, not a search.
+pub fn readiness_of(def: &crate::plan::Task, snap: &Snapshot) -> Readiness {
+    let Some(task) = snap.tasks.get(&def.id) else {
         return Readiness::Missing;
     };
     if task.state != TaskState::Available {
         return Readiness::Taken(task.state);
     }
-    let Some(def) = plan.tasks.iter().find(|t| t.id == id) else {
-        return Readiness::Missing;
-    };
     let waiting: Vec<String> = def
         .depends_on
         .iter()
@@ -140,7 +146,7 @@ pub fn claim(ctx: &Context<'_>, agent: &str, target: Target<'_>) -> Result<(Stri
                 .plan()
                 .tasks
                 .iter()
-                .find(|t| readiness(ctx.plan(), &snap, &t.id) == Readiness::Ready)
+                .find(|t| readiness_of(t, &snap) == Readiness::Ready)
             {
                 Some(t) => t.id.clone(),
                 None => return Err(nothing_ready(ctx, &snap)),
@@ -480,7 +486,7 @@ fn nothing_ready(ctx: &Context<'_>, snap: &Snapshot) -> Error {
         format!("nothing to claim: {complete} of {total} tasks are done, none of the rest is ready"),
     );
     for t in &plan.tasks {
-        match readiness(plan, snap, &t.id) {
+        match readiness_of(t, snap) {
             Readiness::Taken(TaskState::Claimed) => {
                 err = err.detail(format!("{} is {}", t.id, describe_claim(ctx, snap, &t.id)))
             }

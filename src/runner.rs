@@ -217,7 +217,7 @@ fn queue_state(repo: &gix::Repository, plan: &Plan) -> Result<Queue> {
     if plan
         .tasks
         .iter()
-        .any(|t| protocol::readiness(plan, &snap, &t.id) == protocol::Readiness::Ready)
+        .any(|t| protocol::readiness_of(t, &snap) == protocol::Readiness::Ready)
     {
         Ok(Queue::Ready)
     } else if snap.tasks.values().any(|t| {

@@ -13,6 +13,7 @@ mod test_fuzz;
 mod test_hook;
 mod test_hostile;
 mod test_init;
+mod test_log;
 mod test_merge;
 mod test_plan;
 mod test_plan_fixtures;

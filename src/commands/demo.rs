@@ -148,7 +148,13 @@ pub fn run(args: &DemoArgs, ui: &Ui) -> Result<()> {
         ui,
     );
     ui.status("\n==> git agents status");
-    super::status::run(&super::status::StatusArgs { json: false }, ui)?;
+    super::status::run(
+        &super::status::StatusArgs {
+            json: false,
+            markdown: false,
+        },
+        ui,
+    )?;
     spawned?;
     let test = "test -f src/lib.rs && ! grep -rq '^<<<<<<<' src tests docs";
     ui.status(&format!("\n==> git agents merge --test \"{test}\""));

@@ -1,29 +1,41 @@
-//! `git agents log TASK`: a task's transitions, read from its ref's history.
+//! `git agents log [TASK]`: a task's transitions, or every task's as one
+//! timeline, read from the refs' history.
 
 use clap::Args;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::plan::duration;
 use crate::protocol::Context;
 use crate::state;
 use crate::ui::Ui;
 
-/// Show a task's history
+/// Show a task's history, or the whole run as a timeline
 ///
-/// Every transition (claim, heartbeat, done, fail, release, requeue,
-/// unlock), oldest first, with who made it, when, and why; then the path
-/// and tail of the agent's newest output log. The same history is a plain
-/// git log: `git log refs/agents/tasks/<state>/<task>`.
+/// With a task: every transition (claim, heartbeat, done, fail, release,
+/// requeue, unlock, merge), oldest first, with who made it, when, and why;
+/// then the path and tail of the agent's newest output log. The same
+/// history is a plain git log: `git log refs/agents/tasks/<state>/<task>`.
+///
+/// Without a task: the transitions of every task in one timeline, newest
+/// last. --since and --agent narrow either form.
 ///
 /// Examples:
 ///
 ///   git agents log auth
-///   git agents log auth --json | jq '.[].message'
+///   git agents log --since 2h
+///   git agents log --agent agent-1 --json | jq -r '.[].message'
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct LogArgs {
-    /// The task whose history to show
-    pub task: String,
+    /// The task whose history to show (default: every task)
+    pub task: Option<String>,
+    /// Only transitions newer than this long ago (e.g. 30m, 2h, 1d)
+    #[arg(long, value_name = "DURATION")]
+    pub since: Option<String>,
+    /// Only transitions made by this agent (or person)
+    #[arg(long, value_name = "NAME")]
+    pub agent: Option<String>,
     /// Print the history as JSON
     #[arg(long)]
     pub json: bool,
@@ -31,6 +43,7 @@ pub struct LogArgs {
 
 #[derive(Serialize)]
 struct Entry {
+    task: String,
     commit: String,
     time: i64,
     state: state::TaskState,
@@ -41,29 +54,57 @@ struct Entry {
 
 pub fn run(args: &LogArgs, ui: &Ui) -> Result<()> {
     let repo = crate::repo::open()?;
-    Context::load(&repo)?;
+    let ctx = Context::load(&repo)?;
     let snap = state::snapshot(&repo)?;
-    let Some(task) = snap.tasks.get(&args.task) else {
-        return Err(Error::usage(format!("no task `{}` under refs/agents/tasks", args.task))
-            .hint("`git agents status` lists the tasks"));
+    let since = match &args.since {
+        None => None,
+        Some(text) => Some(
+            ctx.now
+                - duration::parse_duration(text).map_err(|why| {
+                    Error::usage(format!("--since \"{text}\" {why}")).hint("pass a duration such as 30m, 2h or 1d")
+                })? as i64,
+        ),
     };
-    let mut entries: Vec<Entry> = state::history(&repo, task.oid)?
-        .into_iter()
-        .map(|(oid, record, message, committed)| Entry {
-            commit: oid.to_string(),
+    let ids: Vec<&String> = match &args.task {
+        Some(id) => {
+            if !snap.tasks.contains_key(id) {
+                return Err(Error::usage(format!("no task `{id}` under refs/agents/tasks"))
+                    .hint("`git agents status` lists the tasks; `git agents log` without a task shows them all"));
+            }
+            vec![id]
+        }
+        None => snap.tasks.keys().collect(),
+    };
+    let mut entries = Vec::new();
+    for id in ids {
+        // History comes newest first; the log reads oldest first.
+        for (oid, record, message, committed) in state::history(&repo, snap.tasks[id].oid)?.into_iter().rev() {
             // The transition's own clock; the commit time is the fallback.
-            time: if record.updated_at != 0 {
+            let time = if record.updated_at != 0 {
                 record.updated_at
             } else {
                 committed
-            },
-            state: record.state,
-            attempts: record.attempts,
-            by: record.by,
-            message: message.trim_end().to_string(),
-        })
-        .collect();
-    entries.reverse();
+            };
+            // The timeline leaves out the fixed first link every task has.
+            if args.task.is_none() && time == 0 {
+                continue;
+            }
+            entries.push(Entry {
+                task: id.clone(),
+                commit: oid.to_string(),
+                time,
+                state: record.state,
+                attempts: record.attempts,
+                by: record.by,
+                message: message.trim_end().to_string(),
+            });
+        }
+    }
+    entries
+        .retain(|e| since.is_none_or(|s| e.time >= s) && args.agent.as_ref().is_none_or(|a| e.by.as_ref() == Some(a)));
+    // One timeline, oldest first; a stable sort keeps each task's own order
+    // (and, within one second, tasks in id order).
+    entries.sort_by_key(|e| e.time);
     if args.json {
         ui.json(&entries);
         return Ok(());
@@ -74,12 +115,16 @@ pub fn run(args: &LogArgs, ui: &Ui) -> Result<()> {
         let when = if e.time == 0 { "(plan)".to_string() } else { when };
         out.push_str(&format!("{when:<25}  {:<9}  {}\n", e.state.as_str(), e.message));
     }
-    let logs = attempt_logs(&repo, &args.task);
-    if let Some(newest) = logs.last() {
-        out.push_str(&format!("\nagent output: {}\n", newest.display()));
-        for line in crate::process::tail(newest, 5).lines() {
-            out.push_str(&format!("  | {line}\n"));
+    if let Some(task) = &args.task {
+        let logs = attempt_logs(&repo, task);
+        if let Some(newest) = logs.last() {
+            out.push_str(&format!("\nagent output: {}\n", newest.display()));
+            for line in crate::process::tail(newest, 5).lines() {
+                out.push_str(&format!("  | {line}\n"));
+            }
         }
+    } else if entries.is_empty() {
+        out.push_str("no transitions yet");
     }
     ui.result(&out);
     Ok(())

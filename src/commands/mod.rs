@@ -14,6 +14,7 @@ pub mod plan;
 pub mod requeue;
 pub mod spawn;
 pub mod status;
+mod status_markdown;
 pub mod unlock;
 pub mod verdict;
 

@@ -18,53 +18,61 @@ use crate::ui::Ui;
 /// tasks with a failed attempt that are not done. Then one line per agent
 /// (its task, lease, STALE when the lease ran out) and one per task.
 ///
+/// --markdown writes the same as a report to paste into an issue or commit
+/// as status.md: overview, agents, tasks, blocked tasks with their
+/// reasons, and next steps.
+///
 /// Examples:
 ///
 ///   git agents status
 ///   git agents status --json | jq .completed
+///   git agents status --markdown > status.md
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct StatusArgs {
     /// Print the status as JSON
-    #[arg(long)]
+    #[arg(long, conflicts_with = "markdown")]
     pub json: bool,
+    /// Print the status as a markdown report
+    #[arg(long)]
+    pub markdown: bool,
 }
 
 #[derive(Debug, Serialize)]
 pub struct Status {
-    total: usize,
-    completed: usize,
-    in_progress: usize,
-    failed: usize,
-    blocked: usize,
-    available: usize,
-    agents: Vec<AgentLine>,
+    pub(crate) total: usize,
+    pub(crate) completed: usize,
+    pub(crate) in_progress: usize,
+    pub(crate) failed: usize,
+    pub(crate) blocked: usize,
+    pub(crate) available: usize,
+    pub(crate) agents: Vec<AgentLine>,
     pub tasks: Vec<TaskLine>,
 }
 
 #[derive(Debug, Serialize)]
-struct AgentLine {
-    name: String,
-    tasks: Vec<String>,
-    claimed_at: Option<i64>,
-    lease_until: Option<i64>,
-    stale: bool,
+pub(crate) struct AgentLine {
+    pub(crate) name: String,
+    pub(crate) tasks: Vec<String>,
+    pub(crate) claimed_at: Option<i64>,
+    pub(crate) lease_until: Option<i64>,
+    pub(crate) stale: bool,
 }
 
 #[derive(Debug, Serialize)]
 pub struct TaskLine {
     pub id: String,
     pub state: TaskState,
-    attempts: u32,
-    agent: Option<String>,
-    branch: Option<String>,
+    pub(crate) attempts: u32,
+    pub(crate) agent: Option<String>,
+    pub(crate) branch: Option<String>,
     /// Commits on the task branch that the base does not have.
-    ahead: Option<usize>,
-    ready: bool,
-    waiting_for: Vec<String>,
-    stale: bool,
-    claimed_at: Option<i64>,
-    lease_until: Option<i64>,
+    pub(crate) ahead: Option<usize>,
+    pub(crate) ready: bool,
+    pub(crate) waiting_for: Vec<String>,
+    pub(crate) stale: bool,
+    pub(crate) claimed_at: Option<i64>,
+    pub(crate) lease_until: Option<i64>,
     pub last_failure: Option<String>,
 }
 
@@ -74,6 +82,8 @@ pub fn run(args: &StatusArgs, ui: &Ui) -> Result<()> {
     let status = gather(&ctx)?;
     if args.json {
         ui.json(&status);
+    } else if args.markdown {
+        ui.result(&super::status_markdown::render(&status, ctx.now, &ctx.plan.plan.base));
     } else {
         ui.result(&human(&status, ctx.now));
     }
@@ -106,7 +116,7 @@ pub fn gather(ctx: &Context<'_>) -> Result<Status> {
             Some(TaskRecord::read(repo, tref.oid)?)
         };
         let record = record.unwrap_or_default();
-        let readiness = protocol::readiness(plan, &snap, &def.id);
+        let readiness = protocol::readiness_of(def, &snap);
         let tip = branches.get(&def.id);
         let ahead = match (tip, base) {
             (Some(&tip), Some(base)) => Some(crate::repo::commits_ahead(repo, tip, base)?),

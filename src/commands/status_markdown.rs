@@ -1,0 +1,108 @@
+//! `git agents status --markdown`: the status as a report people paste into
+//! an issue or keep as status.md.
+
+use super::status::{counts_line, Status};
+use crate::protocol;
+use crate::state::TaskState;
+
+pub fn render(s: &Status, now: i64, base: &str) -> String {
+    let when = gix::date::Time::new(now, 0).format_or_unix(gix::date::time::format::ISO8601);
+    let mut out = format!("# Agent run status\n\n**{}** as of {when}\n\n", counts_line(s));
+    out.push_str("## Overview\n\n| state | tasks |\n|---|---:|\n");
+    let count = |st: TaskState| s.tasks.iter().filter(|t| t.state == st).count();
+    for (label, n) in [
+        ("merged", count(TaskState::Merged)),
+        ("done, not merged", count(TaskState::Done)),
+        ("in progress", s.in_progress),
+        ("available", s.available),
+        ("blocked", s.blocked),
+    ] {
+        out.push_str(&format!("| {label} | {n} |\n"));
+    }
+    if !s.agents.is_empty() {
+        out.push_str("\n## Agents\n\n| agent | working on | claimed | lease |\n|---|---|---|---|\n");
+        for a in &s.agents {
+            let work = if a.tasks.is_empty() {
+                "idle".to_string()
+            } else {
+                a.tasks.join(", ")
+            };
+            let claimed = a
+                .claimed_at
+                .map_or(String::new(), |at| format!("{} ago", protocol::age(now - at)));
+            let lease = match a.lease_until {
+                Some(until) if until < now => format!("**stale**, expired {} ago", protocol::age(now - until)),
+                Some(until) => format!("{} left", protocol::age(until - now)),
+                None => String::new(),
+            };
+            out.push_str(&format!(
+                "| {} | {} | {claimed} | {lease} |\n",
+                cell(&a.name),
+                cell(&work)
+            ));
+        }
+    }
+    out.push_str("\n## Tasks\n\n| task | state | agent | branch | commits | attempts |\n|---|---|---|---|---:|---:|\n");
+    for t in &s.tasks {
+        let state = match t.state {
+            TaskState::Claimed if t.stale => "claimed (**stale**)".to_string(),
+            TaskState::Blocked => "**blocked**".to_string(),
+            TaskState::Available if !t.ready => format!("waits for {}", t.waiting_for.join(", ")),
+            st => st.as_str().to_string(),
+        };
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            cell(&t.id),
+            cell(&state),
+            cell(t.agent.as_deref().unwrap_or("")),
+            t.branch.as_deref().map_or(String::new(), |b| format!("`{}`", cell(b))),
+            t.ahead.map_or(String::new(), |n| n.to_string()),
+            t.attempts
+        ));
+    }
+    let blocked: Vec<_> = s.tasks.iter().filter(|t| t.state == TaskState::Blocked).collect();
+    if !blocked.is_empty() {
+        out.push_str("\n## Blocked\n\n");
+        for t in &blocked {
+            out.push_str(&format!(
+                "- **{}** after {} attempt(s): {}\n",
+                cell(&t.id),
+                t.attempts,
+                cell(t.last_failure.as_deref().unwrap_or("no reason recorded"))
+            ));
+        }
+    }
+    out.push_str("\n## Next steps\n\n");
+    let mut steps = Vec::new();
+    if !blocked.is_empty() {
+        steps.push(
+            "fix the cause of each blocked task (`git agents log TASK`), then `git agents requeue TASK`".to_string(),
+        );
+    }
+    if s.tasks.iter().any(|t| t.stale) {
+        steps.push("free the stale claims: `git agents unlock --stale`".into());
+    }
+    if s.tasks.iter().any(|t| t.state == TaskState::Available && t.ready) && s.in_progress == 0 {
+        steps.push("start agents on the ready tasks: `git agents spawn N`".into());
+    }
+    if s.tasks.iter().any(|t| t.state == TaskState::Done) {
+        steps.push(format!(
+            "merge the done tasks into {base}: `git agents merge --test \"…\"`"
+        ));
+    }
+    if s.in_progress > 0 {
+        steps.push(format!("wait for the {} task(s) in progress", s.in_progress));
+    }
+    if steps.is_empty() && s.completed == s.total {
+        steps.push(format!("nothing left: every task is merged into {base} or done"));
+    }
+    for step in steps {
+        out.push_str(&format!("- {step}\n"));
+    }
+    out
+}
+
+/// Text safe inside a table cell: no pipes, no line breaks.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace(['\n', '\r'], " ")
+}

@@ -1,0 +1,116 @@
+//! `git agents log`: one task's history, or every task's as one timeline,
+//! narrowed by --since and --agent.
+
+use crate::common::TestEnv;
+use crate::test_concurrency::plan_with;
+
+#[test]
+fn the_whole_run_reads_as_one_timeline() {
+    let env = TestEnv::new();
+    let repo = env.basic_repo();
+    std::fs::write(repo.join("agents.toml"), plan_with(3)).expect("plan");
+    env.run(&repo, &["plan", "--yes", "-q"]).success();
+    let at = |secs: &str, args: &[&str]| {
+        env.run_with(&repo, args, &[("GIT_AGENTS_NOW", secs)]).success();
+    };
+    at("1767225600", &["claim", "t001", "--agent", "bob"]);
+    at("1767225660", &["claim", "t000", "--agent", "ann"]);
+    at("1767229200", &["done", "t000", "--agent", "ann"]);
+    at(
+        "1767232800",
+        &["fail", "t001", "--agent", "bob", "--reason", "tests red"],
+    );
+
+    let log = |args: &[&str]| env.run_with(&repo, args, &[("GIT_AGENTS_NOW", "1767232800")]);
+    insta::assert_snapshot!(log(&["log"]), @"
+    2026-01-01 00:00:00 +0000  claimed    claim t001 by bob
+    2026-01-01 00:01:00 +0000  claimed    claim t000 by ann
+    2026-01-01 01:00:00 +0000  done       done t000 by ann
+    2026-01-01 02:00:00 +0000  available  fail t001 by bob: tests red
+    [exit status: 0]
+    ");
+    insta::assert_snapshot!(log(&["log", "--agent", "bob"]), @"
+    2026-01-01 00:00:00 +0000  claimed    claim t001 by bob
+    2026-01-01 02:00:00 +0000  available  fail t001 by bob: tests red
+    [exit status: 0]
+    ");
+    insta::assert_snapshot!(log(&["log", "--since", "90m"]), @"
+    2026-01-01 01:00:00 +0000  done       done t000 by ann
+    2026-01-01 02:00:00 +0000  available  fail t001 by bob: tests red
+    [exit status: 0]
+    ");
+    let json: serde_json::Value = serde_json::from_str(&log(&["log", "--json"]).stdout).expect("json");
+    let tasks: Vec<&str> = json
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|e| e["task"].as_str())
+        .collect();
+    assert_eq!(tasks, ["t001", "t000", "t000", "t001"]);
+    let bad = log(&["log", "--since", "yesterday"]);
+    assert_eq!(bad.code, 2, "{bad}");
+}
+
+#[test]
+fn status_as_a_markdown_report() {
+    let env = TestEnv::new();
+    let repo = env.basic_repo();
+    let plan = format!("[agent]\nmax_attempts = 1\n\n{}", plan_with(4));
+    std::fs::write(repo.join("agents.toml"), plan).expect("plan");
+    env.run(&repo, &["plan", "--yes", "-q"]).success();
+    let at = |secs: &str, args: &[&str]| {
+        env.run_with(&repo, args, &[("GIT_AGENTS_NOW", secs)]).success();
+    };
+    at("1767225600", &["claim", "t000", "--agent", "ann"]);
+    at("1767225600", &["claim", "t001", "--agent", "bob"]);
+    at("1767229200", &["done", "t000", "--agent", "ann"]);
+    at(
+        "1767229200",
+        &["fail", "t001", "--agent", "bob", "--reason", "tests | red"],
+    );
+    at("1767229200", &["claim", "t002", "--agent", "bob"]);
+    let out = env.run_with(&repo, &["status", "--markdown"], &[("GIT_AGENTS_NOW", "1767232800")]);
+    insta::assert_snapshot!(out, @r#"
+    # Agent run status
+
+    **1 completed / 4 total (1 in progress, 1 failed, 1 blocked)** as of 2026-01-01 02:00:00 +0000
+
+    ## Overview
+
+    | state | tasks |
+    |---|---:|
+    | merged | 0 |
+    | done, not merged | 1 |
+    | in progress | 1 |
+    | available | 1 |
+    | blocked | 1 |
+
+    ## Agents
+
+    | agent | working on | claimed | lease |
+    |---|---|---|---|
+    | ann | idle |  |  |
+    | bob | t002 | 1h ago | **stale**, expired 30m ago |
+
+    ## Tasks
+
+    | task | state | agent | branch | commits | attempts |
+    |---|---|---|---|---:|---:|
+    | t000 | done | ann | `agents/t000` |  | 0 |
+    | t001 | **blocked** |  |  |  | 1 |
+    | t002 | claimed (**stale**) | bob | `agents/t002` |  | 0 |
+    | t003 | available |  |  |  | 0 |
+
+    ## Blocked
+
+    - **t001** after 1 attempt(s): tests \| red
+
+    ## Next steps
+
+    - fix the cause of each blocked task (`git agents log TASK`), then `git agents requeue TASK`
+    - free the stale claims: `git agents unlock --stale`
+    - merge the done tasks into main: `git agents merge --test "…"`
+    - wait for the 1 task(s) in progress
+    [exit status: 0]
+    "#);
+}
