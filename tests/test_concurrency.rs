@@ -61,26 +61,39 @@ pub fn claimer(env_vars: Vec<(String, String)>, repo: &Path, agent: &str, total:
     }
 }
 
+/// Starts `n` claimer threads, agent `i` working in `repos[i % repos.len()]`.
+pub fn start_claimers(
+    vars: &[(String, String)],
+    repos: &[std::path::PathBuf],
+    n: usize,
+    total: usize,
+) -> Vec<std::thread::JoinHandle<Vec<String>>> {
+    (0..n)
+        .map(|i| {
+            let (vars, repo) = (vars.to_vec(), repos[i % repos.len()].clone());
+            std::thread::spawn(move || claimer(vars, &repo, &format!("agent-{i}"), total))
+        })
+        .collect()
+}
+
+/// Joins every claimer (so no process outlives the repository), then checks
+/// that together they claimed each of `total` tasks exactly once.
+pub fn join_exactly_once(claimers: Vec<std::thread::JoinHandle<Vec<String>>>, total: usize) {
+    let results: Vec<_> = claimers.into_iter().map(|h| h.join()).collect();
+    let mut all: Vec<String> = results.into_iter().flat_map(|r| r.expect("claimer thread")).collect();
+    assert_eq!(all.len(), total, "the sum of claims is the number of tasks");
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), total, "no task was claimed twice");
+}
+
 #[test]
 fn eight_claimers_take_every_task_exactly_once() {
     let env = TestEnv::new();
     let repo = env.basic_repo();
     std::fs::write(repo.join("agents.toml"), plan_with(200)).expect("plan");
     env.run(&repo, &["plan", "--yes", "-q"]).success();
-    let vars = env.vars();
-    let handles: Vec<_> = (0..8)
-        .map(|i| {
-            let (vars, repo) = (vars.clone(), repo.clone());
-            std::thread::spawn(move || claimer(vars, &repo, &format!("agent-{i}"), 200))
-        })
-        .collect();
-    // Join every claimer before judging, so no process outlives the repository.
-    let results: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
-    let mut all: Vec<String> = results.into_iter().flat_map(|r| r.expect("claimer thread")).collect();
-    assert_eq!(all.len(), 200, "the sum of claims is the number of tasks");
-    all.sort();
-    all.dedup();
-    assert_eq!(all.len(), 200, "no task was claimed twice");
+    join_exactly_once(start_claimers(&env.vars(), std::slice::from_ref(&repo), 8, 200), 200);
     let refs = env.git(&repo, &["for-each-ref", "--format=%(refname)", "refs/agents/tasks"]);
     assert_eq!(refs.lines().count(), 200);
     assert!(refs.lines().all(|r| r.starts_with("refs/agents/tasks/done/")), "{refs}");

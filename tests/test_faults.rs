@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use crate::common::{TestEnv, BIN};
-use crate::test_concurrency::{claimer, plan_with};
+use crate::test_concurrency::{claimer, join_exactly_once, plan_with, start_claimers};
 
 /// A pseudo-random delay for trial `n` (no clock: trials are repeatable).
 fn delay(n: u64, max_ms: u64) -> Duration {
@@ -218,13 +218,7 @@ fn a_plan_rewritten_while_agents_claim_loses_and_doubles_nothing() {
     let repo = env.basic_repo();
     std::fs::write(repo.join("agents.toml"), plan_with(60)).expect("plan");
     env.run(&repo, &["plan", "--yes", "-q"]).success();
-    let vars = env.vars();
-    let claimers: Vec<_> = (0..4)
-        .map(|i| {
-            let (vars, repo) = (vars.clone(), repo.clone());
-            std::thread::spawn(move || claimer(vars, &repo, &format!("agent-{i}"), 100))
-        })
-        .collect();
+    let claimers = start_claimers(&env.vars(), std::slice::from_ref(&repo), 4, 100);
     // Meanwhile the plan grows by ten tasks at a time, recorded each time.
     for tasks in (70..=100).step_by(10) {
         std::fs::write(repo.join("agents.toml"), plan_with(tasks)).expect("plan");
@@ -232,11 +226,7 @@ fn a_plan_rewritten_while_agents_claim_loses_and_doubles_nothing() {
         assert_eq!(out.code, 0, "re-recording while agents claim: {out}");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let mut all: Vec<String> = claimers.into_iter().flat_map(|h| h.join().expect("claimer")).collect();
-    assert_eq!(all.len(), 100, "every claim was one task");
-    all.sort();
-    all.dedup();
-    assert_eq!(all.len(), 100, "no task claimed twice");
+    join_exactly_once(claimers, 100);
     for (id, state) in intact(&env, &repo, 100, 0) {
         assert_eq!(state, "done", "{id}");
         assert_eq!(transitions(&env, &repo, &id, &state), (1, 1), "{id}");

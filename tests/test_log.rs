@@ -4,15 +4,18 @@
 use crate::common::TestEnv;
 use crate::test_concurrency::plan_with;
 
+/// Runs `args` with the clock at `secs` (seconds since the epoch).
+fn at(env: &TestEnv, repo: &std::path::Path, secs: &str, args: &[&str]) {
+    env.run_with(repo, args, &[("GIT_AGENTS_NOW", secs)]).success();
+}
+
 #[test]
 fn the_whole_run_reads_as_one_timeline() {
     let env = TestEnv::new();
     let repo = env.basic_repo();
     std::fs::write(repo.join("agents.toml"), plan_with(3)).expect("plan");
     env.run(&repo, &["plan", "--yes", "-q"]).success();
-    let at = |secs: &str, args: &[&str]| {
-        env.run_with(&repo, args, &[("GIT_AGENTS_NOW", secs)]).success();
-    };
+    let at = |secs: &str, args: &[&str]| at(&env, &repo, secs, args);
     at("1767225600", &["claim", "t001", "--agent", "bob"]);
     at("1767225660", &["claim", "t000", "--agent", "ann"]);
     at("1767229200", &["done", "t000", "--agent", "ann"]);
@@ -58,9 +61,7 @@ fn status_as_a_markdown_report() {
     let plan = format!("[agent]\nmax_attempts = 1\n\n{}", plan_with(4));
     std::fs::write(repo.join("agents.toml"), plan).expect("plan");
     env.run(&repo, &["plan", "--yes", "-q"]).success();
-    let at = |secs: &str, args: &[&str]| {
-        env.run_with(&repo, args, &[("GIT_AGENTS_NOW", secs)]).success();
-    };
+    let at = |secs: &str, args: &[&str]| at(&env, &repo, secs, args);
     at("1767225600", &["claim", "t000", "--agent", "ann"]);
     at("1767225600", &["claim", "t001", "--agent", "bob"]);
     at("1767229200", &["done", "t000", "--agent", "ann"]);

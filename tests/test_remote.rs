@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::common::{TestEnv, BASIC_FILES};
-use crate::test_concurrency::{claimer, plan_with};
+use crate::test_concurrency::{join_exactly_once, plan_with, start_claimers};
 
 /// A bare `shared.git` with `tasks` tasks recorded from the first of
 /// `machines` clones; every clone has `agents.remote = origin`.
@@ -39,19 +39,7 @@ fn remote_refs(env: &TestEnv, bare: &Path, prefix: &str) -> Vec<String> {
 fn three_machines_with_three_agents_each_take_every_task_exactly_once() {
     let env = TestEnv::new();
     let (bare, clones) = shared(&env, 60, 3);
-    let vars = env.vars();
-    let handles: Vec<_> = (0..9)
-        .map(|i| {
-            let (vars, clone) = (vars.clone(), clones[i % 3].clone());
-            std::thread::spawn(move || claimer(vars, &clone, &format!("agent-{i}"), 60))
-        })
-        .collect();
-    let results: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
-    let mut all: Vec<String> = results.into_iter().flat_map(|r| r.expect("claimer thread")).collect();
-    assert_eq!(all.len(), 60, "the sum of claims is the number of tasks");
-    all.sort();
-    all.dedup();
-    assert_eq!(all.len(), 60, "no task was claimed twice");
+    join_exactly_once(start_claimers(&env.vars(), &clones, 9, 60), 60);
 
     // The remote is the truth: every task done there, each claimed once in its history.
     let done = remote_refs(&env, &bare, "refs/agents/tasks");
