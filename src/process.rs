@@ -219,3 +219,15 @@ pub fn tail(path: &std::path::Path, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }
+
+/// Sets terminal modes with `stty ARGS` on the controlling terminal (a live
+/// view reads single keys); `false` when there is no terminal or stty fails.
+pub fn stty(args: &[&str]) -> bool {
+    duct::cmd("stty", args)
+        .stdin_path("/dev/tty")
+        .stdout_null()
+        .stderr_null()
+        .unchecked()
+        .run()
+        .is_ok_and(|o| o.status.success())
+}

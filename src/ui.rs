@@ -45,6 +45,16 @@ impl Ui {
         let _ = out.flush();
     }
 
+    /// Whether results go to a terminal (a live view may redraw in place).
+    pub fn stdout_is_terminal(&self) -> bool {
+        std::io::stdout().is_terminal()
+    }
+
+    /// Replaces the whole terminal screen with `text` (a live view).
+    pub fn redraw(&self, text: &str) {
+        self.write_out(&format!("\x1b[H\x1b[2J{}", printable(text)));
+    }
+
     /// A result as pretty JSON, for `--json`.
     pub fn json(&self, value: &impl serde::Serialize) {
         // JSON escapes control characters itself.

@@ -115,3 +115,40 @@ fn status_as_a_markdown_report() {
     [exit status: 0]
     "#);
 }
+
+#[test]
+fn status_watch_redraws_until_q_and_reports_per_interval_into_a_pipe() {
+    let env = TestEnv::new();
+    let repo = env.basic_repo();
+    std::fs::write(repo.join("agents.toml"), plan_with(2)).expect("plan");
+    env.run(&repo, &["plan", "--yes", "-q"]).success();
+    env.run(&repo, &["claim", "t000", "--agent", "ann"]).success();
+    // Into a pipe: one plain report per interval, until interrupted.
+    let watch = env
+        .command(crate::common::BIN, &repo)
+        .args(["status", "--watch", "--interval", "1s"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("watch");
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    #[allow(unsafe_code)]
+    // SAFETY: kill(2) on the child we started; no memory is involved.
+    unsafe {
+        libc::kill(watch.id() as libc::pid_t, libc::SIGINT);
+    }
+    let out = watch.wait_with_output().expect("wait");
+    assert!(out.status.success(), "Ctrl-C ends it cleanly");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.matches("--- ").count() >= 2, "{text}");
+    assert!(text.contains("now working:\n  ann  t000  "), "{text}");
+    assert!(!text.contains('\u{1b}'), "no screen control into a pipe: {text}");
+    // On a terminal: redrawn in place, and q quits.
+    let out = env.run_in_terminal(&repo, &["status", "--watch"], "q");
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        out.stdout
+            .contains("\u{1b}[H\u{1b}[2J0 completed / 2 total (1 in progress"),
+        "{out}"
+    );
+    assert!(out.stdout.contains("q or Ctrl-C quits"), "{out}");
+}

@@ -152,6 +152,8 @@ pub fn run(args: &DemoArgs, ui: &Ui) -> Result<()> {
         &super::status::StatusArgs {
             json: false,
             markdown: false,
+            watch: false,
+            interval: "2s".into(),
         },
         ui,
     )?;

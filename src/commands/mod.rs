@@ -15,6 +15,7 @@ pub mod requeue;
 pub mod spawn;
 pub mod status;
 mod status_markdown;
+mod status_watch;
 pub mod unlock;
 pub mod verdict;
 

@@ -27,6 +27,7 @@ use crate::ui::Ui;
 ///   git agents status
 ///   git agents status --json | jq .completed
 ///   git agents status --markdown > status.md
+///   git agents status --watch --interval 5s
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct StatusArgs {
@@ -34,8 +35,14 @@ pub struct StatusArgs {
     #[arg(long, conflicts_with = "markdown")]
     pub json: bool,
     /// Print the status as a markdown report
-    #[arg(long)]
+    #[arg(long, conflicts_with = "watch")]
     pub markdown: bool,
+    /// Keep showing the status, redrawn every --interval (q or Ctrl-C quits)
+    #[arg(long, conflicts_with = "json")]
+    pub watch: bool,
+    /// How often --watch refreshes
+    #[arg(long, value_name = "DURATION", default_value = "2s", requires = "watch")]
+    pub interval: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -77,6 +84,9 @@ pub struct TaskLine {
 }
 
 pub fn run(args: &StatusArgs, ui: &Ui) -> Result<()> {
+    if args.watch {
+        return super::status_watch::run(&args.interval, ui);
+    }
     let repo = crate::repo::open()?;
     let ctx = Context::load(&repo)?;
     let status = gather(&ctx)?;
@@ -194,7 +204,7 @@ pub fn counts_line(s: &Status) -> String {
     )
 }
 
-fn human(s: &Status, now: i64) -> String {
+pub(crate) fn human(s: &Status, now: i64) -> String {
     let mut out = format!("{}\n", counts_line(s));
     if !s.agents.is_empty() {
         out.push('\n');

@@ -1,0 +1,118 @@
+//! `git agents status --watch`: the status redrawn in place, with what each
+//! agent is doing right now, until q or Ctrl-C.
+
+use std::io::{IsTerminal, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use super::status::{counts_line, gather, human, Status};
+use crate::error::{Error, Result};
+use crate::plan::duration;
+use crate::protocol::{self, Context};
+use crate::ui::Ui;
+
+static QUIT: AtomicBool = AtomicBool::new(false);
+
+pub fn run(interval: &str, ui: &Ui) -> Result<()> {
+    let every = duration::parse_duration(interval)
+        .map(Duration::from_secs)
+        .map_err(|why| {
+            Error::usage(format!("--interval \"{interval}\" {why}")).hint("pass a duration such as 2s or 1m")
+        })?;
+    let repo = crate::repo::open()?;
+    let live = ui.stdout_is_terminal();
+    let _ = ctrlc::set_handler(|| QUIT.store(true, Ordering::SeqCst));
+    // On a terminal, q quits: read single keys without echo, restored on the way out.
+    let keys = live && std::io::stdin().is_terminal() && crate::process::stty(&["-icanon", "-echo"]);
+    if keys {
+        std::thread::spawn(|| {
+            let mut byte = [0u8; 1];
+            while std::io::stdin().read(&mut byte).is_ok_and(|n| n == 1) {
+                if byte[0] == b'q' || byte[0] == b'Q' {
+                    QUIT.store(true, Ordering::SeqCst);
+                    return;
+                }
+            }
+        });
+    }
+    let outcome = (|| -> Result<()> {
+        while !QUIT.load(Ordering::SeqCst) {
+            let started = Instant::now();
+            let ctx = Context::load(&repo)?;
+            let status = gather(&ctx)?;
+            let mut text = human(&status, ctx.now);
+            text.push_str(&activity(&repo, &status, ctx.now));
+            let took = started.elapsed();
+            if live {
+                let footer = format!(
+                    "\nrefreshed every {interval} (took {} ms); q or Ctrl-C quits\n",
+                    took.as_millis()
+                );
+                ui.redraw(&format!("{text}{footer}"));
+            } else {
+                let when = gix::date::Time::new(ctx.now, 0).format_or_unix(gix::date::time::format::ISO8601);
+                ui.result(&format!("--- {when}: {}\n{text}", counts_line(&status)));
+            }
+            while started.elapsed() < every && !QUIT.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Ok(())
+    })();
+    if keys {
+        crate::process::stty(&["icanon", "echo"]);
+    }
+    outcome
+}
+
+/// One line per task in progress: how long it has run, its lease, the
+/// work on its branch, and how long since the agent last wrote output (a
+/// busy agent writes; a stuck or waiting one goes quiet).
+fn activity(repo: &gix::Repository, status: &Status, now: i64) -> String {
+    let mut out = String::new();
+    for t in status
+        .tasks
+        .iter()
+        .filter(|t| t.state == crate::state::TaskState::Claimed)
+    {
+        let elapsed = t.claimed_at.map_or("?".into(), |at| protocol::age(now - at));
+        let lease = match t.lease_until {
+            Some(until) if until < now => "STALE".to_string(),
+            Some(until) => format!("lease {}", protocol::age(until - now)),
+            None => String::new(),
+        };
+        let subject = crate::repo::branch_tip(repo, &format!("agents/{}", t.id))
+            .ok()
+            .flatten()
+            .and_then(|tip| repo.find_commit(tip).ok())
+            .and_then(|c| c.message().ok().map(|m| m.summary().to_string()))
+            .unwrap_or_default();
+        let quiet = newest_output(repo, &t.id).map_or("no output yet".to_string(), |age| {
+            format!("output {} ago", protocol::age(age as i64))
+        });
+        out.push_str(&format!(
+            "  {}  {}  {elapsed}, {lease}, +{} commits, {quiet}, last: {subject}\n",
+            t.agent.as_deref().unwrap_or("?"),
+            t.id,
+            t.ahead.unwrap_or(0),
+        ));
+    }
+    if out.is_empty() {
+        out
+    } else {
+        format!("\nnow working:\n{out}")
+    }
+}
+
+/// Seconds since the newest attempt log of `task` was written.
+fn newest_output(repo: &gix::Repository, task: &str) -> Option<u64> {
+    let dir = repo.common_dir().join("agents").join("logs");
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&format!("{task}.")))
+        .filter_map(|e| e.metadata().and_then(|m| m.modified()).ok())
+        .max()
+        .and_then(|t| t.elapsed().ok())
+        .map(|d| d.as_secs())
+}
