@@ -18,11 +18,10 @@ pub struct Push {
 }
 
 /// Why one pushed ref is refused.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     /// The remote ref the push would update.
     pub reference: String,
-    pub task: Option<String>,
     pub problem: String,
     /// The offending paths or commits, one per line.
     pub items: Vec<String>,
@@ -62,8 +61,7 @@ fn bad_line(line: &str) -> Error {
 /// Everything `pushes` to `remote` would publish that the guard refuses.
 pub fn check(repo: &gix::Repository, remote: &str, pushes: &[Push]) -> Result<Vec<Refusal>> {
     let task_id = |p: &Push| p.remote_ref.strip_prefix("refs/heads/agents/").map(str::to_string);
-    // The common case, a push that touches neither a task branch nor any
-    // branch a merge may target, decides before reading any state.
+    // Tags, deletions and refs outside refs/heads/ pass without reading any state.
     let relevant: Vec<&Push> = pushes
         .iter()
         .filter(|p| !p.local.is_null() && p.remote_ref.starts_with("refs/heads/"))
@@ -91,7 +89,6 @@ pub fn check(repo: &gix::Repository, remote: &str, pushes: &[Push]) -> Result<Ve
             let task = merge.stopped_task.clone().unwrap_or_default();
             refusals.push(Refusal {
                 reference: push.remote_ref.clone(),
-                task: Some(task.clone()),
                 problem: format!("a merge into {branch} is stopped at task `{task}`"),
                 items: Vec::new(),
                 fix: "finish it with `git agents merge --continue`, or give it up with `git agents merge --abort`"
@@ -114,9 +111,9 @@ fn task_branch(repo: &gix::Repository, remote: &str, base: &str, task: &Task, pu
         .chain(task.depends_on.iter().map(|d| format!("heads/agents/{d}")))
         .collect::<Vec<_>>();
     for name in &others {
-        hidden.extend(tip(repo, &format!("refs/{name}")));
+        hidden.extend(crate::repo::ref_tip(repo, &format!("refs/{name}")));
         let tracking = name.replacen("heads/", &format!("remotes/{remote}/"), 1);
-        hidden.extend(tip(repo, &format!("refs/{tracking}")));
+        hidden.extend(crate::repo::ref_tip(repo, &format!("refs/{tracking}")));
     }
     let mut paths: Vec<String> = Vec::new();
     for commit in walk(repo, push.local, hidden)? {
@@ -133,7 +130,6 @@ fn task_branch(repo: &gix::Repository, remote: &str, base: &str, task: &Task, pu
     }
     Ok(Some(Refusal {
         reference: push.remote_ref.clone(),
-        task: Some(task.id.clone()),
         problem: format!(
             "{} would publish changes outside the files task `{}` owns ({})",
             push.local_ref.trim_start_matches("refs/heads/"),
@@ -160,7 +156,6 @@ fn untested_merges(repo: &gix::Repository, remote: &str, push: &Push) -> Result<
         hidden.extend(remote_tips(repo, remote)?);
     }
     let mut items = Vec::new();
-    let mut task = None;
     for commit in walk(repo, push.local, hidden)? {
         let message = commit.message_raw_sloppy().to_string();
         let Some(id) = message.lines().find_map(|l| l.strip_prefix("Agent-Task: ")) else {
@@ -180,8 +175,7 @@ fn untested_merges(repo: &gix::Repository, remote: &str, push: &Push) -> Result<
             }
         };
         if let Some(verdict) = verdict {
-            task.get_or_insert_with(|| id.trim().to_string());
-            items.push(format!("{short} {subject} ({verdict})"));
+            items.push(format!("{short} {subject} (task `{}`: {verdict})", id.trim()));
         }
     }
     if items.is_empty() {
@@ -189,7 +183,6 @@ fn untested_merges(repo: &gix::Repository, remote: &str, push: &Push) -> Result<
     }
     Ok(Some(Refusal {
         reference: push.remote_ref.clone(),
-        task,
         problem: format!(
             "{} would publish merges of agent work without a passed test",
             push.local_ref.trim_start_matches("refs/heads/")
@@ -225,13 +218,6 @@ fn walk<'r>(repo: &'r gix::Repository, from: ObjectId, hidden: Vec<ObjectId>) ->
         );
     }
     Ok(out)
-}
-
-fn tip(repo: &gix::Repository, full: &str) -> Option<ObjectId> {
-    repo.try_find_reference(full)
-        .ok()
-        .flatten()
-        .and_then(|r| r.try_id().map(|i| i.detach()))
 }
 
 /// What the remote is known to have: its remote-tracking branches, or

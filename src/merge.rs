@@ -143,11 +143,6 @@ pub fn run(ctx: &Context<'_>, workdir: &Path, opts: &Options, mut progress: impl
         .map(|(id, _)| id.clone())
         .collect();
     let order = merge_order(plan, &done);
-    // Done on other machines: their branches and notes come from the shared remote.
-    for saved in state::remote::adopt_task_branches(repo, &done.iter().map(String::as_str).collect::<Vec<_>>())? {
-        progress(&saved);
-    }
-    state::remote::fetch_notes(repo)?;
     let mut outcome = Outcome {
         target: target.clone(),
         dry_run: opts.dry_run,
@@ -160,6 +155,15 @@ pub fn run(ctx: &Context<'_>, workdir: &Path, opts: &Options, mut progress: impl
     } else {
         Some(state::MergeLock::take(repo, &target, opts.force)?)
     };
+    if lock.is_some() {
+        // Done on other machines: their branches and notes come from the
+        // shared remote, taken only by the run that holds the merge lock
+        // (a dry run previews the branches this clone has).
+        for saved in state::remote::adopt_task_branches(repo, &done.iter().map(String::as_str).collect::<Vec<_>>())? {
+            progress(&saved);
+        }
+        state::remote::fetch_notes(repo)?;
+    }
     let run = Run::new(ctx, workdir, opts, target.clone())?;
     for task in &order {
         let started = Instant::now();

@@ -67,20 +67,33 @@ pub fn git_in(dir: &std::path::Path, args: &[&str]) -> Result<String> {
     git_in_env(dir, args, &[])
 }
 
-/// [`git_in`] with extra environment variables.
-pub fn git_in_env(dir: &std::path::Path, args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Result<String> {
+/// Runs `git args` in `dir` and returns all it printed and its status,
+/// failed or not (for callers that read git's verdict, like `push --porcelain`).
+pub fn git_output(dir: &std::path::Path, args: &[&str]) -> Result<std::process::Output> {
+    git_output_env(dir, args, &[])
+}
+
+fn git_output_env(
+    dir: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &std::ffi::OsStr)],
+) -> Result<std::process::Output> {
     check_git_version()?;
     let mut expr = duct::cmd("git", args);
     for (k, v) in env {
         expr = expr.env(k, v);
     }
-    let output = expr
-        .dir(dir)
+    expr.dir(dir)
         .stdout_capture()
         .stderr_capture()
         .unchecked()
         .run()
-        .map_err(|e| Error::failure(format!("cannot run git {}", args.join(" "))).cause(e))?;
+        .map_err(|e| Error::failure(format!("cannot run git {}", args.join(" "))).cause(e))
+}
+
+/// [`git_in`] with extra environment variables.
+pub fn git_in_env(dir: &std::path::Path, args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Result<String> {
+    let output = git_output_env(dir, args, env)?;
     if !output.status.success() {
         return Err(
             Error::failure(format!("git {} failed in {}", args.join(" "), dir.display()))

@@ -41,12 +41,12 @@ impl<'r> Context<'r> {
         let config = self.repo.config_snapshot();
         if let Some(value) = config.string("agents.lease") {
             let text = value.to_string();
-            return duration::parse_duration(&text).map_err(|why| {
+            return duration::parse_positive(&text).map_err(|why| {
                 Error::usage(format!("git config agents.lease \"{text}\" {why}"))
                     .hint("set a duration such as 30m: `git config agents.lease 30m`")
             });
         }
-        duration::parse_duration(&self.plan().agent.lease)
+        duration::parse_positive(&self.plan().agent.lease)
             .map_err(|why| Error::failure(format!("the recorded plan's lease {why}")))
     }
 

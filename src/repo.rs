@@ -80,6 +80,14 @@ pub fn tracked_files(repo: &gix::Repository, branch: &str) -> Result<Option<Vec<
 }
 
 /// The commit local branch `branch` points at, if it exists.
+/// The object a ref `full` (e.g. `refs/notes/agents`) points at, if it exists.
+pub fn ref_tip(repo: &gix::Repository, full: &str) -> Option<gix::ObjectId> {
+    repo.try_find_reference(full)
+        .ok()
+        .flatten()
+        .and_then(|r| r.try_id().map(|i| i.detach()))
+}
+
 pub fn branch_tip(repo: &gix::Repository, branch: &str) -> Result<Option<gix::ObjectId>> {
     let Ok(full) = gix::refs::FullName::try_from(format!("refs/heads/{branch}")) else {
         return Ok(None);

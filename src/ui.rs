@@ -73,6 +73,17 @@ impl Ui {
         eprintln!("{} {}", self.paint("warning:", "33"), printable(text));
     }
 
+    /// An error that does not stop the command, shown as warnings.
+    pub fn warn_error(&self, err: &Error) {
+        self.warn(&err.message);
+        for line in err.details.iter().chain(&err.causes) {
+            self.warn(&format!("  {line}"));
+        }
+        for hint in &err.hints {
+            self.warn(&format!("hint: {hint}"));
+        }
+    }
+
     pub fn error(&self, err: &Error) {
         eprintln!("{} {}", self.paint("error:", "31"), printable(&err.message));
         for detail in &err.details {

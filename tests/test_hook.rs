@@ -185,7 +185,7 @@ fn the_base_may_publish_agent_merges_only_with_a_passed_test_note() {
     insta::assert_snapshot!(judge(&env, &repo, "refs/heads/main", "main", "origin/main"), @"
     error: push refused by the git-agents pre-push guard
       refs/heads/main: main would publish merges of agent work without a passed test
-        [main] Merge agents/billing (no test note)
+        [main] Merge agents/billing (task `billing`: no test note)
     hint: land agent work with `git agents merge --test CMD` (it notes each tested commit); if the notes are on another machine, fetch them: `git fetch origin refs/notes/agents:refs/notes/agents`
     hint: to push anyway (the guard is advice, not a lock): `git push --no-verify`
     [exit status: 1]

@@ -60,22 +60,12 @@ struct Finding {
 }
 
 pub fn run(args: &DoctorArgs, ui: &Ui) -> Result<()> {
-    // Zero is fine here (plan durations refuse it): "no writer is running".
-    let zero = args
-        .older_than
-        .trim_start_matches('0')
-        .trim_end_matches(['s', 'm', 'h', 'd'])
-        .is_empty()
-        && args.older_than.starts_with('0');
-    let threshold = (if zero {
-        Ok(0)
-    } else {
-        duration::parse_duration(&args.older_than)
-    })
-    .map(Duration::from_secs)
-    .map_err(|why| {
-        Error::usage(format!("--older-than \"{}\" {why}", args.older_than)).hint("pass a duration such as 30s or 5m")
-    })?;
+    let threshold = duration::parse_duration(&args.older_than)
+        .map(Duration::from_secs)
+        .map_err(|why| {
+            Error::usage(format!("--older-than \"{}\" {why}", args.older_than))
+                .hint("pass a duration such as 30s or 5m")
+        })?;
     let repo = crate::repo::open()?;
     let mut findings = Vec::new();
     lock_files(&repo, args.fix, threshold, &mut findings);
@@ -119,7 +109,23 @@ pub fn run(args: &DoctorArgs, ui: &Ui) -> Result<()> {
 fn lock_files(repo: &gix::Repository, fix: bool, threshold: Duration, out: &mut Vec<Finding>) {
     let root = repo.common_dir();
     for (path, age) in state::lock_files(repo) {
-        let shown = path.strip_prefix(root).unwrap_or(&path).display().to_string();
+        let relative = path.strip_prefix(root).unwrap_or(&path);
+        let shown = relative.display().to_string();
+        // Locks of refs, packed-refs and the linked worktrees git-agents
+        // makes; anything else (the main checkout's index.lock while a
+        // `git commit` waits for its editor, config.lock) is only reported.
+        let ours = relative.starts_with("refs") || relative.starts_with("worktrees") || shown == "packed-refs.lock";
+        if !ours {
+            out.push(Finding {
+                kind: "lock-file",
+                subject: shown,
+                problem: format!("lock file, {} old", age_text(age)),
+                fix: "a git command in this repository may hold it; if none runs, remove it by hand".into(),
+                serious: true,
+                fixed: false,
+            });
+            continue;
+        }
         let old = age >= threshold;
         let mut finding = Finding {
             kind: "lock-file",

@@ -101,10 +101,7 @@ pub fn run(args: &MergeArgs, ui: &Ui) -> Result<()> {
         // With a shared remote, other machines' pre-push guards read these
         // notes. The merge itself is done: a failure here is a warning.
         if let Err(e) = crate::state::remote::push_notes(&repo) {
-            ui.warn(&format!("{}: {}", e.message, e.causes.join("; ")));
-            for hint in &e.hints {
-                ui.warn(hint);
-            }
+            ui.warn_error(&e);
         }
     }
     if args.json {

@@ -8,7 +8,7 @@ use clap::Args;
 
 use crate::agent_command;
 use crate::error::{Context as _, Error, Result};
-use crate::plan::duration::parse_duration;
+use crate::plan::duration::parse_positive;
 use crate::protocol::Context;
 use crate::runner::{self, Event, Report, Settings};
 use crate::state::TaskState;
@@ -72,7 +72,7 @@ pub fn run(args: &SpawnArgs, ui: &Ui) -> Result<()> {
     let config = repo.config_snapshot().string("agents.command").map(|s| s.to_string());
     let template = agent_command::resolve(&args.command, args.agent.as_deref(), config, &plan.agent.command)?;
     let timeout = match &args.timeout {
-        Some(t) => Some(std::time::Duration::from_secs(parse_duration(t).map_err(|why| {
+        Some(t) => Some(std::time::Duration::from_secs(parse_positive(t).map_err(|why| {
             Error::usage(format!("--timeout {t:?} {why}")).hint("write a duration such as 20m or 90s")
         })?)),
         None => None,

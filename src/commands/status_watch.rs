@@ -14,7 +14,7 @@ use crate::ui::Ui;
 static QUIT: AtomicBool = AtomicBool::new(false);
 
 pub fn run(interval: &str, ui: &Ui) -> Result<()> {
-    let every = duration::parse_duration(interval)
+    let every = duration::parse_positive(interval)
         .map(Duration::from_secs)
         .map_err(|why| {
             Error::usage(format!("--interval \"{interval}\" {why}")).hint("pass a duration such as 2s or 1m")

@@ -28,10 +28,16 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
     if !digits.is_empty() {
         return Err("ends with a number without a unit (s, m, h, d)".into());
     }
-    if total == 0 {
-        return Err("is zero; a lease must last some time".into());
-    }
     Ok(total)
+}
+
+/// [`parse_duration`] for what must last some time (a lease, a timeout, an
+/// interval): zero is refused.
+pub fn parse_positive(text: &str) -> Result<u64, String> {
+    match parse_duration(text)? {
+        0 => Err("is zero; it must last some time".into()),
+        n => Ok(n),
+    }
 }
 
 #[cfg(test)]
@@ -43,8 +49,11 @@ mod tests {
         assert_eq!(parse_duration("30m"), Ok(1800));
         assert_eq!(parse_duration("1h30m"), Ok(5400));
         assert_eq!(parse_duration("2d"), Ok(172800));
-        for bad in ["", "30", "m", "30 minutes", "0m", "-5m"] {
+        for bad in ["", "30", "m", "30 minutes", "-5m", "00"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+        assert_eq!(parse_duration("0s"), Ok(0));
+        assert!(super::parse_positive("0m").is_err());
+        assert_eq!(super::parse_positive("90s"), Ok(90));
     }
 }

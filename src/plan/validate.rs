@@ -197,7 +197,7 @@ impl Validator<'_> {
             }
         }
         if let Some(lease) = &agent.lease {
-            match duration::parse_duration(lease.get_ref()) {
+            match duration::parse_positive(lease.get_ref()) {
                 Ok(_) => settings.lease = lease.get_ref().clone(),
                 Err(why) => self.problem_at(
                     lease.span(),

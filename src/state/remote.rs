@@ -153,7 +153,7 @@ fn first_sync(repo: &gix::Repository, remote: &str) -> Result<()> {
     if marker.exists() {
         return Ok(());
     }
-    if tip(repo, super::PLAN_REF).is_some() {
+    if crate::repo::ref_tip(repo, super::PLAN_REF).is_some() {
         let theirs = git(repo, &["ls-remote", remote, super::PLAN_REF])
             .map_err(|cause| unreachable(repo, remote, "read the shared state from", cause))?;
         if theirs.trim().is_empty() {
@@ -196,21 +196,20 @@ pub(super) fn push(repo: &gix::Repository, remote: &str, edits: &[RefEdit]) -> s
             PreviousValue::MustExistAndMatch(Target::Object(oid)) => {
                 args.push(format!("--force-with-lease={name}:{oid}"))
             }
-            // Not used for refs/agents/*; push unconditionally.
-            _ => args.push(format!("--force-with-lease={name}")),
+            // Transitions always expect a value or an absence.
+            other => {
+                return Err(WriteError::Failed(Error::failure(format!(
+                    "cannot push {name} expecting {other:?}"
+                ))))
+            }
         }
         args.push(spec);
     }
     set_last_fetch(None);
     let mut attempt = 0;
     loop {
-        let output = duct::cmd("git", &args)
-            .dir(run_dir(repo))
-            .stdout_capture()
-            .stderr_capture()
-            .unchecked()
-            .run()
-            .map_err(|e| WriteError::Failed(Error::failure("cannot run git push").cause(e)))?;
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = crate::process::git_output(&run_dir(repo), &argv)?;
         if output.status.success() {
             return Ok(());
         }
@@ -358,9 +357,11 @@ pub fn adopt_task_branches(repo: &gix::Repository, ids: &[&str]) -> Result<Vec<S
     }
     for id in ids {
         let tracking = format!("refs/remotes/{remote}/agents/{id}");
-        let Some(theirs) = tip(repo, &tracking) else { continue };
+        let Some(theirs) = crate::repo::ref_tip(repo, &tracking) else {
+            continue;
+        };
         let local = format!("refs/heads/agents/{id}");
-        let ours = tip(repo, &local);
+        let ours = crate::repo::ref_tip(repo, &local);
         if ours == Some(theirs) {
             continue;
         }
@@ -388,7 +389,7 @@ pub fn push_notes(repo: &gix::Repository) -> Result<()> {
     let Some(remote) = name(repo)? else { return Ok(()) };
     let refs: Vec<String> = [super::NOTES_REF, super::TESTS_NOTES_REF]
         .into_iter()
-        .filter(|r| tip(repo, r).is_some())
+        .filter(|r| crate::repo::ref_tip(repo, r).is_some())
         .map(|r| format!("{r}:{r}"))
         .collect();
     if refs.is_empty() {
@@ -409,13 +410,6 @@ pub fn fetch_notes(repo: &gix::Repository) -> Result<()> {
     let _guard = MirrorLock::take(repo)?;
     let _ = git_fetch(repo, &remote, &["refs/notes/agents*:refs/notes/agents*"]);
     Ok(())
-}
-
-fn tip(repo: &gix::Repository, full: &str) -> Option<ObjectId> {
-    repo.try_find_reference(full)
-        .ok()
-        .flatten()
-        .and_then(|r| r.try_id().map(|i| i.detach()))
 }
 
 /// Where git runs for the remote: the main worktree's top, because git
