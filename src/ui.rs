@@ -50,9 +50,22 @@ impl Ui {
         std::io::stdout().is_terminal()
     }
 
-    /// Replaces the whole terminal screen with `text` (a live view).
+    /// Replaces the whole terminal screen with `text` (a live view); lines
+    /// about stale claims and blocked tasks stand out in colour.
     pub fn redraw(&self, text: &str) {
-        self.write_out(&format!("\x1b[H\x1b[2J{}", printable(text)));
+        let colour = std::env::var_os("NO_COLOR").is_none();
+        let lines: Vec<String> = printable(text)
+            .lines()
+            .map(|line| {
+                let task_line = line.starts_with("  ");
+                match () {
+                    _ if colour && task_line && line.contains("STALE") => format!("\x1b[1;31m{line}\x1b[0m"),
+                    _ if colour && task_line && line.contains(" blocked ") => format!("\x1b[33m{line}\x1b[0m"),
+                    _ => line.to_string(),
+                }
+            })
+            .collect();
+        self.write_out(&format!("\x1b[H\x1b[2J{}\n", lines.join("\n")));
     }
 
     /// A result as pretty JSON, for `--json`.

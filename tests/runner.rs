@@ -12,6 +12,7 @@ mod test_faults;
 mod test_fuzz;
 mod test_hook;
 mod test_hostile;
+mod test_import;
 mod test_init;
 mod test_log;
 mod test_merge;

@@ -132,6 +132,8 @@ pub fn run(args: &DemoArgs, ui: &Ui) -> Result<()> {
             json: false,
             dot: false,
             force: false,
+            from: None,
+            write: None,
         },
         ui,
     )?;

@@ -30,6 +30,7 @@ use crate::ui::Ui;
 ///   git agents plan                 # check agents.toml, ask to record it
 ///   git agents plan --yes           # check and record without asking
 ///   git agents plan --dot | dot -Tsvg > plan.svg
+///   git agents plan --from work/ --write agents.toml   # from markdown task files
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct PlanArgs {
@@ -47,6 +48,13 @@ pub struct PlanArgs {
     /// Record even if it changes or drops tasks that are claimed or done
     #[arg(long)]
     pub force: bool,
+    /// Generate a plan from a folder of markdown task files (task-N-*.md,
+    /// or available/*.md) instead of checking one; nothing is recorded
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["yes", "json", "dot", "file"])]
+    pub from: Option<PathBuf>,
+    /// With --from: write the generated plan to FILE instead of printing it
+    #[arg(long, value_name = "FILE", requires = "from")]
+    pub write: Option<PathBuf>,
 }
 
 /// The JSON document `--json` prints.
@@ -65,6 +73,9 @@ struct JsonReport<'a> {
 pub fn run(args: &PlanArgs, ui: &Ui) -> Result<()> {
     let repo = crate::repo::open()?;
     let root = crate::repo::workdir(&repo)?;
+    if let Some(dir) = &args.from {
+        return import(dir, args.write.as_deref(), &root, ui);
+    }
     let (path, shown) = match &args.file {
         Some(f) => (f.clone(), f.display().to_string()),
         None => (root.join("agents.toml"), "agents.toml".to_string()),
@@ -193,4 +204,83 @@ impl Workspace for RepoWorkspace<'_> {
         }
         std::fs::read_to_string(&real).map_err(|e| e.to_string())
     }
+}
+
+/// `plan --from DIR`: markdown task files to a plan for review, never recorded.
+fn import(dir: &Path, write: Option<&Path>, root: &Path, ui: &Ui) -> Result<()> {
+    let folder = dir
+        .canonicalize()
+        .map_err(|e| Error::usage(format!("cannot read folder {}", dir.display())).cause(e))?;
+    let top = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    if !folder.starts_with(&top) {
+        return Err(Error::usage(format!("{} is outside the repository", dir.display()))
+            .hint("the generated plan points at the task files as prompt_file, so they must be in the repository"));
+    }
+    let list = |d: &Path, pick: &dyn Fn(&str) -> bool| -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(d)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_file() && p.file_name().and_then(|n| n.to_str()).is_some_and(pick))
+            .collect();
+        // task-2 before task-10: compare the numbers, then the names.
+        files.sort_by_key(|p| {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let number: u64 = name
+                .trim_start_matches("task-")
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+                .parse()
+                .unwrap_or(u64::MAX);
+            (number, name)
+        });
+        files
+    };
+    let mut files = list(&folder, &|n| n.starts_with("task-") && n.ends_with(".md"));
+    if files.is_empty() {
+        files = list(&folder.join("available"), &|n| n.ends_with(".md"));
+    }
+    if files.is_empty() {
+        return Err(Error::usage(format!("no task files in {}", dir.display()))
+            .hint("expected task-N-name.md files, or .md files in an available/ subfolder"));
+    }
+    let sources = files
+        .iter()
+        .map(|p| {
+            Ok(crate::plan::import::Source {
+                file_name: p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                relative_path: p.strip_prefix(&top).unwrap_or(p).display().to_string(),
+                text: std::fs::read_to_string(p).context(|| format!("cannot read {}", p.display()))?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let imported = crate::plan::import::import(&sources);
+    for note in &imported.notes {
+        ui.warn(note);
+    }
+    match write {
+        None => ui.result(&imported.toml),
+        Some(target) => {
+            if target.exists() {
+                return Err(Error::usage(format!("{} already exists", target.display()))
+                    .hint("write to another file, or move it away first; nothing was written"));
+            }
+            std::fs::write(target, &imported.toml).context(|| format!("cannot write {}", target.display()))?;
+            ui.result(&format!(
+                "wrote {} tasks to {}; review it, then check and record it with `git agents plan {} --yes`",
+                sources.len(),
+                target.display(),
+                target.display()
+            ));
+        }
+    }
+    Ok(())
 }

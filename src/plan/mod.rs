@@ -6,6 +6,7 @@ pub mod file;
 pub mod globs;
 pub mod graph;
 pub mod ids;
+pub mod import;
 pub mod report;
 pub mod validate;
 
