@@ -3,14 +3,19 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::{TestEnv, BASIC_FILES};
+use crate::common::{TestEnv, BASIC_FILES, BIN};
 use crate::test_concurrency::{join_exactly_once, plan_with, start_claimers};
 
 /// A bare `shared.git` with `tasks` tasks recorded from the first of
 /// `machines` clones; every clone has `agents.remote = origin`.
 fn shared(env: &TestEnv, tasks: usize, machines: usize) -> (PathBuf, Vec<PathBuf>) {
+    shared_plan(env, &plan_with(tasks), machines)
+}
+
+/// [`shared`] with the plan text given.
+fn shared_plan(env: &TestEnv, plan: &str, machines: usize) -> (PathBuf, Vec<PathBuf>) {
     let src = env.repo("src", BASIC_FILES);
-    std::fs::write(src.join("agents.toml"), plan_with(tasks)).expect("plan");
+    std::fs::write(src.join("agents.toml"), plan).expect("plan");
     env.git(&src, &["add", "agents.toml"]);
     env.git(&src, &["commit", "-q", "-m", "plan"]);
     let bare = env.root().join("shared.git");
@@ -185,4 +190,43 @@ fn local_state_is_not_dropped_by_following_an_empty_remote() {
     let out = env.run(&repo, &["status"]);
     out.success();
     assert!(out.stdout.contains("t000  claimed"), "{out}");
+}
+
+#[test]
+fn agents_on_two_machines_build_on_each_others_work() {
+    let env = TestEnv::new();
+    let plan = format!(
+        "[agent]\ncommand = [\"{BIN}\", \"scripted-agent\"]\n\n\
+         [[task]]\nid = \"api\"\nowns = [\"src/api.rs\"]\nprompt = \"agent: write src/api.rs pub fn api() {{}}\"\n\n\
+         [[task]]\nid = \"client\"\nowns = [\"src/client.rs\"]\ndepends_on = [\"api\"]\n\
+         prompt = \"agent: write src/client.rs uses api\"\n"
+    );
+    let (bare, clones) = shared_plan(&env, &plan, 2);
+    let (a, b) = (&clones[0], &clones[1]);
+    // A person on machine A does the first task by hand; an agent on machine
+    // B, which never saw that work, does the dependent one.
+    env.run(a, &["claim", "api", "--agent", "ann"]).success();
+    env.git(a, &["switch", "-q", "-c", "agents/api"]);
+    crate::common::write_files(a, &[("src/api.rs", "pub fn api() {}\n")]);
+    env.git(a, &["add", "src/api.rs"]);
+    env.git(a, &["commit", "-q", "-m", "api"]);
+    env.git(a, &["switch", "-q", "main"]);
+    env.run(a, &["done", "api", "--agent", "ann"]).success();
+    let out = env.run(b, &["spawn", "1"]);
+    out.success();
+    assert!(
+        env.run(b, &["status"]).stdout.starts_with("2 completed / 2 total"),
+        "{out}"
+    );
+    // B's task started from A's work, taken from the remote.
+    assert_eq!(env.git(b, &["show", "agents/client:src/api.rs"]), "pub fn api() {}\n");
+    assert_eq!(
+        remote_refs(&env, &bare, "refs/heads/agents"),
+        ["refs/heads/agents/api", "refs/heads/agents/client"]
+    );
+    // Either machine merges both.
+    let out = env.run(a, &["merge", "-q"]);
+    out.success();
+    assert_eq!(env.git(a, &["show", "main:src/client.rs"]), "uses api\n");
+    assert_eq!(remote_refs(&env, &bare, "refs/agents/tasks/merged").len(), 2);
 }
