@@ -3,12 +3,10 @@
 use crate::common::{TestEnv, BIN};
 
 fn spawned(env: &TestEnv) -> std::path::PathBuf {
-    let repo = env.basic_repo();
     let plan = format!(
         "[agent]\ncommand = [\"{BIN}\", \"scripted-agent\"]\n\n[[task]]\nid = \"a\"\nowns = [\"docs/a.md\"]\nprompt = \"agent: write docs/a.md a\"\n\n[[task]]\nid = \"b\"\nowns = [\"docs/b.md\"]\nprompt = \"agent: write docs/b.md b\"\n"
     );
-    std::fs::write(repo.join("agents.toml"), plan).expect("plan");
-    env.run(&repo, &["plan", "--yes", "-q"]).success();
+    let repo = env.planned_repo(&plan);
     env.run(&repo, &["spawn", "2"]).success();
     repo
 }

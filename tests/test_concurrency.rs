@@ -90,9 +90,7 @@ pub fn join_exactly_once(claimers: Vec<std::thread::JoinHandle<Vec<String>>>, to
 #[test]
 fn eight_claimers_take_every_task_exactly_once() {
     let env = TestEnv::new();
-    let repo = env.basic_repo();
-    std::fs::write(repo.join("agents.toml"), plan_with(200)).expect("plan");
-    env.run(&repo, &["plan", "--yes", "-q"]).success();
+    let repo = env.planned_repo(&plan_with(200));
     join_exactly_once(start_claimers(&env.vars(), std::slice::from_ref(&repo), 8, 200), 200);
     let refs = env.git(&repo, &["for-each-ref", "--format=%(refname)", "refs/agents/tasks"]);
     assert_eq!(refs.lines().count(), 200);
@@ -117,9 +115,7 @@ fn eight_claimers_take_every_task_exactly_once() {
 #[test]
 fn a_killed_agent_leaves_a_stale_claim_that_unlock_frees() {
     let env = TestEnv::new();
-    let repo = env.basic_repo();
-    std::fs::write(repo.join("agents.toml"), plan_with(2)).expect("plan");
-    env.run(&repo, &["plan", "--yes", "-q"]).success();
+    let repo = env.planned_repo(&plan_with(2));
     env.git(&repo, &["config", "agents.lease", "1s"]);
     // The agent claims, then hangs until it is killed with SIGKILL.
     let script = format!("'{BIN}' claim t000 --agent doomed >/dev/null && echo claimed && exec sleep 600");

@@ -7,10 +7,7 @@ use crate::common::TestEnv;
 use crate::test_concurrency::plan_with;
 
 fn recorded(env: &TestEnv) -> std::path::PathBuf {
-    let repo = env.basic_repo();
-    std::fs::write(repo.join("agents.toml"), plan_with(3)).expect("plan");
-    env.run(&repo, &["plan", "--yes", "-q"]).success();
-    repo
+    env.planned_repo(&plan_with(3))
 }
 
 /// A lock file as a killed writer leaves it, an hour old.

@@ -82,11 +82,9 @@ fn transitions(env: &TestEnv, repo: &Path, id: &str, state: &str) -> (usize, usi
 #[test]
 fn killing_a_claim_done_loop_loses_no_task_and_does_none_twice() {
     let env = TestEnv::new();
-    let repo = env.basic_repo();
     // Each kill can cost a task an attempt (unlock --stale counts it).
     let plan = format!("[agent]\nmax_attempts = 100\n\n{}", plan_with(40));
-    std::fs::write(repo.join("agents.toml"), plan).expect("plan");
-    env.run(&repo, &["plan", "--yes", "-q"]).success();
+    let repo = env.planned_repo(&plan);
     let script = format!(
         "while id=$('{BIN}' claim --next --agent looper); do '{BIN}' done \"$id\" --agent looper || exit 1; done"
     );
@@ -215,9 +213,7 @@ fn work_an_abandoned_attempt_left_in_a_worktree_is_not_overwritten() {
 #[test]
 fn a_plan_rewritten_while_agents_claim_loses_and_doubles_nothing() {
     let env = TestEnv::new();
-    let repo = env.basic_repo();
-    std::fs::write(repo.join("agents.toml"), plan_with(60)).expect("plan");
-    env.run(&repo, &["plan", "--yes", "-q"]).success();
+    let repo = env.planned_repo(&plan_with(60));
     let claimers = start_claimers(&env.vars(), std::slice::from_ref(&repo), 4, 100);
     // Meanwhile the plan grows by ten tasks at a time, recorded each time.
     for tasks in (70..=100).step_by(10) {

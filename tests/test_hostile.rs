@@ -89,9 +89,7 @@ fn a_one_mebibyte_prompt_goes_by_file_and_is_refused_as_an_argument() {
 #[test]
 fn three_thousand_tasks_are_planned_listed_and_claimed() {
     let env = TestEnv::new();
-    let repo = env.basic_repo();
-    std::fs::write(repo.join("agents.toml"), plan_with(3000)).expect("plan");
-    env.run(&repo, &["plan", "--yes", "-q"]).success();
+    let repo = env.planned_repo(&plan_with(3000));
     let out = env.run(&repo, &["claim", "--next", "--agent", "a"]);
     assert_eq!(out.stdout, "t000\n", "{out}");
     env.run(&repo, &["done", "t000", "--agent", "a"]).success();

@@ -12,9 +12,7 @@ fn at(env: &TestEnv, repo: &std::path::Path, secs: &str, args: &[&str]) {
 #[test]
 fn the_whole_run_reads_as_one_timeline() {
     let env = TestEnv::new();
-    let repo = env.basic_repo();
-    std::fs::write(repo.join("agents.toml"), plan_with(3)).expect("plan");
-    env.run(&repo, &["plan", "--yes", "-q"]).success();
+    let repo = env.planned_repo(&plan_with(3));
     let at = |secs: &str, args: &[&str]| at(&env, &repo, secs, args);
     at("1767225600", &["claim", "t001", "--agent", "bob"]);
     at("1767225660", &["claim", "t000", "--agent", "ann"]);
@@ -57,10 +55,8 @@ fn the_whole_run_reads_as_one_timeline() {
 #[test]
 fn status_as_a_markdown_report() {
     let env = TestEnv::new();
-    let repo = env.basic_repo();
     let plan = format!("[agent]\nmax_attempts = 1\n\n{}", plan_with(4));
-    std::fs::write(repo.join("agents.toml"), plan).expect("plan");
-    env.run(&repo, &["plan", "--yes", "-q"]).success();
+    let repo = env.planned_repo(&plan);
     let at = |secs: &str, args: &[&str]| at(&env, &repo, secs, args);
     at("1767225600", &["claim", "t000", "--agent", "ann"]);
     at("1767225600", &["claim", "t001", "--agent", "bob"]);
@@ -119,9 +115,7 @@ fn status_as_a_markdown_report() {
 #[test]
 fn status_watch_redraws_until_q_and_reports_per_interval_into_a_pipe() {
     let env = TestEnv::new();
-    let repo = env.basic_repo();
-    std::fs::write(repo.join("agents.toml"), plan_with(2)).expect("plan");
-    env.run(&repo, &["plan", "--yes", "-q"]).success();
+    let repo = env.planned_repo(&plan_with(2));
     env.run(&repo, &["claim", "t000", "--agent", "ann"]).success();
     // Into a pipe: one plain report per interval, until interrupted.
     let watch = env

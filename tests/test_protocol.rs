@@ -31,10 +31,7 @@ prompt = "Build the API."
 "#;
 
 fn setup(env: &TestEnv) -> PathBuf {
-    let repo = env.basic_repo();
-    std::fs::write(repo.join("agents.toml"), PLAN).expect("plan");
-    env.run(&repo, &["plan", "--yes", "-q"]).success();
-    repo
+    env.planned_repo(PLAN)
 }
 
 fn at(env: &TestEnv, repo: &Path, seconds: i64, args: &[&str]) -> Output {

@@ -126,6 +126,15 @@ impl TestEnv {
         self.repo("repo", BASIC_FILES)
     }
 
+    /// The standard fixture repository with `plan` recorded (agents.toml
+    /// written, untracked, and `plan --yes` run).
+    pub fn planned_repo(&self, plan: &str) -> PathBuf {
+        let repo = self.basic_repo();
+        std::fs::write(repo.join("agents.toml"), plan).expect("plan");
+        self.run(&repo, &["plan", "--yes", "-q"]).success();
+        repo
+    }
+
     /// Runs `git-agents args` in `cwd`.
     pub fn run(&self, cwd: &Path, args: &[&str]) -> Output {
         self.run_with(cwd, args, &[])
