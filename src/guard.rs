@@ -115,11 +115,12 @@ fn task_branch(repo: &gix::Repository, remote: &str, base: &str, task: &Task, pu
         let tracking = name.replacen("heads/", &format!("remotes/{remote}/"), 1);
         hidden.extend(crate::repo::ref_tip(repo, &format!("refs/{tracking}")));
     }
+    let ownership = crate::runner::Ownership::of(task);
     let mut paths: Vec<String> = Vec::new();
     for commit in walk(repo, push.local, hidden)? {
         let parents: Vec<ObjectId> = commit.parent_ids().map(|p| p.detach()).collect();
         let [parent] = parents.as_slice() else { continue };
-        for path in crate::runner::outside_ownership(repo, task, *parent, commit.id)? {
+        for path in ownership.outside(repo, *parent, commit.id)? {
             if !paths.contains(&path) {
                 paths.push(path);
             }

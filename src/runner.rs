@@ -375,7 +375,7 @@ fn check(
             "no changes: the agent made no commit and left no edits".into(),
         ));
     }
-    let outside = outside_ownership(repo, task, start, head)?;
+    let outside = Ownership::of(task).outside(repo, start, head)?;
     if !outside.is_empty() {
         let more = if outside.len() > 5 {
             format!(" and {} more", outside.len() - 5)
@@ -413,38 +413,47 @@ fn describe(ended: &Ended) -> String {
     }
 }
 
-/// Paths changed between `start` and `head` that the task does not own.
-pub fn outside_ownership(repo: &gix::Repository, task: &Task, start: ObjectId, head: ObjectId) -> Result<Vec<String>> {
-    let tree = |id: ObjectId| {
-        repo.find_commit(id)
-            .and_then(|c| c.tree())
-            .context(|| format!("cannot read commit {id}"))
-    };
-    let (old, new) = (tree(start)?, tree(head)?);
-    let changes = repo
-        .diff_tree_to_tree(&old, &new, None)
-        .context(|| format!("cannot diff {start} and {head}"))?;
-    let globs: Vec<OwnedGlob> = if task.owns.is_empty() {
-        vec![OwnedGlob("**".into())]
-    } else {
-        task.owns.iter().map(|g| OwnedGlob(g.clone())).collect()
-    };
-    let matcher = Matcher::new(&[globs]);
-    let mut scratch = Vec::new();
-    let mut outside = Vec::new();
-    for change in changes {
-        // Folders show up as changes too; only files count.
-        if change.entry_mode().is_tree() {
-            continue;
-        }
-        let path = change.location().to_string();
-        let mut owned = false;
-        matcher.for_each_match(&path, &mut scratch, |_, _| owned = true);
-        if !owned && !outside.contains(&path) {
-            outside.push(path);
-        }
+/// What a task may change: its `owns` globs, matched once built (the
+/// pre-push guard asks it about every pushed commit).
+pub struct Ownership(Matcher);
+
+impl Ownership {
+    pub fn of(task: &Task) -> Self {
+        let globs: Vec<OwnedGlob> = if task.owns.is_empty() {
+            vec![OwnedGlob("**".into())]
+        } else {
+            task.owns.iter().map(|g| OwnedGlob(g.clone())).collect()
+        };
+        Ownership(Matcher::new(&[globs]))
     }
-    Ok(outside)
+
+    /// Paths changed between `start` and `head` that the task does not own.
+    pub fn outside(&self, repo: &gix::Repository, start: ObjectId, head: ObjectId) -> Result<Vec<String>> {
+        let tree = |id: ObjectId| {
+            repo.find_commit(id)
+                .and_then(|c| c.tree())
+                .context(|| format!("cannot read commit {id}"))
+        };
+        let (old, new) = (tree(start)?, tree(head)?);
+        let changes = repo
+            .diff_tree_to_tree(&old, &new, None)
+            .context(|| format!("cannot diff {start} and {head}"))?;
+        let mut scratch = Vec::new();
+        let mut outside = Vec::new();
+        for change in changes {
+            // Folders show up as changes too; only files count.
+            if change.entry_mode().is_tree() {
+                continue;
+            }
+            let path = change.location().to_string();
+            let mut owned = false;
+            self.0.for_each_match(&path, &mut scratch, |_, _| owned = true);
+            if !owned && !outside.contains(&path) {
+                outside.push(path);
+            }
+        }
+        Ok(outside)
+    }
 }
 
 /// Where a task's branch starts: the base's tip now, with the branches of
