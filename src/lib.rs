@@ -2,8 +2,10 @@
 //! git refs. `run` is the whole program; `main.rs` only calls it.
 
 pub mod agent_command;
+pub mod brief;
 pub mod commands;
 pub mod error;
+pub mod failure_reason;
 pub mod guard;
 pub mod merge;
 pub mod plan;

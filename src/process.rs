@@ -120,13 +120,19 @@ pub struct Supervised<'a> {
     pub env: &'a [(String, String)],
     pub log: &'a std::path::Path,
     pub timeout: Option<std::time::Duration>,
+    /// Between SIGTERM and SIGKILL when the child is stopped.
+    pub grace: std::time::Duration,
 }
+
+/// The grace period of a stop when none is configured.
+pub const DEFAULT_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Runs a child in its own process group with stdout and stderr appended
 /// to the log, calling `tick` about once a second (heartbeats; returning
-/// false stops the child). The whole group is killed on timeout, when
+/// false stops the child). The whole group is stopped on timeout, when
 /// `cancel` becomes true or `tick` says stop, so a hung agent's own
-/// children go too.
+/// children go too: SIGTERM first (agent CLIs save their session and
+/// end their tools), SIGKILL after the grace period.
 pub fn supervise(
     child: &Supervised<'_>,
     cancel: &std::sync::atomic::AtomicBool,
@@ -180,8 +186,17 @@ pub fn supervise(
             None
         };
         if let Some(verdict) = verdict {
-            for pid in handle.pids() {
-                kill_group(pid);
+            let pids = handle.pids();
+            for &pid in &pids {
+                signal_group(pid, libc::SIGTERM);
+            }
+            let stopping = std::time::Instant::now();
+            while stopping.elapsed() < child.grace && matches!(handle.try_wait(), Ok(None)) {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            // Also after the leader exited: its group may still hold children.
+            for &pid in &pids {
+                signal_group(pid, libc::SIGKILL);
             }
             let _ = handle.wait();
             return Ok(verdict);
@@ -194,13 +209,13 @@ pub fn supervise(
     }
 }
 
-/// SIGKILL to the process group led by `pid`.
-fn kill_group(pid: u32) {
+/// `signal` to the process group led by `pid`.
+fn signal_group(pid: u32, signal: libc::c_int) {
     if let Ok(pid) = libc::pid_t::try_from(pid) {
         // SAFETY: killpg only sends a signal; a stale pid at worst yields ESRCH.
         #[allow(unsafe_code)]
         unsafe {
-            libc::killpg(pid, libc::SIGKILL);
+            libc::killpg(pid, signal);
         }
     }
 }
@@ -220,6 +235,7 @@ pub fn shell(
             env: &[],
             log,
             timeout: None,
+            grace: DEFAULT_GRACE,
         },
         cancel,
         || true,
@@ -243,4 +259,40 @@ pub fn stty(args: &[&str]) -> bool {
         .unchecked()
         .run()
         .is_ok_and(|o| o.status.success())
+}
+
+/// Where `program` is on PATH (or the path itself when it names a file).
+pub fn find_program(program: &str) -> Option<std::path::PathBuf> {
+    which::which(program).ok()
+}
+
+/// The first line `program --version` prints (stdout, else stderr), or
+/// `None` when it does not answer within `within` or fails.
+pub fn version_of(program: &std::path::Path, within: std::time::Duration) -> Option<String> {
+    let handle = duct::cmd(program, ["--version"])
+        .stdin_null()
+        .stdout_capture()
+        .stderr_capture()
+        .unchecked()
+        .start()
+        .ok()?;
+    let started = std::time::Instant::now();
+    loop {
+        match handle.try_wait() {
+            Ok(Some(out)) if out.status.success() => {
+                let text = String::from_utf8_lossy(if out.stdout.is_empty() {
+                    &out.stderr
+                } else {
+                    &out.stdout
+                });
+                return text.lines().map(str::trim).find(|l| !l.is_empty()).map(String::from);
+            }
+            Ok(Some(_)) | Err(_) => return None,
+            Ok(None) if started.elapsed() >= within => {
+                let _ = handle.kill();
+                return None;
+            }
+            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    }
 }

@@ -10,7 +10,9 @@ use std::time::Duration;
 use gix::ObjectId;
 
 use crate::agent_command::{Fill, Template};
+use crate::brief::{self, Facts, Previous};
 use crate::error::{Context as _, Error, Exit, Result};
+use crate::failure_reason;
 use crate::plan::globs::{Matcher, OwnedGlob};
 use crate::plan::{Plan, Task};
 use crate::process::{self, Ended, Supervised};
@@ -22,6 +24,10 @@ use crate::worktree;
 pub struct Settings {
     pub template: Template,
     pub timeout: Option<Duration>,
+    /// How long a stopped agent gets between SIGTERM and SIGKILL.
+    pub grace: Duration,
+    /// Set when the agent command cannot even start: no agent claims more.
+    pub halt: AtomicBool,
     /// The main worktree (for `[agent] copy`).
     pub workdir: PathBuf,
     pub worktree_root: PathBuf,
@@ -61,6 +67,10 @@ enum Attempt {
     Interrupted,
     /// The claim was taken from us (lease expired and recovered): leave it.
     Lost,
+    /// The command failed before doing anything (usage error, not
+    /// executable): the claim is released and this agent stops, since the
+    /// same command would fail every task in turn.
+    CannotStart(String),
 }
 
 /// Runs one agent until no task is ready or claimed, or until `cancel`.
@@ -82,6 +92,10 @@ pub fn run_agent(
     loop {
         if cancel.load(Ordering::SeqCst) {
             report.event(agent, Event::Stopped("interrupted".into()));
+            return Ok(());
+        }
+        if settings.halt.load(Ordering::SeqCst) {
+            report.event(agent, Event::Stopped("the agent command cannot start".into()));
             return Ok(());
         }
         let ctx = Context::load(&repo)?;
@@ -120,7 +134,17 @@ pub fn run_agent(
         }
         let attempt = record.attempts + 1;
         report.event(agent, Event::Working { task: &id, attempt });
-        let outcome = match attempt_task(&repo, &ctx, agent, &task, attempt, settings, &dir, cancel, report) {
+        let outcome = match attempt_task(
+            &repo,
+            &ctx,
+            agent,
+            &task,
+            (attempt, record.last_failure.as_deref()),
+            settings,
+            &dir,
+            cancel,
+            report,
+        ) {
             Ok(outcome) => outcome,
             Err(e) => {
                 // Never leave a claim behind: the task fails this attempt, the agent stops.
@@ -155,6 +179,19 @@ pub fn run_agent(
                 return Ok(());
             }
             Attempt::Lost => (TaskState::Available, "claim lost (lease expired)".to_string()),
+            Attempt::CannotStart(reason) => {
+                settings.halt.store(true, Ordering::SeqCst);
+                protocol::finish(&fresh, agent, &id, Verdict::Release, false)?;
+                report.event(
+                    agent,
+                    Event::Stopped("the agent command cannot start; task released".into()),
+                );
+                let shown = crate::agent_command::shell_line(&settings.template.argv);
+                return Err(Error::usage(format!("the agent command cannot start: {reason}"))
+                    .detail(format!("command: {shown}"))
+                    .detail(format!("its output: {}", log_path(&repo, &id, attempt)?.display()))
+                    .hint("fix the command (try it by hand in a worktree), then run `git agents spawn` again; no attempt was counted"));
+            }
         };
         report.event(agent, Event::Finished { task: &id, state, note });
     }
@@ -246,13 +283,16 @@ pub fn log_path(repo: &gix::Repository, task: &str, attempt: u32) -> Result<Path
 /// The longest single argument Linux passes to a program (MAX_ARG_STRLEN).
 const ARG_MAX_ONE: usize = 128 * 1024;
 
+/// How quickly a command must fail to count as one that cannot start.
+const CANNOT_START_WITHIN: Duration = Duration::from_secs(3);
+
 #[allow(clippy::too_many_arguments)]
 fn attempt_task(
     repo: &gix::Repository,
     ctx: &Context<'_>,
     agent: &str,
     task: &Task,
-    attempt: u32,
+    (attempt, last_failure): (u32, Option<&str>),
     settings: &Settings,
     dir: &Path,
     cancel: &AtomicBool,
@@ -267,33 +307,55 @@ fn attempt_task(
     worktree::switch(dir, &branch, start)?;
     let log = log_path(repo, &task.id, attempt)?;
     let prompt = state::read_prompt(repo, &ctx.plan, &task.id)?;
-    let prompt_file = write_brief(repo, ctx, task, &prompt)?;
-    let worktree_str = dir.display().to_string();
-    let prompt_file_str = prompt_file.display().to_string();
-    let argv = settings.template.fill(&Fill {
+    let previous = match last_failure {
+        Some(reason) if attempt > 1 => {
+            let text = std::fs::read_to_string(log_path(repo, &task.id, attempt - 1)?).unwrap_or_default();
+            Some(Previous::from_log(attempt - 1, reason, &text))
+        }
+        _ => None,
+    };
+    let test = task.test.as_ref().or(plan.test.as_ref()).map(String::as_str);
+    let text = brief::render(&Facts {
+        task,
         prompt: &prompt,
-        prompt_file: &prompt_file_str,
+        attempt,
+        max_attempts: plan.agent.max_attempts,
+        test,
+        previous: previous.as_ref(),
+    });
+    let brief_file = write_brief(repo, task, &text)?;
+    let worktree_str = dir.display().to_string();
+    let brief_file_str = brief_file.display().to_string();
+    let git_dir = worktree::git_dir(dir)?.display().to_string();
+    let git_common_dir = repo.common_dir().display().to_string();
+    let argv = settings.template.fill(&Fill {
+        brief: &text,
+        brief_file: &brief_file_str,
+        prompt: &prompt,
         task: &task.id,
         worktree: &worktree_str,
         branch: &branch,
+        git_dir: &git_dir,
+        git_common_dir: &git_common_dir,
     });
     // Linux refuses a single argument over 128 KiB (MAX_ARG_STRLEN) with
     // E2BIG; no retry can help, so the task is blocked with the fix.
     if let Some(long) = argv.iter().find(|a| a.len() >= ARG_MAX_ONE) {
         return Ok(Attempt::Blocked(format!(
-            "the agent command has a {} KiB argument (the prompt?), more than one argument may hold ({} KiB); \
-             give the agent {{prompt_file}} instead of {{prompt}}",
+            "the agent command has a {} KiB argument (the brief?), more than one argument may hold ({} KiB); \
+             give the agent {{brief_file}} instead of {{brief}}",
             long.len() / 1024,
             ARG_MAX_ONE / 1024
         )));
     }
     let remote = state::remote::name(ctx.repo)?.unwrap_or_default();
-    let env: Vec<(String, String)> = [
+    let mut env: Vec<(String, String)> = [
         // An agent that runs `git agents` itself shares the same remote.
         (state::remote::REMOTE_ENV, remote),
         ("GIT_AGENTS_TASK", task.id.clone()),
         ("GIT_AGENTS_AGENT", agent.to_string()),
-        ("GIT_AGENTS_PROMPT_FILE", prompt_file_str.clone()),
+        ("GIT_AGENTS_BRIEF_FILE", brief_file_str.clone()),
+        ("GIT_AGENTS_PROMPT_FILE", brief_file_str.clone()),
         ("GIT_AGENTS_WORKTREE", worktree_str.clone()),
         ("GIT_AGENTS_BRANCH", branch.clone()),
         ("GIT_AGENTS_ATTEMPT", attempt.to_string()),
@@ -301,12 +363,15 @@ fn attempt_task(
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
+    env.extend(settings.template.env.iter().cloned());
 
     // Heartbeats every third of the lease keep the claim while the agent works.
     let lease = ctx.lease_seconds()?;
     let every = Duration::from_secs((lease / 3).max(1));
     let mut last = std::time::Instant::now();
     let mut lost = false;
+    let started = std::time::Instant::now();
+    let offset = std::fs::metadata(&log).map_or(0, |m| m.len() as usize);
     let ended = process::supervise(
         &Supervised {
             argv: &argv,
@@ -314,6 +379,7 @@ fn attempt_task(
             env: &env,
             log: &log,
             timeout: settings.timeout,
+            grace: settings.grace,
         },
         cancel,
         || {
@@ -331,6 +397,8 @@ fn attempt_task(
             !lost
         },
     )?;
+    let whole = std::fs::read_to_string(&log).unwrap_or_default();
+    let output = whole.get(offset..).unwrap_or_default();
     let verdict = match ended {
         Ended::Cancelled if lost => Attempt::Lost,
         Ended::Cancelled => Attempt::Interrupted,
@@ -339,36 +407,75 @@ fn attempt_task(
             settings.timeout.map_or(0, |t| t.as_secs())
         )),
         Ended::Exited(code) if code != 0 => {
-            Attempt::Failed(format!("agent exited with code {code}: {}", last_line(&log)))
+            let reason = failure_reason::from_output(output);
+            if started.elapsed() < CANNOT_START_WITHIN
+                && cannot_start(code, output)
+                && worktree::head(dir)? == start
+                && !worktree::is_dirty(dir)?
+            {
+                Attempt::CannotStart(format!("exit {code}: {reason}"))
+            } else {
+                Attempt::Failed(format!("agent exited with code {code}: {reason}"))
+            }
         }
         Ended::Exited(_) => {
             report.event(agent, Event::Checking { task: &task.id });
-            check(repo, plan, task, settings, dir, start, &log, cancel)?
+            check(repo, task, test, settings, dir, start, &log, cancel)?
         }
     };
     if !matches!(verdict, Attempt::Done) {
+        // The attempt's commits stay reachable for whoever wants to look.
+        let head = worktree::head(dir)?;
+        if head != start {
+            state::backup(repo, &format!("{}-attempt-{attempt}", task.id), &head.to_string())?;
+        }
         worktree::reset(dir, start)?;
     }
     Ok(verdict)
 }
 
-fn last_line(log: &Path) -> String {
-    process::tail(log, 1).trim().chars().take(200).collect()
+/// Whether a quick non-zero exit means the command never got going: the
+/// shell's "not executable"/"not found" codes, or a usage error.
+fn cannot_start(code: i32, output: &str) -> bool {
+    let lower = output.to_ascii_lowercase();
+    let usage = [
+        "usage:",
+        "unexpected argument",
+        "unknown option",
+        "unrecognized option",
+        "unknown argument",
+        "invalid option",
+    ]
+    .iter()
+    .any(|w| lower.contains(w));
+    matches!(code, 126 | 127) || (code == 2 && usage)
+}
+
+/// Appends a check's section to the attempt's log (see [`brief::SECTION`]).
+fn log_section(log: &Path, text: &str) {
+    let _ = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(log)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, format!("{}{text}\n", brief::SECTION).as_bytes()));
 }
 
 /// Commits, ownership and acceptance: is this attempt's work acceptable?
 #[allow(clippy::too_many_arguments)]
 fn check(
     repo: &gix::Repository,
-    plan: &Plan,
     task: &Task,
+    test: Option<&str>,
     settings: &Settings,
     dir: &Path,
     start: ObjectId,
     log: &Path,
     cancel: &AtomicBool,
 ) -> Result<Attempt> {
-    worktree::commit_leftovers(dir, &format!("{}: {}", task.id, task.title), &settings.identity)?;
+    let message = format!("{}: {}", task.id, task.title);
+    worktree::commit_leftovers(dir, &message, &settings.identity)?;
+    // The CLI's own state files never land, even when the agent committed them.
+    worktree::drop_state_files(dir, start, &settings.template.state_files, &settings.identity)?;
     let head = worktree::head(dir)?;
     if head == start {
         return Ok(Attempt::Failed(
@@ -377,6 +484,7 @@ fn check(
     }
     let outside = Ownership::of(task).outside(repo, start, head)?;
     if !outside.is_empty() {
+        log_section(log, &format!("{}\n{}", brief::OUTSIDE_SECTION, outside.join("\n")));
         let more = if outside.len() > 5 {
             format!(" and {} more", outside.len() - 5)
         } else {
@@ -387,21 +495,23 @@ fn check(
             outside.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
         )));
     }
-    let Some(test) = task.test.as_ref().or(plan.test.as_ref()) else {
+    let Some(test) = test else {
         return Ok(Attempt::Done);
     };
-    let _ = std::fs::OpenOptions::new()
-        .append(true)
-        .open(log)
-        .and_then(|mut f| std::io::Write::write_all(&mut f, format!("\n--- acceptance: {test}\n").as_bytes()));
+    log_section(log, &format!("acceptance: {test}"));
+    let before = std::fs::metadata(log).map_or(0, |m| m.len() as usize);
     Ok(match process::shell(test, dir, log, cancel)? {
         Ended::Exited(0) => Attempt::Done,
         Ended::Cancelled => Attempt::Interrupted,
-        ended => Attempt::Failed(format!(
-            "acceptance `{test}` failed ({}): {}",
-            describe(&ended),
-            last_line(log)
-        )),
+        ended => {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let own = text.get(before..).unwrap_or_default();
+            Attempt::Failed(format!(
+                "acceptance `{test}` failed ({}): {}",
+                describe(&ended),
+                failure_reason::from_output(own)
+            ))
+        }
     })
 }
 
@@ -486,43 +596,12 @@ fn start_point(repo: &gix::Repository, plan: &Plan, task: &Task) -> Result<std::
     Ok(Ok(current))
 }
 
-/// The brief an agent reads: title, prompt, owned paths, dependencies,
-/// acceptance command and the rules. Written under the git dir.
-fn write_brief(repo: &gix::Repository, ctx: &Context<'_>, task: &Task, prompt: &str) -> Result<PathBuf> {
+/// Writes the brief under the git dir (outside the worktree, so it is
+/// never committed) for `{brief_file}` and `$GIT_AGENTS_BRIEF_FILE`.
+fn write_brief(repo: &gix::Repository, task: &Task, text: &str) -> Result<PathBuf> {
     let dir = repo.common_dir().join("agents").join("prompts");
     std::fs::create_dir_all(&dir).context(|| format!("cannot create {}", dir.display()))?;
     let path = dir.join(format!("{}.md", task.id));
-    let owns = if task.owns.is_empty() {
-        "- everything".to_string()
-    } else {
-        task.owns
-            .iter()
-            .map(|o| format!("- `{o}`"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    let deps = if task.depends_on.is_empty() {
-        "none".to_string()
-    } else {
-        format!(
-            "{} (their work is already merged into your branch)",
-            task.depends_on.join(", ")
-        )
-    };
-    let test = task
-        .test
-        .as_ref()
-        .or(ctx.plan.plan.test.as_ref())
-        .map_or("none".to_string(), |t| format!("`{t}`"));
-    let brief = format!(
-        "# {title}\n\nTask `{id}` on branch `agents/{id}`.\n\n## Goal\n\n{prompt}\n\n## Files you own\n\n{owns}\n\n\
-         ## Depends on\n\n{deps}\n\n## Acceptance\n\n{test} must pass in your worktree.\n\n## Rules\n\n\
-         - Change only the files you own; changes elsewhere fail the task.\n\
-         - Commit your work when done (anything left uncommitted is committed for you).\n\
-         - Do not switch branches or push.\n",
-        title = task.title,
-        id = task.id,
-    );
-    std::fs::write(&path, brief).context(|| format!("cannot write {}", path.display()))?;
+    std::fs::write(&path, text).context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
 }

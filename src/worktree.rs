@@ -24,6 +24,12 @@ pub fn root(repo: &gix::Repository, workdir: &Path) -> PathBuf {
     workdir.with_file_name(format!("{name}.agents"))
 }
 
+/// Held for writing while a worktree is registered (its files are written
+/// one by one), for reading by git commands that read every registration
+/// (`git switch` checks that no other worktree has the branch, and fails on
+/// a half-written sibling: "failed to read …/commondir").
+static REGISTERING: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
 /// Makes sure `dir` is a clean linked worktree of `repo`; creates it
 /// detached at `start` if missing. Returns whether it was created.
 pub fn ensure(repo: &gix::Repository, dir: &Path, start: ObjectId) -> Result<bool> {
@@ -63,8 +69,7 @@ pub fn ensure(repo: &gix::Repository, dir: &Path, start: ObjectId) -> Result<boo
         // gix reads every registered worktree while adding one, and a sibling's
         // registration is incomplete until it is persisted: agents take turns
         // registering. The checkout (the slow part) then runs in parallel.
-        static REGISTERING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _turn = REGISTERING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _turn = REGISTERING.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         let interrupt = AtomicBool::new(false);
         let add = || {
             repo.prepare_add_worktree(dir, gix::worktree::add::Head::Detached(start), &interrupt)
@@ -127,6 +132,7 @@ fn remove_half_made_registrations(repo: &gix::Repository) {
 /// Starts a task: the worktree is cleaned and `branch` (re)created at `start`.
 pub fn switch(dir: &Path, branch: &str, start: ObjectId) -> Result<()> {
     let start = start.to_string();
+    let _registrations = REGISTERING.read().unwrap_or_else(std::sync::PoisonError::into_inner);
     git_in(dir, &["reset", "-q", "--hard"])?;
     git_in(dir, &["clean", "-q", "-fd"])?;
     git_in(dir, &["switch", "-q", "--no-guess", "-C", branch, &start])?;
@@ -161,6 +167,102 @@ pub fn commit_leftovers(dir: &Path, message: &str, identity: &[(String, String)]
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     git_in(dir, &args)?;
     Ok(true)
+}
+
+/// The git dir of the linked worktree `dir`, as its `.git` file names it.
+pub fn git_dir(dir: &Path) -> Result<PathBuf> {
+    let file = dir.join(".git");
+    let text = std::fs::read_to_string(&file).context(|| format!("cannot read {}", file.display()))?;
+    let named = text
+        .trim()
+        .strip_prefix("gitdir: ")
+        .ok_or_else(|| Error::failure(format!("{} does not name a git dir", file.display())))?;
+    Ok(dir.join(named))
+}
+
+/// Whether `dir` has uncommitted changes or untracked files (ignored ones do not count).
+pub fn is_dirty(dir: &Path) -> Result<bool> {
+    Ok(!git_in(dir, &["status", "--porcelain"])?.trim().is_empty())
+}
+
+/// Takes files matching `patterns` (an agent CLI's own state, like aider's
+/// `.aider*`) back out of what the attempt committed since `start`, with one
+/// more commit; the files stay in the worktree for the CLI.
+pub fn drop_state_files(dir: &Path, start: ObjectId, patterns: &[String], identity: &[(String, String)]) -> Result<()> {
+    if patterns.is_empty() {
+        return Ok(());
+    }
+    let start = start.to_string();
+    let specs: Vec<String> = patterns
+        .iter()
+        .flat_map(|p| {
+            [
+                format!(":(glob){p}"),
+                format!(":(glob){p}/**"),
+                format!(":(glob)**/{p}"),
+                format!(":(glob)**/{p}/**"),
+            ]
+        })
+        .collect();
+    let mut args = vec!["diff", "--name-only", "--no-renames", &start, "HEAD", "--"];
+    args.extend(specs.iter().map(String::as_str));
+    let listed = git_in(dir, &args)?;
+    let paths: Vec<&str> = listed.lines().filter(|l| !l.is_empty()).collect();
+    if paths.is_empty() {
+        return Ok(());
+    }
+    let source = format!("--source={start}");
+    let mut restore = vec!["restore", "--staged", &source, "--"];
+    restore.extend(paths.iter().copied());
+    git_in(dir, &restore)?;
+    let mut commit = Vec::new();
+    for (k, v) in identity {
+        commit.push("-c".to_string());
+        commit.push(format!("{k}={v}"));
+    }
+    commit.extend(
+        [
+            "commit",
+            "-q",
+            "--no-verify",
+            "-m",
+            "drop the agent CLI's own state files",
+        ]
+        .map(String::from),
+    );
+    let commit: Vec<&str> = commit.iter().map(String::as_str).collect();
+    git_in(dir, &commit)?;
+    Ok(())
+}
+
+/// Adds `patterns` to the repository's `info/exclude` (shared by all its
+/// worktrees, never committed) so agent CLIs' state files stay untracked;
+/// the user's `.gitignore` is never touched. Idempotent.
+pub fn exclude_state_files(common_dir: &Path, patterns: &[String]) -> Result<()> {
+    if patterns.is_empty() {
+        return Ok(());
+    }
+    let path = common_dir.join("info").join("exclude");
+    let mut text = std::fs::read_to_string(&path).unwrap_or_default();
+    let missing: Vec<&String> = patterns
+        .iter()
+        .filter(|p| !text.lines().any(|l| l.trim() == p.as_str()))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str("# git-agents: agent CLIs' own state files\n");
+    for p in missing {
+        text.push_str(p);
+        text.push('\n');
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).context(|| format!("cannot create {}", parent.display()))?;
+    }
+    std::fs::write(&path, text).context(|| format!("cannot write {}", path.display()))
 }
 
 /// The commit checked out in `dir`.

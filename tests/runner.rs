@@ -2,6 +2,7 @@
 
 mod common;
 
+mod test_attempts;
 mod test_clean;
 mod test_cli;
 mod test_concurrency;
@@ -19,6 +20,7 @@ mod test_merge;
 mod test_plan;
 mod test_plan_fixtures;
 mod test_protocol;
+mod test_real_agents;
 mod test_record;
 mod test_remote;
 mod test_spawn;

@@ -76,7 +76,7 @@ fn a_one_mebibyte_prompt_goes_by_file_and_is_refused_as_an_argument() {
     assert!(status.stdout.contains("blocked"), "{status}");
     let log = env.run(&repo, &["log", "big"]).stdout;
     assert!(log.contains("more than one argument may hold (128 KiB)"), "{log}");
-    assert!(log.contains("{prompt_file}"), "{log}");
+    assert!(log.contains("{brief_file}"), "{log}");
 
     // Through the brief file it works.
     env.run(&repo, &["requeue", "big", "-q"]).success();

@@ -48,3 +48,33 @@ fn refuses_to_overwrite_without_force() {
         "# mine\n"
     );
 }
+
+/// The template's command is the claude preset, which the real-CLI tests
+/// prove; an old template command (`claude -p {prompt}`, no permission to
+/// write, only the raw prompt) cannot come back unnoticed.
+#[test]
+fn the_template_runs_a_tested_preset() {
+    let env = TestEnv::new();
+    let repo = env.basic_repo();
+    env.run(&repo, &["init"]).success();
+    let written = std::fs::read_to_string(repo.join("agents.toml")).expect("template");
+    let plan: toml::Value = toml::from_str(&written).expect("toml");
+    let command = plan["agent"]["command"].as_array().expect("[agent] command").clone();
+    let presets = env.run(&repo, &["presets", "--json"]);
+    presets.success();
+    let presets: serde_json::Value = serde_json::from_str(&presets.stdout).expect("json");
+    let claude = presets
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|p| p["preset"] == "claude")
+        .expect("claude preset");
+    let argv: Vec<&str> = claude["argv"]
+        .as_array()
+        .expect("argv")
+        .iter()
+        .filter_map(|a| a.as_str())
+        .collect();
+    let command: Vec<&str> = command.iter().filter_map(|a| a.as_str()).collect();
+    assert_eq!(command, argv);
+}

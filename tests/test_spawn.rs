@@ -224,7 +224,7 @@ fn spawn_needs_a_recorded_plan_and_an_agent_program() {
     insta::assert_snapshot!(out, @"
     ------- stderr -------
     error: the `codex` preset runs `codex`, which is not on PATH
-    hint: install codex, or choose another agent with `--agent PRESET` or `-- CMD ARGS...`
+    hint: install codex (npm @openai/codex 0.171.0), or choose another agent with `--agent PRESET` or `-- CMD ARGS...`; `git agents presets` lists what is installed
     [exit status: 2]
     ");
     let out = env.run(&repo, &["spawn", "2"]);

@@ -144,6 +144,7 @@ pub fn run(args: &DemoArgs, ui: &Ui) -> Result<()> {
             agent: None,
             name_prefix: "agent-".into(),
             timeout: Some("1m".into()),
+            grace: "5s".into(),
             dry_run: false,
             command: Vec::new(),
         },

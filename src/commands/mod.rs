@@ -11,6 +11,7 @@ pub mod init;
 pub mod log;
 pub mod merge;
 pub mod plan;
+pub mod presets;
 pub mod requeue;
 pub mod spawn;
 pub mod status;
@@ -52,6 +53,7 @@ pub enum Command {
     Init(init::InitArgs),
     Plan(plan::PlanArgs),
     Spawn(spawn::SpawnArgs),
+    Presets(presets::PresetsArgs),
     Claim(claim::ClaimArgs),
     Done(verdict::DoneArgs),
     Fail(verdict::FailArgs),
@@ -78,6 +80,7 @@ pub fn dispatch(cli: &Cli, ui: &Ui) -> Result<()> {
         Command::Init(args) => init::run(args, ui),
         Command::Plan(args) => plan::run(args, ui),
         Command::Spawn(args) => spawn::run(args, ui),
+        Command::Presets(args) => presets::run(args, ui),
         Command::Claim(args) => claim::run(args, ui),
         Command::Done(args) => verdict::run(
             &args.held,

@@ -25,16 +25,22 @@ use crate::ui::{Board, Ui};
 /// when every task is done, 1 when any is blocked.
 ///
 /// The command: after `--`, else `--agent PRESET` (claude, codex, aider,
-/// gemini), else `git config agents.command` (a shell string), else the
-/// plan's `[agent] command`. Placeholders {prompt} {prompt_file} {task}
-/// {worktree} {branch}; environment GIT_AGENTS_TASK, GIT_AGENTS_AGENT,
-/// GIT_AGENTS_PROMPT_FILE, GIT_AGENTS_WORKTREE, GIT_AGENTS_BRANCH,
-/// GIT_AGENTS_ATTEMPT. Ctrl-C stops the agents and releases their claims.
+/// gemini; `git agents presets` shows what each runs), else `git config
+/// agents.command` (a shell string), else the plan's `[agent] command`.
+/// Placeholders: {brief} (the whole brief: goal, owned files, dependencies,
+/// acceptance, rules and, on a retry, why the last attempt failed),
+/// {brief_file} (the same in a file), {prompt} (the plan's prompt alone),
+/// {task}, {worktree}, {branch}. Environment: GIT_AGENTS_TASK,
+/// GIT_AGENTS_AGENT, GIT_AGENTS_BRIEF_FILE, GIT_AGENTS_WORKTREE,
+/// GIT_AGENTS_BRANCH, GIT_AGENTS_ATTEMPT. Ctrl-C and --timeout stop an
+/// agent with SIGTERM to its process group, then SIGKILL after --grace;
+/// Ctrl-C releases the claims.
 ///
 /// Examples:
 ///
 ///   git agents spawn 3 --agent claude
-///   git agents spawn 2 --timeout 20m -- aider --yes-always --message-file {prompt_file}
+///   git agents spawn 3 --agent codex --dry-run
+///   git agents spawn 2 --timeout 20m -- my-agent --task {task} --brief-file {brief_file}
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct SpawnArgs {
@@ -49,7 +55,10 @@ pub struct SpawnArgs {
     /// Kill an agent that works on one task longer than this (e.g. 20m)
     #[arg(long)]
     pub timeout: Option<String>,
-    /// Show the agents, worktrees and command without starting anything
+    /// Time between SIGTERM and SIGKILL when an agent is stopped (e.g. 10s)
+    #[arg(long, default_value = "5s")]
+    pub grace: String,
+    /// Show the agents, worktrees and command (argv) without starting anything
     #[arg(long)]
     pub dry_run: bool,
     /// The agent command and its arguments, after `--`
@@ -81,15 +90,31 @@ pub fn run(args: &SpawnArgs, ui: &Ui) -> Result<()> {
     for name in &names {
         crate::protocol::agent_name(Some(name))?;
     }
+    let grace = std::time::Duration::from_secs(parse_positive(&args.grace).map_err(|why| {
+        Error::usage(format!("--grace {:?} {why}", args.grace)).hint("write a duration such as 5s or 1m")
+    })?);
     let settings = Settings {
         template,
         timeout,
+        grace,
+        halt: AtomicBool::new(false),
         worktree_root: crate::worktree::root(&repo, &workdir),
         workdir: workdir.clone(),
         identity: crate::worktree::identity_overrides(&repo),
     };
     if args.dry_run {
-        let mut out = format!("command: {}\n", settings.template.0.join(" "));
+        let t = &settings.template;
+        let mut out = format!("command: {}\n", agent_command::shell_line(&t.argv));
+        out.push_str(&format!(
+            "argv: {}\n",
+            serde_json::to_string(&t.argv).unwrap_or_default()
+        ));
+        for (k, v) in &t.env {
+            out.push_str(&format!("env: {k}={v}\n"));
+        }
+        if !t.state_files.is_empty() {
+            out.push_str(&format!("kept out of commits: {}\n", t.state_files.join(" ")));
+        }
         for name in &names {
             out.push_str(&format!(
                 "{name}: worktree {}\n",
@@ -100,6 +125,7 @@ pub fn run(args: &SpawnArgs, ui: &Ui) -> Result<()> {
         return Ok(());
     }
     warn_if_base_is_behind(&workdir, &plan.base, ui);
+    crate::worktree::exclude_state_files(repo.common_dir(), &settings.template.state_files)?;
     // A second handler cannot be installed (demo runs spawn in-process twice); the first one is enough.
     let _ = ctrlc::set_handler(|| CANCEL.store(true, Ordering::SeqCst));
 
@@ -130,10 +156,12 @@ pub fn run(args: &SpawnArgs, ui: &Ui) -> Result<()> {
             .collect()
     });
     board.board.finish();
-    for (name, e) in &errors {
-        ui.warn(&format!("{name} stopped: {}", e.message));
-        for line in e.details.iter().chain(&e.causes).chain(&e.hints) {
-            ui.warn(&format!("  {line}"));
+    // Agents that stopped for the same reason (one broken command) are one error.
+    let mut errors_by_message: Vec<(Vec<String>, Error)> = Vec::new();
+    for (name, e) in errors {
+        match errors_by_message.iter_mut().find(|(_, seen)| seen.message == e.message) {
+            Some((names, _)) => names.push(name),
+            None => errors_by_message.push((vec![name], e)),
         }
     }
     let status = crate::commands::status::gather(&Context::load(&repo)?)?;
@@ -144,6 +172,15 @@ pub fn run(args: &SpawnArgs, ui: &Ui) -> Result<()> {
         .filter(|t| t.state == TaskState::Blocked)
         .map(|t| t.id.as_str())
         .collect();
+    // The first error becomes the command's own error unless an interrupt
+    // or blocked tasks say more; every other one is a warning.
+    let returned = usize::from(!CANCEL.load(Ordering::SeqCst) && blocked.is_empty());
+    for (names, e) in errors_by_message.iter().skip(returned) {
+        ui.warn(&format!("{} stopped: {}", names.join(", "), e.message));
+        for line in e.details.iter().chain(&e.causes).chain(&e.hints) {
+            ui.warn(&format!("  {line}"));
+        }
+    }
     if CANCEL.load(Ordering::SeqCst) {
         ui.result(&summary);
         return Err(Error::failure("interrupted: agents stopped, their claims released")
@@ -157,9 +194,12 @@ pub fn run(args: &SpawnArgs, ui: &Ui) -> Result<()> {
         ui.result(&summary);
         return Err(err.hint("see `git agents log TASK`; fix the cause and `git agents requeue TASK`"));
     }
-    if let Some((name, e)) = errors.into_iter().next() {
+    if let Some((names, e)) = errors_by_message.into_iter().next() {
         ui.result(&summary);
-        return Err(Error::failure(format!("{name} stopped with an error: {}", e.message)));
+        return Err(Error {
+            message: format!("{} stopped: {}", names.join(", "), e.message),
+            ..e
+        });
     }
     ui.result(&summary);
     Ok(())
