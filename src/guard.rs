@@ -2,11 +2,13 @@
 //! over the lines git gives a pre-push hook and the local state; the hook
 //! command prints the verdict.
 
+use std::collections::{BTreeMap, HashMap, HashSet};
+
 use gix::ObjectId;
 
 use crate::error::{Context, Error, Result};
-use crate::plan::Task;
-use crate::state;
+use crate::plan::{Plan, Task};
+use crate::state::{self, TaskState};
 
 /// One line of a pre-push hook's stdin.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,8 +78,15 @@ pub fn check(repo: &gix::Repository, remote: &str, pushes: &[Push]) -> Result<Ve
     let stopped = state::read_merge(repo)?
         .map(|(_, record)| record)
         .filter(|r| r.stopped_task.is_some());
+    // Task tips are read on first use and shared by all pushed branches: a
+    // push that brings no new commits never reads task records.
+    let mut work = TaskWork {
+        repo,
+        plan,
+        found: None,
+    };
     let mut refusals = Vec::new();
-    for push in relevant {
+    for push in relevant.iter().copied() {
         let branch = push.remote_ref.trim_start_matches("refs/heads/");
         if let Some(id) = task_id(push) {
             if let Some(task) = plan.tasks.iter().find(|t| t.id == id) {
@@ -96,7 +105,7 @@ pub fn check(repo: &gix::Repository, remote: &str, pushes: &[Push]) -> Result<Ve
             });
             continue;
         }
-        refusals.extend(untested_merges(repo, remote, push)?);
+        refusals.extend(untested_merges(repo, remote, push, &mut work)?);
     }
     Ok(refusals)
 }
@@ -147,53 +156,285 @@ fn task_branch(repo: &gix::Repository, remote: &str, base: &str, task: &Task, pu
     }))
 }
 
-/// Commits made by `git agents merge` (an `Agent-Task:` trailer) may be
-/// published only with a test note that passed (or says no test was set).
-fn untested_merges(repo: &gix::Repository, remote: &str, push: &Push) -> Result<Option<Refusal>> {
+/// Any other branch may bring in agent work only through `git agents merge`.
+/// Its commits (an `Agent-Task:` trailer) need a note whose test passed (or
+/// says no test was set); task commits it brings must come in through such a
+/// commit, not by a merge or fast-forward made by hand.
+fn untested_merges(repo: &gix::Repository, remote: &str, push: &Push, work: &mut TaskWork<'_>) -> Result<Vec<Refusal>> {
     let mut hidden = known(repo, push);
     if hidden.is_empty() {
         // A new branch on the remote: what the remote already has is what
         // its remote-tracking branches show.
         hidden.extend(remote_tips(repo, remote)?);
     }
+    let commits = walk(repo, push.local, hidden)?;
+    let mut refusals = Vec::new();
     let mut items = Vec::new();
-    for commit in walk(repo, push.local, hidden)? {
-        let message = commit.message_raw_sloppy().to_string();
-        let Some(id) = message.lines().find_map(|l| l.strip_prefix("Agent-Task: ")) else {
-            continue;
-        };
-        let subject = message.lines().next().unwrap_or_default().to_string();
-        let short = state::short(commit.id);
-        let verdict = match state::merge_note(repo, commit.id) {
-            None => Some("no test note".to_string()),
-            Some(note) => {
-                let result = note
-                    .lines()
-                    .find_map(|l| l.strip_prefix("result: "))
-                    .unwrap_or("(none)")
-                    .to_string();
-                (!(result.starts_with("passed") || result == "not tested")).then(|| format!("test result: {result}"))
-            }
-        };
-        if let Some(verdict) = verdict {
-            items.push(format!("{short} {subject} (task `{}`: {verdict})", id.trim()));
+    for commit in &commits {
+        let Some(id) = trailer(commit) else { continue };
+        if let Some(verdict) = note_verdict(repo, commit.id) {
+            items.push(format!("{} (task `{id}`: {verdict})", one_line(commit)));
         }
+    }
+    if !items.is_empty() {
+        refusals.push(Refusal {
+            reference: push.remote_ref.clone(),
+            problem: format!(
+                "{} would publish merges of agent work without a passed test",
+                push.local_ref.trim_start_matches("refs/heads/")
+            ),
+            items,
+            fix: format!(
+                "land agent work with `git agents merge --test CMD` (it notes each tested commit); \
+                 if the notes are on another machine, fetch them: `git fetch {remote} refs/notes/agents:refs/notes/agents`"
+            ),
+        });
+    }
+    refusals.extend(hand_landed(repo, push, &commits, work)?);
+    Ok(refusals)
+}
+
+/// Task commits among `commits` (what the push publishes) that no commit of
+/// `git agents merge` brought in.
+///
+/// Everything is decided inside the pushed range, from the task tips found
+/// in it: a push that contains no task tip needs nothing more than set
+/// lookups. Below a tip, the walk stays in the range, and a tip that a merge
+/// brought in (off the first-parent line of what is pushed) stops at that
+/// line: it is the branch the work landed on, and its commits (a person's
+/// own commits a task branch was started from, an earlier landing) are not
+/// the task's. A tip on that line was fast-forwarded to; where the task's
+/// work began cannot be told there, so everything below it counts.
+///
+/// The note sits on the commit that lands the work: it answers for itself
+/// and for what it brings, the commits of its other parents that its first
+/// parent (the target it was made on) lacks. A squashed landing brings no
+/// task commits (one parent).
+fn hand_landed(
+    repo: &gix::Repository,
+    push: &Push,
+    commits: &[gix::Commit<'_>],
+    work: &mut TaskWork<'_>,
+) -> Result<Option<Refusal>> {
+    let Some(tip) = commits.first().map(|c| c.id) else {
+        return Ok(None);
+    };
+    let parents: HashMap<ObjectId, Vec<ObjectId>> = commits
+        .iter()
+        .map(|c| (c.id, c.parent_ids().map(|p| p.detach()).collect()))
+        .collect();
+    let tasks = work.get()?;
+    if !tasks
+        .iter()
+        .any(|t| t.heads.iter().chain(&t.branches).any(|c| parents.contains_key(c)))
+    {
+        return Ok(None);
+    }
+    let mut line = HashSet::new();
+    let mut next = Some(tip);
+    while let Some(c) = next.filter(|c| parents.contains_key(c)) {
+        line.insert(c);
+        next = parents[&c].first().copied();
+    }
+    // Whose work each commit is: dependencies come first, so commits a
+    // dependent's branch merged in are named as the dependency's.
+    let mut owner: HashMap<ObjectId, &str> = HashMap::new();
+    for task in tasks {
+        // A branch tip on the line may be nothing but the commit the branch
+        // was started from; a done head is the task's work wherever it is.
+        let starts = task.heads.iter().filter(|c| parents.contains_key(*c)).chain(
+            task.branches
+                .iter()
+                .filter(|c| parents.contains_key(*c) && !line.contains(*c)),
+        );
+        for &start in starts {
+            let stop = if line.contains(&start) { None } else { Some(&line) };
+            for c in below(&parents, [start], stop) {
+                owner.entry(c).or_insert(task.id.as_str());
+            }
+        }
+    }
+    if owner.is_empty() {
+        return Ok(None);
+    }
+    let mut landed: HashSet<ObjectId> = HashSet::new();
+    for commit in commits {
+        let merged = match parents[&commit.id].as_slice() {
+            [first, brought @ ..] if !brought.is_empty() => Some((*first, brought)),
+            _ => None,
+        };
+        // Only merges bring work, and only task commits can need covering:
+        // no note is read for the rest.
+        if merged.is_none() && !owner.contains_key(&commit.id) {
+            continue;
+        }
+        // A landing commit: its note lets it out, or it has a trailer (the
+        // trailer rule judges those; listing their work again would repeat it).
+        if note_verdict(repo, commit.id).is_some() && trailer(commit).is_none() {
+            continue;
+        }
+        landed.insert(commit.id);
+        if let Some((first, brought)) = merged {
+            let on_target = below(&parents, [first], None);
+            landed.extend(below(&parents, brought.iter().copied(), None).difference(&on_target));
+        }
+    }
+    let mut names: Vec<&str> = Vec::new();
+    let mut items = Vec::new();
+    for commit in commits.iter().filter(|c| !landed.contains(&c.id)) {
+        let Some(&id) = owner.get(&commit.id) else { continue };
+        if !names.contains(&id) {
+            names.push(id);
+        }
+        items.push(format!("{} (task `{id}`)", one_line(commit)));
     }
     if items.is_empty() {
         return Ok(None);
     }
+    let branch = push.local_ref.trim_start_matches("refs/heads/");
     Ok(Some(Refusal {
         reference: push.remote_ref.clone(),
         problem: format!(
-            "{} would publish merges of agent work without a passed test",
-            push.local_ref.trim_start_matches("refs/heads/")
+            "{branch} would publish work of {} `{}` that no tested `git agents merge` landed",
+            if names.len() == 1 { "task" } else { "tasks" },
+            names.join("`, `")
         ),
         items,
-        fix: format!(
-            "land agent work with `git agents merge --test CMD` (it notes each tested commit); \
-             if the notes are on another machine, fetch them: `git fetch {remote} refs/notes/agents:refs/notes/agents`"
-        ),
+        fix: "undo the hand merge or fast-forward (the work stays on its task branch) and land it \
+              with `git agents merge --test CMD`, which tests each merge and notes it"
+            .into(),
     }))
+}
+
+/// The commits of `parents` (the pushed range) reachable from `from`
+/// without leaving the range, and without entering `stop` when given.
+fn below(
+    parents: &HashMap<ObjectId, Vec<ObjectId>>,
+    from: impl IntoIterator<Item = ObjectId>,
+    stop: Option<&HashSet<ObjectId>>,
+) -> HashSet<ObjectId> {
+    let mut seen = HashSet::new();
+    let mut todo: Vec<ObjectId> = from.into_iter().collect();
+    while let Some(c) = todo.pop() {
+        let Some(up) = parents.get(&c) else { continue };
+        if stop.is_some_and(|s| s.contains(&c)) || !seen.insert(c) {
+            continue;
+        }
+        todo.extend(up.iter().copied());
+    }
+    seen
+}
+
+/// The task tips, read on first use and shared by all pushed branches.
+struct TaskWork<'a> {
+    repo: &'a gix::Repository,
+    plan: &'a Plan,
+    found: Option<Vec<TaskTips>>,
+}
+
+/// Where a task's work is: the head recorded when it was done (a done or
+/// merged task's; it outlives a deleted branch), and its branch
+/// `agents/<id>` here and on any remote.
+struct TaskTips {
+    id: String,
+    heads: Vec<ObjectId>,
+    branches: Vec<ObjectId>,
+}
+
+impl TaskWork<'_> {
+    /// Every task with a tip, dependencies before the tasks that need them.
+    fn get(&mut self) -> Result<&[TaskTips]> {
+        if self.found.is_none() {
+            self.found = Some(task_tips(self.repo, self.plan)?);
+        }
+        Ok(self.found.as_deref().unwrap_or_default())
+    }
+}
+
+fn task_tips(repo: &gix::Repository, plan: &Plan) -> Result<Vec<TaskTips>> {
+    let empty = |id: &str| TaskTips {
+        id: id.to_string(),
+        heads: Vec::new(),
+        branches: Vec::new(),
+    };
+    let mut tips: BTreeMap<String, TaskTips> = plan.tasks.iter().map(|t| (t.id.clone(), empty(&t.id))).collect();
+    for (id, task) in state::snapshot(repo)?.tasks {
+        let tips = tips.entry(id.clone()).or_insert_with(|| empty(&id));
+        if matches!(task.state, TaskState::Done | TaskState::Merged) {
+            let head = state::TaskRecord::read(repo, task.oid)?.head;
+            tips.heads
+                .extend(head.and_then(|h| ObjectId::from_hex(h.as_bytes()).ok()));
+        }
+    }
+    for (id, task) in tips.iter_mut() {
+        task.branches
+            .extend(crate::repo::ref_tip(repo, &format!("refs/heads/agents/{id}")));
+    }
+    let platform = repo.references().context(|| "cannot list refs".into())?;
+    for r in platform
+        .prefixed("refs/remotes/")
+        .context(|| "cannot list refs/remotes/".into())?
+        .flatten()
+    {
+        let name = r.name().as_bstr().to_string();
+        let Some((_, id)) = name.trim_start_matches("refs/remotes/").split_once("/agents/") else {
+            continue;
+        };
+        if let (Some(task), Some(oid)) = (tips.get_mut(id), r.try_id()) {
+            task.branches.push(oid.detach());
+        }
+    }
+    // Dependencies first (the plan has no cycles; ids outside it go last).
+    let mut order: Vec<TaskTips> = Vec::new();
+    let mut placed: HashSet<String> = HashSet::new();
+    let mut pending: Vec<&Task> = plan.tasks.iter().collect();
+    while !pending.is_empty() {
+        let before = pending.len();
+        pending.retain(|t| {
+            if !t.depends_on.iter().all(|d| placed.contains(d)) {
+                return true;
+            }
+            placed.insert(t.id.clone());
+            order.extend(tips.remove(&t.id));
+            false
+        });
+        if pending.len() == before {
+            break;
+        }
+    }
+    order.extend(tips.into_values());
+    order.retain(|t| !(t.heads.is_empty() && t.branches.is_empty()));
+    Ok(order)
+}
+
+/// The task an `Agent-Task:` trailer names.
+fn trailer(commit: &gix::Commit<'_>) -> Option<String> {
+    let message = commit.message_raw_sloppy().to_string();
+    message
+        .lines()
+        .find_map(|l| l.strip_prefix("Agent-Task: "))
+        .map(|id| id.trim().to_string())
+}
+
+/// Why `commit`'s merge note does not let it out (`None`: it passed, or
+/// records a merge made without a test on purpose).
+fn note_verdict(repo: &gix::Repository, commit: ObjectId) -> Option<String> {
+    let Some(note) = state::merge_note(repo, commit) else {
+        return Some("no test note".to_string());
+    };
+    let result = note
+        .lines()
+        .find_map(|l| l.strip_prefix("result: "))
+        .unwrap_or("(none)")
+        .to_string();
+    (!(result.starts_with("passed") || result == "not tested")).then(|| format!("test result: {result}"))
+}
+
+/// `<short id> <subject>`.
+fn one_line(commit: &gix::Commit<'_>) -> String {
+    let message = commit.message_raw_sloppy().to_string();
+    let subject = message.lines().next().unwrap_or_default();
+    format!("{} {subject}", state::short(commit.id))
 }
 
 /// The remote's old value, when this clone has it: commits before it are published already.
@@ -222,7 +463,9 @@ fn walk<'r>(repo: &'r gix::Repository, from: ObjectId, hidden: Vec<ObjectId>) ->
 }
 
 /// What the remote is known to have: its remote-tracking branches, or
-/// every remote's when pushing to a URL rather than a named remote.
+/// every remote's when pushing to a URL rather than a named remote. Task
+/// branches (`agents/<id>`) are left out: the remote holding a task branch
+/// does not make its work published on any other branch.
 fn remote_tips(repo: &gix::Repository, remote: &str) -> Result<Vec<ObjectId>> {
     let platform = repo.references().context(|| "cannot list refs".into())?;
     let named = gix::refs::PartialName::try_from(remote).is_ok() && repo.find_remote(remote).is_ok();
@@ -237,6 +480,16 @@ fn remote_tips(repo: &gix::Repository, remote: &str) -> Result<Vec<ObjectId>> {
         .context(|| format!("cannot list {prefix}"))?
         .flatten()
     {
+        let name = r.name().as_bstr().to_string();
+        let rest = name.strip_prefix(prefix.as_str()).unwrap_or_default();
+        let branch = if named {
+            rest
+        } else {
+            rest.split_once('/').map_or(rest, |(_, b)| b)
+        };
+        if branch.starts_with("agents/") {
+            continue;
+        }
         out.extend(r.try_id().map(|i| i.detach()));
     }
     Ok(out)

@@ -3,6 +3,7 @@
 
 pub mod agent_command;
 pub mod brief;
+pub mod checks;
 pub mod commands;
 pub mod error;
 pub mod failure_reason;
@@ -11,6 +12,7 @@ pub mod merge;
 pub mod plan;
 pub mod process;
 pub mod protocol;
+pub mod ref_guard;
 pub mod repo;
 pub mod runner;
 pub mod scripted_agent;

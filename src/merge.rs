@@ -34,6 +34,9 @@ pub struct Landed {
     pub task: String,
     pub commit: String,
     pub test: Option<String>,
+    /// Set when the test was not run because the tree already passed it: when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cached: Option<String>,
     pub seconds: f64,
 }
 
@@ -83,7 +86,46 @@ pub struct Outcome {
     pub dry_run: bool,
     pub landed: Vec<Landed>,
     pub waiting: Vec<String>,
+    /// Done tasks not landed because their work is not what was checked
+    /// (and the tasks that depend on them).
+    pub refused: Vec<Refused>,
     pub stop: Option<Stop>,
+}
+
+/// A done task merge will not land, and why.
+#[derive(Debug, Serialize)]
+pub struct Refused {
+    pub task: String,
+    pub reason: String,
+}
+
+/// The commit a done task's work is, as checked at `done`; an error text
+/// when the branch moved since or never held the work.
+fn checked_work(
+    repo: &gix::Repository,
+    id: &str,
+    record: &state::TaskRecord,
+) -> Result<std::result::Result<(ObjectId, Option<ObjectId>), String>> {
+    let branch = record.branch.clone().unwrap_or_else(|| format!("agents/{id}"));
+    let parse = |s: &Option<String>| s.as_deref().and_then(|h| ObjectId::from_hex(h.as_bytes()).ok());
+    let recorded = parse(&record.head);
+    let start = parse(&record.start);
+    let now = crate::repo::branch_tip(repo, &branch)?;
+    Ok(match (recorded, now) {
+        (Some(r), Some(n)) if r == n => Ok((r, start)),
+        // The branch was deleted after `done`: the checked commit still is the work.
+        (Some(r), None) if repo.find_commit(r).is_ok() => Ok((r, start)),
+        (Some(r), Some(n)) => Err(format!(
+            "{branch} moved since it was checked at done (checked {}, now {}): a late rewrite or a push; \
+             `git agents requeue {id}` to check it again",
+            state::short(r),
+            state::short(n)
+        )),
+        (None, Some(_)) => Err(format!(
+            "{branch} did not exist when `{id}` was marked done, so nothing was checked; `git agents requeue {id}`"
+        )),
+        _ => Err(format!("task `{id}` is done but recorded no work and {branch} is gone")),
+    })
 }
 
 /// Done tasks in merge order: dependencies first, then plan order.
@@ -109,17 +151,20 @@ fn merge_order(plan: &Plan, done: &[String]) -> Vec<Task> {
 /// What every step of one run shares.
 struct Run<'a> {
     target: String,
-    /// The worktree that has the target checked out, if any (asked once per run).
-    checkout: Option<std::path::PathBuf>,
+    /// The main worktree (to find, at landing time, where the target is checked out).
+    workdir: &'a Path,
+    /// With a shared remote: its name; the target lands there first.
+    remote: Option<String>,
     integration: std::path::PathBuf,
     test: Option<String>,
     opts: &'a Options,
 }
 
 impl<'a> Run<'a> {
-    fn new(ctx: &Context<'_>, workdir: &Path, opts: &'a Options, target: String) -> Result<Self> {
+    fn new(ctx: &Context<'_>, workdir: &'a Path, opts: &'a Options, target: String) -> Result<Self> {
         Ok(Run {
-            checkout: checked_out_in(workdir, &format!("refs/heads/{target}"))?,
+            workdir,
+            remote: state::remote::name(ctx.repo)?,
             integration: crate::worktree::root(ctx.repo, workdir).join("integration"),
             test: opts.test.clone().or_else(|| ctx.plan.plan.test.clone()),
             target,
@@ -148,6 +193,7 @@ pub fn run(ctx: &Context<'_>, workdir: &Path, opts: &Options, mut progress: impl
         dry_run: opts.dry_run,
         landed: Vec::new(),
         waiting: order.iter().map(|t| t.id.clone()).collect(),
+        refused: Vec::new(),
         stop: None,
     };
     let lock = if opts.dry_run {
@@ -165,11 +211,42 @@ pub fn run(ctx: &Context<'_>, workdir: &Path, opts: &Options, mut progress: impl
         state::remote::fetch_notes(repo)?;
     }
     let run = Run::new(ctx, workdir, opts, target.clone())?;
+    if !opts.dry_run {
+        // Found now, not after all the merging and testing.
+        if let Some(stop) = dirty_checkout(workdir, &target)? {
+            outcome.stop = Some(stop);
+            return Ok(outcome);
+        }
+        target_agrees_with_remote(repo, &target, current)?;
+    }
     for task in &order {
         let started = Instant::now();
+        let record = state::TaskRecord::read(repo, snap.tasks[&task.id].oid)?;
+        let refused_dep = task
+            .depends_on
+            .iter()
+            .find(|d| outcome.refused.iter().any(|r| &r.task == *d))
+            .cloned();
+        let checked = match refused_dep {
+            Some(dep) => Err(format!("it builds on `{dep}`, which was refused")),
+            None => checked_work(repo, &task.id, &record)?,
+        };
+        let mut refuse = |reason: String| {
+            progress(&format!("{}: refused: {reason}", task.id));
+            outcome.waiting.retain(|w| w != &task.id);
+            outcome.refused.push(Refused {
+                task: task.id.clone(),
+                reason,
+            });
+        };
+        let (tip, start) = match checked {
+            Ok(work) => work,
+            Err(reason) => {
+                refuse(reason);
+                continue;
+            }
+        };
         let branch = format!("agents/{}", task.id);
-        let tip = crate::repo::branch_tip(repo, &branch)?
-            .ok_or_else(|| Error::failure(format!("task `{}` is done but its branch {branch} is gone", task.id)))?;
         if !opts.dry_run && crate::repo::is_ancestor(repo, tip, current) {
             // Already on the target (landed by a run that was killed before
             // recording it, or merged by hand): record it, make no commit.
@@ -177,16 +254,29 @@ pub fn run(ctx: &Context<'_>, workdir: &Path, opts: &Options, mut progress: impl
             outcome.waiting.retain(|w| w != &task.id);
             continue;
         }
+        // What lands is re-checked here: a done recorded by hand, or state
+        // written by something other than git-agents, proves nothing.
+        let outside = owned_change_outside(ctx, task, start, tip, current)?;
+        if !outside.is_empty() {
+            refuse(format!("it changes files outside its `owns`: {}", outside.join(", ")));
+            continue;
+        }
         progress(&format!("{}: merging {branch} into {target}", task.id));
-        let candidate = match merge_one(repo, plan, task, current, tip, opts.squash)? {
+        let mut cached = None;
+        let candidate = match merge_one(repo, plan, task, current, tip, start, opts.squash)? {
             Ok(commit) => commit,
             Err(conflicted) => {
-                let record = state::TaskRecord::read(repo, snap.tasks[&task.id].oid)?;
                 let base = repo.merge_base(current, tip).ok().flatten().map(|b| b.to_string());
                 if let Some(lock) = lock {
                     // Leave the conflicted merge in the integration worktree for a person to resolve.
-                    prepare_resolution(repo, &run.integration, current, &branch)?;
-                    lock.stop(&task.id, current)?;
+                    prepare_resolution(repo, &run.integration, current, tip)?;
+                    lock.stop(state::StopPoint {
+                        task: &task.id,
+                        seen: current,
+                        why: "conflict",
+                        paths: conflicted.paths.iter().map(|p| p.path.clone()).collect(),
+                        options: remembered(opts, &run),
+                    })?;
                 }
                 outcome.stop = Some(Stop::Conflict {
                     task: task.id.clone(),
@@ -206,10 +296,19 @@ pub fn run(ctx: &Context<'_>, workdir: &Path, opts: &Options, mut progress: impl
             current = candidate;
         } else {
             match land_one(ctx, &run, task, current, candidate, started, &mut progress)? {
-                Ok(()) => current = candidate,
+                Ok(when) => {
+                    current = candidate;
+                    cached = when;
+                }
                 Err(stop) => {
-                    if let (Some(lock), Stop::TestFailed { .. }) = (lock, &stop) {
-                        lock.stop(&task.id, current)?;
+                    if let (Some(lock), Stop::TestFailed { command, .. }) = (lock, &stop) {
+                        lock.stop(state::StopPoint {
+                            task: &task.id,
+                            seen: current,
+                            why: &format!("`{command}` failed"),
+                            paths: Vec::new(),
+                            options: remembered(opts, &run),
+                        })?;
                     }
                     outcome.stop = Some(stop);
                     return Ok(outcome);
@@ -221,14 +320,91 @@ pub fn run(ctx: &Context<'_>, workdir: &Path, opts: &Options, mut progress: impl
             task: task.id.clone(),
             commit: candidate.to_string(),
             test: run.test.clone(),
+            cached,
             seconds: started.elapsed().as_secs_f64(),
         });
     }
     Ok(outcome)
 }
 
+/// The options a stopped merge keeps for `--continue`.
+fn remembered(opts: &Options, run: &Run<'_>) -> state::MergeOptions {
+    state::MergeOptions {
+        test: run.test.clone(),
+        squash: opts.squash,
+        retries: opts.retries,
+        no_cache: !opts.cache,
+    }
+}
+
+/// Paths the task's change touches outside its `owns`: `start..tip` when
+/// the runner recorded the start, else its own commits (those not on the
+/// target nor in its dependencies' recorded work).
+fn owned_change_outside(
+    ctx: &Context<'_>,
+    task: &Task,
+    start: Option<ObjectId>,
+    tip: ObjectId,
+    current: ObjectId,
+) -> Result<Vec<String>> {
+    let repo = ctx.repo;
+    let ownership = crate::checks::Ownership::of(task);
+    if let Some(start) = start.filter(|s| crate::repo::is_ancestor(repo, *s, tip)) {
+        return ownership.outside(repo, start, tip);
+    }
+    let snap = state::snapshot(repo)?;
+    let mut hidden = vec![current];
+    for dep in &task.depends_on {
+        if let Some(head) = snap
+            .tasks
+            .get(dep)
+            .and_then(|t| state::TaskRecord::read(repo, t.oid).ok())
+            .and_then(|r| r.head)
+            .and_then(|h| ObjectId::from_hex(h.as_bytes()).ok())
+        {
+            hidden.push(head);
+        }
+    }
+    ownership.outside_commits(repo, tip, &hidden)
+}
+
+/// With a shared remote, merge lands on the remote's target as well (first
+/// there, with a lease): both must start from the same commit, or the push
+/// would publish commits nobody asked to publish, or be refused.
+fn target_agrees_with_remote(repo: &gix::Repository, target: &str, current: ObjectId) -> Result<()> {
+    let Some((remote, theirs)) = state::remote::target_on_remote(repo, target)? else {
+        return Ok(());
+    };
+    if theirs.is_none_or(|t| t == current) {
+        return Ok(());
+    }
+    let theirs = theirs.map(state::short).unwrap_or_default();
+    Err(Error::usage(format!(
+        "{target} is at {} here and at {theirs} on `{remote}`: merge lands on both, so they must agree",
+        state::short(current)
+    ))
+    .hint(format!(
+        "bring them together first (`git pull {remote} {target}` or `git push {remote} {target}`), then merge again"
+    )))
+}
+
+/// A stop when the target is checked out somewhere with uncommitted changes.
+fn dirty_checkout(workdir: &Path, target: &str) -> Result<Option<Stop>> {
+    let Some(wt) = checked_out_in(workdir, &format!("refs/heads/{target}"))? else {
+        return Ok(None);
+    };
+    let dirty = !process::git_in(&wt, &["status", "--porcelain", "--untracked-files=no"])?
+        .trim()
+        .is_empty();
+    Ok(dirty.then(|| Stop::TargetDirty {
+        target: target.to_string(),
+        worktree: wt.display().to_string(),
+    }))
+}
+
 /// Test (unless cached), note, land, mark merged: one task's `candidate`
-/// from `current`. A stop leaves the target untouched.
+/// from `current`. A stop leaves the target untouched. `Ok(Some(when))`:
+/// the test was not run, the tree had passed it `when`.
 fn land_one(
     ctx: &Context<'_>,
     run: &Run<'_>,
@@ -237,18 +413,31 @@ fn land_one(
     candidate: ObjectId,
     started: Instant,
     progress: &mut impl FnMut(&str),
-) -> Result<std::result::Result<(), Stop>> {
+) -> Result<std::result::Result<Option<String>, Stop>> {
     let repo = ctx.repo;
     let mut result = "not tested".to_string();
+    let mut cached = None;
     if let Some(cmd) = &run.test {
         let tree = repo
             .find_commit(candidate)
             .and_then(|c| c.tree_id())
             .context(|| format!("cannot read commit {candidate}"))?
             .detach();
-        if run.opts.cache && state::tested_green(repo, tree, cmd) {
-            progress(&format!("{}: `{cmd}` already passed on this tree", task.id));
-            result = "passed (cached for this tree)".into();
+        let passed = if run.opts.cache {
+            state::tested_green(repo, tree, cmd)
+        } else {
+            None
+        };
+        if let Some(when) = passed {
+            let when = when.map_or("before".to_string(), |t| {
+                format!("{} ago", crate::protocol::age(state::now_seconds() - t))
+            });
+            progress(&format!(
+                "{}: not tested again: `{cmd}` already passed on this tree {when}",
+                task.id
+            ));
+            result = format!("passed earlier on this tree ({when}; not run again)");
+            cached = Some(when);
         } else {
             progress(&format!("{}: testing `{cmd}`", task.id));
             match run_test(repo, &run.integration, &task.id, cmd, candidate, run.opts.retries)? {
@@ -274,21 +463,32 @@ fn land_one(
         started.elapsed().as_secs_f64(),
     );
     state::add_note(repo, candidate, &note)?;
-    if let Some(stop) = land(repo, run.checkout.as_deref(), &run.target, current, candidate)? {
+    if let Some(remote) = &run.remote {
+        // The remote first: the local target and the states follow only what it took.
+        if let Some(stop) = dirty_checkout(run.workdir, &run.target)? {
+            return Ok(Err(stop));
+        }
+        if !state::remote::push_target(repo, remote, &run.target, candidate)? {
+            return Ok(Err(Stop::TargetMoved {
+                target: format!("{remote}/{}", run.target),
+            }));
+        }
+    }
+    if let Some(stop) = land(repo, run.workdir, &run.target, current, candidate)? {
         return Ok(Err(stop));
     }
     crate::protocol::mark_merged(ctx, &task.id, candidate)?;
-    Ok(Ok(()))
+    Ok(Ok(cached))
 }
 
-/// The integration worktree at `current` with `branch` merged in and its
+/// The integration worktree at `current` with the task's checked work `tip` merged in and its
 /// conflicts left for a person (`git merge --no-commit`).
-fn prepare_resolution(repo: &gix::Repository, dir: &Path, current: ObjectId, branch: &str) -> Result<()> {
+fn prepare_resolution(repo: &gix::Repository, dir: &Path, current: ObjectId, tip: ObjectId) -> Result<()> {
     integration_worktree(repo, dir, current)?;
     let _ = process::git_in(dir, &["merge", "--abort"]);
     crate::worktree::reset(dir, current)?;
     // Exits non-zero because of the conflicts it leaves; that is the point.
-    let _ = process::git_in(dir, &["merge", "--no-ff", "--no-commit", "-q", branch]);
+    let _ = process::git_in(dir, &["merge", "--no-ff", "--no-commit", "-q", &tip.to_string()]);
     Ok(())
 }
 
@@ -304,11 +504,91 @@ fn integration_worktree(repo: &gix::Repository, dir: &Path, at: ObjectId) -> Res
     crate::worktree::ensure(repo, dir, at).map(|_| ())
 }
 
+/// Options given again on `--continue`; each overrides what the stopped
+/// merge remembered.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub test: Option<String>,
+    pub squash: bool,
+    pub retries: Option<u32>,
+    pub no_cache: bool,
+}
+
+/// The stopped merge's options with `given` applied, and a line per
+/// option saying where it came from.
+fn continued_options(
+    stopped: Option<&state::MergeOptions>,
+    given: &Overrides,
+    base: &Options,
+) -> (Options, Vec<String>) {
+    let kept = stopped.cloned().unwrap_or_default();
+    let mut lines = Vec::new();
+    let mut opts = Options {
+        test: kept.test.clone(),
+        squash: kept.squash,
+        retries: kept.retries,
+        cache: !kept.no_cache,
+        ..base.clone()
+    };
+    if let Some(test) = &given.test {
+        if kept.test.as_ref() != Some(test) {
+            lines.push(format!(
+                "--test `{test}` overrides the stopped merge's {}",
+                kept.test
+                    .as_deref()
+                    .map_or("(no test)".to_string(), |t| format!("`{t}`"))
+            ));
+        }
+        opts.test = Some(test.clone());
+    }
+    if given.squash && !kept.squash {
+        lines.push("--squash overrides the stopped merge's merge commits".into());
+        opts.squash = true;
+    }
+    if let Some(n) = given.retries.filter(|n| *n != kept.retries) {
+        lines.push(format!("--retries {n} overrides the stopped merge's {}", kept.retries));
+        opts.retries = n;
+    }
+    if given.no_cache && !kept.no_cache {
+        lines.push("--no-cache overrides the stopped merge's cache".into());
+        opts.cache = false;
+    }
+    let mut same = Vec::new();
+    if let Some(t) = &opts.test {
+        same.push(format!("--test `{t}`"));
+    }
+    if opts.squash {
+        same.push("--squash".into());
+    }
+    if opts.retries > 0 {
+        same.push(format!("--retries {}", opts.retries));
+    }
+    if !opts.cache {
+        same.push("--no-cache".into());
+    }
+    if !same.is_empty() {
+        lines.insert(0, format!("continuing with {}", same.join(" ")));
+    }
+    (opts, lines)
+}
+
 /// `--continue`: the stopped task's resolution (committed in the
-/// integration worktree) is tested and landed, then the run goes on.
-pub fn resume(ctx: &Context<'_>, workdir: &Path, opts: &Options, mut progress: impl FnMut(&str)) -> Result<Outcome> {
+/// integration worktree) is tested and landed, then the run goes on, with
+/// the options the stopped run had (or those given again).
+pub fn resume(
+    ctx: &Context<'_>,
+    workdir: &Path,
+    base: &Options,
+    given: &Overrides,
+    mut progress: impl FnMut(&str),
+) -> Result<Outcome> {
     let repo = ctx.repo;
     let (lock, stopped) = state::MergeLock::resume(repo)?;
+    let (opts, lines) = continued_options(stopped.options.as_ref(), given, base);
+    for line in &lines {
+        progress(line);
+    }
+    let opts = &opts;
     let task_id = stopped.stopped_task.clone().unwrap_or_default();
     let seen = stopped
         .seen
@@ -317,8 +597,15 @@ pub fn resume(ctx: &Context<'_>, workdir: &Path, opts: &Options, mut progress: i
         .ok_or_else(|| Error::failure("the stopped merge does not say where the target was"))?;
     let run = Run::new(ctx, workdir, opts, stopped.target.clone())?;
     let dir = &run.integration;
+    // Giving the lock back keeps the stop as it was, options included.
     let give_back = |lock: state::MergeLock<'_>, err: Error| -> Result<Outcome> {
-        lock.stop(&task_id, seen)?;
+        lock.stop(state::StopPoint {
+            task: &task_id,
+            seen,
+            why: stopped.why.as_deref().unwrap_or("stopped"),
+            paths: stopped.paths.clone(),
+            options: stopped.options.clone().unwrap_or_default(),
+        })?;
         Err(err)
     };
     if crate::repo::branch_tip(repo, &run.target)? != Some(seen) {
@@ -326,6 +613,19 @@ pub fn resume(ctx: &Context<'_>, workdir: &Path, opts: &Options, mut progress: i
             lock,
             Error::failure(format!("{} moved since the merge stopped", run.target))
                 .hint("give this merge up with `git agents merge --abort`, then run `git agents merge` again"),
+        );
+    }
+    if let Some(stop) = dirty_checkout(workdir, &run.target)? {
+        let Stop::TargetDirty { worktree, .. } = &stop else {
+            unreachable!()
+        };
+        return give_back(
+            lock,
+            Error::usage(format!(
+                "{} is checked out in {worktree} with uncommitted changes",
+                run.target
+            ))
+            .hint("commit or stash them, then `git agents merge --continue`"),
         );
     }
     let unmerged = process::git_in(dir, &["diff", "--name-only", "--diff-filter=U"])?;
@@ -347,9 +647,17 @@ pub fn resume(ctx: &Context<'_>, workdir: &Path, opts: &Options, mut progress: i
         );
     }
     let candidate = crate::worktree::head(dir)?;
-    let tip = crate::repo::branch_tip(repo, &format!("agents/{task_id}"))?;
+    let snap = state::snapshot(repo)?;
+    let work = match snap.tasks.get(&task_id) {
+        Some(t) => checked_work(repo, &task_id, &state::TaskRecord::read(repo, t.oid)?)?,
+        None => Err(format!("task `{task_id}` has no state")),
+    };
+    let tip = match work {
+        Ok((tip, _)) => tip,
+        Err(reason) => return give_back(lock, Error::usage(format!("cannot continue: {reason}"))),
+    };
     let descends = |a: ObjectId, b: ObjectId| crate::repo::is_ancestor(repo, b, a);
-    if candidate == seen || !descends(candidate, seen) || !tip.is_some_and(|t| descends(candidate, t)) {
+    if candidate == seen || !descends(candidate, seen) || !descends(candidate, tip) {
         return give_back(
             lock,
             Error::usage(format!(
@@ -368,26 +676,49 @@ pub fn resume(ctx: &Context<'_>, workdir: &Path, opts: &Options, mut progress: i
     };
     let started = Instant::now();
     progress(&format!("{task_id}: landing the resolved merge"));
-    match land_one(ctx, &run, &task, seen, candidate, started, &mut progress)? {
-        Ok(()) => {}
+    let candidate = if opts.squash {
+        // A squash run lands the resolution as one commit on the target, like the rest.
+        let tree = repo
+            .find_commit(candidate)
+            .and_then(|c| c.tree_id())
+            .context(|| format!("cannot read commit {candidate}"))?
+            .detach();
+        let message = format!(
+            "{}: {}\n\n(conflict resolved by hand)\n\nAgent-Task: {}\n",
+            task.id, task.title, task.id
+        );
+        state::write_commit(repo, &message, tree, [seen])?
+    } else {
+        candidate
+    };
+    let cached = match land_one(ctx, &run, &task, seen, candidate, started, &mut progress)? {
+        Ok(when) => when,
         Err(stop) => {
-            if matches!(stop, Stop::TestFailed { .. }) {
-                lock.stop(&task_id, seen)?;
+            if let Stop::TestFailed { command, .. } = &stop {
+                lock.stop(state::StopPoint {
+                    task: &task_id,
+                    seen,
+                    why: &format!("`{command}` failed"),
+                    paths: Vec::new(),
+                    options: remembered(opts, &run),
+                })?;
             }
             return Ok(Outcome {
                 target: run.target.clone(),
                 dry_run: false,
                 landed: Vec::new(),
                 waiting: vec![task_id],
+                refused: Vec::new(),
                 stop: Some(stop),
             });
         }
-    }
+    };
     drop(lock);
     let landed = Landed {
         task: task_id,
         commit: candidate.to_string(),
         test: run.test.clone(),
+        cached,
         seconds: started.elapsed().as_secs_f64(),
     };
     let rest = Options {
@@ -419,22 +750,32 @@ pub fn abort(ctx: &Context<'_>, workdir: &Path) -> Result<Option<state::MergeRec
     Ok(Some(record))
 }
 
-/// Merges `tip` into `current` in memory; the new commit, or the conflicted paths.
+/// Merges `tip` into `current` in memory; the new commit, or the conflicted
+/// paths. A squash applies the task's own change (`start..tip`) when its
+/// start point is known, so a dependent's branch, which carries its
+/// dependency's original commits, lands cleanly after the dependency was
+/// squashed; a merge commit keeps both histories and needs no such help.
 fn merge_one(
     repo: &gix::Repository,
     plan: &Plan,
     task: &Task,
     current: ObjectId,
     tip: ObjectId,
+    start: Option<ObjectId>,
     squash: bool,
 ) -> Result<std::result::Result<ObjectId, Conflicted>> {
-    let tree = match merge_trees(repo, current, tip, &plan.base, &task.id)? {
+    let start = start.filter(|s| crate::repo::is_ancestor(repo, *s, tip));
+    let tree = match (squash, start) {
+        (true, Some(start)) => apply_change(repo, start, current, tip, &plan.base, &task.id)?,
+        _ => merge_trees(repo, current, tip, &plan.base, &task.id)?,
+    };
+    let tree = match tree {
         Ok(tree) => tree,
         Err(paths) => return Ok(Err(paths)),
     };
     let trailer = format!("Agent-Task: {}", task.id);
     let commit = if squash {
-        let subjects = branch_subjects(repo, current, tip)?;
+        let subjects = branch_subjects(repo, start.unwrap_or(current), tip)?;
         let message = format!("{}: {}\n\n{}\n\n{trailer}\n", task.id, task.title, subjects.join("\n"));
         state::write_commit(repo, &message, tree, [current])?
     } else {
@@ -469,13 +810,48 @@ pub fn merge_trees(
         .tree_merge_options()
         .context(|| "cannot read merge options".into())?
         .into();
-    let mut merged = repo
+    let merged = repo
         .merge_commits(ours, theirs, labels, options)
         .context(|| format!("cannot merge {their_label} into {our_label}"))?;
+    tree_or_conflicts(merged.tree_merge)
+}
+
+/// Applies the change `base..theirs` to `ours` (a three-way merge of the
+/// commits' trees with `base` as the ancestor): how a squashed task lands
+/// as its own change, whatever became of the commits it started from.
+fn apply_change(
+    repo: &gix::Repository,
+    base: ObjectId,
+    ours: ObjectId,
+    theirs: ObjectId,
+    our_label: &str,
+    their_label: &str,
+) -> Result<std::result::Result<ObjectId, Conflicted>> {
+    let tree = |id: ObjectId| -> Result<ObjectId> {
+        Ok(repo
+            .find_commit(id)
+            .and_then(|c| c.tree_id())
+            .context(|| format!("cannot read commit {id}"))?
+            .detach())
+    };
+    let labels = gix::merge::blob::builtin_driver::text::Labels {
+        ancestor: Some("start".into()),
+        current: Some(our_label.into()),
+        other: Some(their_label.into()),
+    };
+    let options = repo
+        .tree_merge_options()
+        .context(|| "cannot read merge options".into())?;
+    let merged = repo
+        .merge_trees(tree(base)?, tree(ours)?, tree(theirs)?, labels, options)
+        .context(|| format!("cannot apply {their_label} to {our_label}"))?;
+    tree_or_conflicts(merged)
+}
+
+fn tree_or_conflicts(mut merged: gix::merge::tree::Outcome<'_>) -> Result<std::result::Result<ObjectId, Conflicted>> {
     let unresolved = gix::merge::tree::TreatAsUnresolved::git();
-    if merged.tree_merge.has_unresolved_conflicts(unresolved) {
+    if merged.has_unresolved_conflicts(unresolved) {
         let paths = merged
-            .tree_merge
             .conflicts
             .iter()
             .filter(|c| c.is_unresolved(unresolved))
@@ -491,19 +867,10 @@ pub fn merge_trees(
             })
             .collect();
         // The tree with conflict markers, as `git merge-tree --write-tree` would print it.
-        let tree = merged
-            .tree_merge
-            .tree
-            .write()
-            .map(|t| t.to_string())
-            .unwrap_or_default();
+        let tree = merged.tree.write().map(|t| t.to_string()).unwrap_or_default();
         return Ok(Err(Conflicted { paths, tree }));
     }
-    let tree = merged
-        .tree_merge
-        .tree
-        .write()
-        .context(|| "cannot write the merged tree".into())?;
+    let tree = merged.tree.write().context(|| "cannot write the merged tree".into())?;
     Ok(Ok(tree.detach()))
 }
 
@@ -580,33 +947,34 @@ fn run_test(
     }))
 }
 
-/// Moves the target from `seen` to `candidate`: in the worktree that has it
-/// checked out (fast-forward, only when clean), else by compare-and-swap.
+/// Moves the target from `seen` to `candidate`. Where the target is
+/// checked out is decided now, not when the run started (a person may have
+/// switched branches during the test): in that worktree by a fast-forward
+/// (only when clean, so its files follow and a kill leaves it consistent),
+/// else by compare-and-swap of the ref. What is left is the moment between
+/// this check and git's own, milliseconds, not a test's duration.
 fn land(
     repo: &gix::Repository,
-    checkout: Option<&Path>,
+    workdir: &Path,
     target: &str,
     seen: ObjectId,
     candidate: ObjectId,
 ) -> Result<Option<Stop>> {
     let full = format!("refs/heads/{target}");
-    if let Some(wt) = checkout {
-        if !process::git_in(wt, &["status", "--porcelain", "--untracked-files=no"])?
-            .trim()
-            .is_empty()
-        {
-            return Ok(Some(Stop::TargetDirty {
-                target: target.to_string(),
-                worktree: wt.display().to_string(),
-            }));
+    if let Some(wt) = checked_out_in(workdir, &full)? {
+        if let Some(stop) = dirty_checkout(workdir, target)? {
+            return Ok(Some(stop));
         }
         if crate::repo::branch_tip(repo, target)? != Some(seen) {
             return Ok(Some(Stop::TargetMoved {
                 target: target.to_string(),
             }));
         }
-        process::git_in(wt, &["merge", "--ff-only", "-q", &candidate.to_string()])?;
-        return Ok(None);
+        // `git merge` moves whatever HEAD names: make sure it still names the target.
+        if crate::worktree::current_branch(&wt)?.as_deref() == Some(full.as_str()) {
+            process::git_in(&wt, &["merge", "--ff-only", "-q", &candidate.to_string()])?;
+            return Ok(None);
+        }
     }
     if state::move_branch(repo, &full, seen, candidate)? {
         Ok(None)

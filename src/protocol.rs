@@ -50,7 +50,7 @@ impl<'r> Context<'r> {
             .map_err(|why| Error::failure(format!("the recorded plan's lease {why}")))
     }
 
-    fn task_known(&self, id: &str) -> Result<()> {
+    pub fn task_known(&self, id: &str) -> Result<()> {
         if self.plan().tasks.iter().any(|t| t.id == id) {
             return Ok(());
         }
@@ -201,6 +201,10 @@ pub enum Verdict {
     Heartbeat,
     Done {
         branch: Option<String>,
+        /// Where the work started, when known (see `TaskRecord::start`).
+        start: Option<gix::ObjectId>,
+        /// The acceptance command was skipped (`done --no-verify`).
+        unverified: bool,
     },
     Fail {
         reason: String,
@@ -233,8 +237,14 @@ pub fn finish(ctx: &Context<'_>, agent: &str, id: &str, verdict: Verdict, force:
                 r.lease_until = Some(ctx.now + lease);
                 (TaskState::Claimed, format!("heartbeat {id} by {agent}"), r)
             }
-            Verdict::Done { branch } => {
+            Verdict::Done {
+                branch,
+                start,
+                unverified,
+            } => {
                 let mut r = old.next(TaskState::Done, agent, ctx.now);
+                r.start = start.map(|s| s.to_string());
+                r.unverified = *unverified;
                 let name = branch.clone().unwrap_or_else(|| format!("agents/{id}"));
                 r.head = branch_head(ctx.repo, &name, branch.is_some())?;
                 if let Some(head) = r
@@ -245,7 +255,12 @@ pub fn finish(ctx: &Context<'_>, agent: &str, id: &str, verdict: Verdict, force:
                     state::remote::publish_branch(ctx.repo, id, head)?;
                 }
                 r.branch = Some(name);
-                (TaskState::Done, format!("done {id} by {agent}"), r)
+                let skipped = if *unverified {
+                    " (acceptance skipped: --no-verify)"
+                } else {
+                    ""
+                };
+                (TaskState::Done, format!("done {id} by {agent}{skipped}"), r)
             }
             Verdict::Fail { reason } => {
                 let mut r = old.next(TaskState::Available, agent, ctx.now).unclaimed();

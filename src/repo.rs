@@ -79,7 +79,6 @@ pub fn tracked_files(repo: &gix::Repository, branch: &str) -> Result<Option<Vec<
     Ok(Some(files))
 }
 
-/// The commit local branch `branch` points at, if it exists.
 /// The object a ref `full` (e.g. `refs/notes/agents`) points at, if it exists.
 pub fn ref_tip(repo: &gix::Repository, full: &str) -> Option<gix::ObjectId> {
     repo.try_find_reference(full)
@@ -88,6 +87,7 @@ pub fn ref_tip(repo: &gix::Repository, full: &str) -> Option<gix::ObjectId> {
         .and_then(|r| r.try_id().map(|i| i.detach()))
 }
 
+/// The commit local branch `branch` points at, if it exists.
 pub fn branch_tip(repo: &gix::Repository, branch: &str) -> Result<Option<gix::ObjectId>> {
     let Ok(full) = gix::refs::FullName::try_from(format!("refs/heads/{branch}")) else {
         return Ok(None);
@@ -130,7 +130,173 @@ pub fn task_branches(repo: &gix::Repository) -> Result<std::collections::BTreeMa
     Ok(out)
 }
 
-/// Whether `commit` is `other` or one of its ancestors.
+/// Whether `commit` is `other` or one of its ancestors (`git merge-base
+/// --is-ancestor commit other`); a history that cannot be read answers no.
+///
+/// This walks `other`'s history breadth-first (each commit once) and stops
+/// at `commit`. It used to compare `commit` with gix's `merge_base`, which
+/// orders its walk by commit date and, when commits share a timestamp (a
+/// fast run, a pinned GIT_COMMITTER_DATE), answered "not an ancestor" for
+/// merged task branches: `clean` kept them, `merge` and the runner merged
+/// work that was already in again, `merge --continue` refused a resolved
+/// merge, and adopting a published branch backed up a local one for nothing
+/// (it also erred when every commit was older than its parents). Dates are
+/// never used to stop early: clocks go backwards when machines with skewed
+/// clocks share one remote, so a descendant may be older than its ancestor.
+/// Not being an ancestor costs a walk of all of `other`'s history; the walk
+/// reads parents from the commit-graph file when there is one.
 pub fn is_ancestor(repo: &gix::Repository, commit: gix::ObjectId, other: gix::ObjectId) -> bool {
-    commit == other || repo.merge_base(commit, other).ok().flatten().map(|b| b.detach()) == Some(commit)
+    if commit == other {
+        return true;
+    }
+    // BreadthFirst is gix's default; named here because the answer depends on
+    // it: the other sortings order by date, and one of them cuts off by date.
+    let Ok(walk) = repo
+        .rev_walk([other])
+        .sorting(gix::revision::walk::Sorting::BreadthFirst)
+        .all()
+    else {
+        return false;
+    };
+    for info in walk {
+        match info {
+            Ok(info) if info.id == commit => return true,
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_ancestor;
+    use gix::ObjectId;
+
+    /// Writes commits `parents[i]` (indices of earlier commits) dated
+    /// `times[i]` into a new bare repository; returns it and their ids.
+    fn history(dir: &std::path::Path, parents: &[Vec<usize>], times: &[i64]) -> (gix::Repository, Vec<ObjectId>) {
+        let repo = gix::init_bare(dir).expect("init");
+        let tree = repo.write_object(gix::objs::Tree::empty()).expect("tree").detach();
+        let mut ids: Vec<ObjectId> = Vec::new();
+        for (n, (ps, &seconds)) in parents.iter().zip(times).enumerate() {
+            let signature = gix::actor::Signature {
+                name: "t".into(),
+                email: "t@example.com".into(),
+                time: gix::date::Time { seconds, offset: 0 },
+            };
+            let commit = gix::objs::Commit {
+                tree,
+                parents: ps.iter().map(|&p| ids[p]).collect(),
+                author: signature.clone(),
+                committer: signature,
+                encoding: None,
+                message: format!("commit {n}").into(),
+                extra_headers: Vec::new(),
+            };
+            ids.push(repo.write_object(&commit).expect("commit").detach());
+        }
+        (repo, ids)
+    }
+
+    /// A small deterministic generator, so failures reproduce.
+    struct Lcg(u64);
+    impl Lcg {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (self.0 >> 33) % n
+        }
+    }
+
+    #[test]
+    fn is_ancestor_is_exact_whatever_the_commit_dates() {
+        let mut rng = Lcg(7);
+        for round in 0..36 {
+            let n = 8 + rng.below(17) as usize;
+            // Commit 0 and now and then another commit start a history of their own.
+            let parents: Vec<Vec<usize>> = (0..n)
+                .map(|i| match (i, rng.below(8)) {
+                    (0, _) | (_, 0) => Vec::new(),
+                    (_, 1..=2) if i > 1 => {
+                        let a = rng.below(i as u64) as usize;
+                        let b = rng.below(i as u64) as usize;
+                        if a == b {
+                            vec![a]
+                        } else {
+                            vec![a, b]
+                        }
+                    }
+                    _ => vec![i - 1 - rng.below(i.min(3) as u64) as usize],
+                })
+                .collect();
+            let times: Vec<i64> = (0..n as i64)
+                .map(|i| match round % 3 {
+                    0 => 1_767_225_600,                       // all equal
+                    1 => 1_767_225_600 - 60 * i,              // every child older than its parents
+                    _ => 1_767_225_600 + rng.below(3) as i64, // ties and skew
+                })
+                .collect();
+            // reach[i]: bit j set when commit j is commit i or one of its ancestors.
+            let mut reach: Vec<u32> = Vec::new();
+            for (i, ps) in parents.iter().enumerate() {
+                let r = ps.iter().fold(1 << i, |r, &p| r | reach[p]);
+                reach.push(r);
+            }
+            let dir = tempfile::tempdir().expect("temp dir");
+            let (repo, ids) = history(dir.path(), &parents, &times);
+            for (j, &descendant) in ids.iter().enumerate() {
+                for (i, &ancestor) in ids.iter().enumerate() {
+                    let expected = reach[j] & (1 << i) != 0;
+                    assert_eq!(
+                        is_ancestor(&repo, ancestor, descendant),
+                        expected,
+                        "round {round}: is {i} an ancestor of {j}? parents {parents:?}, times {times:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_task_merged_after_starting_from_its_base_is_an_ancestor() {
+        // 0 base; 1 on main; 2 task starts by merging main; 3..=5 its work;
+        // 6 main merges the task; 7 on main. gix's merge_base said 5 is not
+        // an ancestor of 6 or 7 when every commit is older than its parents.
+        let parents = [
+            vec![],
+            vec![0],
+            vec![0, 1],
+            vec![2],
+            vec![3],
+            vec![4],
+            vec![1, 5],
+            vec![6],
+        ];
+        for times in [
+            [1_767_225_600; 8],
+            [0, -60, -120, -180, -240, -300, -360, -420].map(|t| 1_767_225_600 + t),
+        ] {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let (repo, ids) = history(dir.path(), &parents, &times);
+            for tip in [6, 7] {
+                assert!(is_ancestor(&repo, ids[5], ids[tip]), "5 is in {tip}, times {times:?}");
+                assert!(
+                    !is_ancestor(&repo, ids[tip], ids[5]),
+                    "{tip} is not in 5, times {times:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_missing_commit_is_no_ancestor() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (repo, ids) = history(dir.path(), &[vec![], vec![0]], &[0, 0]);
+        let missing = ObjectId::from_hex(b"0123456789012345678901234567890123456789").expect("hex");
+        assert!(!is_ancestor(&repo, missing, ids[1]));
+        assert!(!is_ancestor(&repo, ids[0], missing));
+    }
 }

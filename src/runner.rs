@@ -11,9 +11,10 @@ use gix::ObjectId;
 
 use crate::agent_command::{Fill, Template};
 use crate::brief::{self, Facts, Previous};
+// Re-exported for the pre-push guard.
+pub use crate::checks::Ownership;
 use crate::error::{Context as _, Error, Exit, Result};
 use crate::failure_reason;
-use crate::plan::globs::{Matcher, OwnedGlob};
 use crate::plan::{Plan, Task};
 use crate::process::{self, Ended, Supervised};
 use crate::protocol::{self, Context, Target, Verdict};
@@ -60,7 +61,10 @@ pub trait Report: Sync {
 
 /// How one attempt ended, from the runner's point of view.
 enum Attempt {
-    Done,
+    /// Checked: the work is `start..` the task branch's head.
+    Done {
+        start: ObjectId,
+    },
     Failed(String),
     Blocked(String),
     /// Stopped by Ctrl-C: the claim is released, not failed.
@@ -158,9 +162,11 @@ pub fn run_agent(
         let _ = worktree::detach(&dir);
         let fresh = Context::load(&repo)?;
         let (state, note) = match outcome {
-            Attempt::Done => {
+            Attempt::Done { start } => {
                 let verdict = Verdict::Done {
                     branch: Some(branch(&id)),
+                    start: Some(start),
+                    unverified: false,
                 };
                 let r = protocol::finish(&fresh, agent, &id, verdict, false)?;
                 (r.state, "done".to_string())
@@ -363,6 +369,7 @@ fn attempt_task(
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
+    env.extend(worktree::identity_env(repo));
     env.extend(settings.template.env.iter().cloned());
 
     // Heartbeats every third of the lease keep the claim while the agent works.
@@ -370,6 +377,10 @@ fn attempt_task(
     let every = Duration::from_secs((lease / 3).max(1));
     let mut last = std::time::Instant::now();
     let mut lost = false;
+    // `info/exclude` is shared by every worktree: an agent that adds another
+    // task's paths to it hides that task's new files from its own commit.
+    let exclude = repo.common_dir().join("info").join("exclude");
+    let exclude_before = std::fs::read(&exclude).ok();
     let started = std::time::Instant::now();
     let offset = std::fs::metadata(&log).map_or(0, |m| m.len() as usize);
     let ended = process::supervise(
@@ -399,7 +410,19 @@ fn attempt_task(
     )?;
     let whole = std::fs::read_to_string(&log).unwrap_or_default();
     let output = whole.get(offset..).unwrap_or_default();
+    let exclude_changed = std::fs::read(&exclude).ok() != exclude_before;
+    if exclude_changed {
+        match &exclude_before {
+            Some(bytes) => std::fs::write(&exclude, bytes),
+            None => std::fs::remove_file(&exclude),
+        }
+        .context(|| format!("cannot restore {}", exclude.display()))?;
+    }
     let verdict = match ended {
+        _ if exclude_changed && !matches!(ended, Ended::Cancelled) => Attempt::Failed(format!(
+            "{} changed while the agent ran (it is shared by every worktree; restored)",
+            exclude.display()
+        )),
         Ended::Cancelled if lost => Attempt::Lost,
         Ended::Cancelled => Attempt::Interrupted,
         Ended::TimedOut => Attempt::Failed(format!(
@@ -423,7 +446,7 @@ fn attempt_task(
             check(repo, task, test, settings, dir, start, &log, cancel)?
         }
     };
-    if !matches!(verdict, Attempt::Done) {
+    if !matches!(verdict, Attempt::Done { .. }) {
         // The attempt's commits stay reachable for whoever wants to look.
         let head = worktree::head(dir)?;
         if head != start {
@@ -472,6 +495,27 @@ fn check(
     log: &Path,
     cancel: &AtomicBool,
 ) -> Result<Attempt> {
+    // An agent that switched branches or detached HEAD left its work off
+    // the task branch: work that builds on the start is taken (and checked
+    // like any other), anything else fails the attempt.
+    let branch = branch(&task.id);
+    let on = worktree::current_branch(dir)?;
+    if on.as_deref() != Some(format!("refs/heads/{branch}").as_str()) {
+        let head = worktree::head(dir)?;
+        let left_for = on.map_or("a detached HEAD".to_string(), |b| {
+            b.trim_start_matches("refs/heads/").to_string()
+        });
+        if head != start && !crate::repo::is_ancestor(repo, start, head) {
+            return Ok(Attempt::Failed(format!(
+                "the agent left {branch} for {left_for}, whose commits do not build on the task's start"
+            )));
+        }
+        log_section(
+            log,
+            &format!("the agent left {branch} for {left_for}; its work there is taken into {branch}"),
+        );
+        worktree::take_onto(dir, &branch, head)?;
+    }
     let message = format!("{}: {}", task.id, task.title);
     worktree::commit_leftovers(dir, &message, &settings.identity)?;
     // The CLI's own state files never land, even when the agent committed them.
@@ -496,12 +540,12 @@ fn check(
         )));
     }
     let Some(test) = test else {
-        return Ok(Attempt::Done);
+        return Ok(Attempt::Done { start });
     };
     log_section(log, &format!("acceptance: {test}"));
     let before = std::fs::metadata(log).map_or(0, |m| m.len() as usize);
     Ok(match process::shell(test, dir, log, cancel)? {
-        Ended::Exited(0) => Attempt::Done,
+        Ended::Exited(0) => Attempt::Done { start },
         Ended::Cancelled => Attempt::Interrupted,
         ended => {
             let text = std::fs::read_to_string(log).unwrap_or_default();
@@ -520,49 +564,6 @@ fn describe(ended: &Ended) -> String {
         Ended::Exited(code) => format!("exit {code}"),
         Ended::TimedOut => "timed out".into(),
         Ended::Cancelled => "interrupted".into(),
-    }
-}
-
-/// What a task may change: its `owns` globs, matched once built (the
-/// pre-push guard asks it about every pushed commit).
-pub struct Ownership(Matcher);
-
-impl Ownership {
-    pub fn of(task: &Task) -> Self {
-        let globs: Vec<OwnedGlob> = if task.owns.is_empty() {
-            vec![OwnedGlob("**".into())]
-        } else {
-            task.owns.iter().map(|g| OwnedGlob(g.clone())).collect()
-        };
-        Ownership(Matcher::new(&[globs]))
-    }
-
-    /// Paths changed between `start` and `head` that the task does not own.
-    pub fn outside(&self, repo: &gix::Repository, start: ObjectId, head: ObjectId) -> Result<Vec<String>> {
-        let tree = |id: ObjectId| {
-            repo.find_commit(id)
-                .and_then(|c| c.tree())
-                .context(|| format!("cannot read commit {id}"))
-        };
-        let (old, new) = (tree(start)?, tree(head)?);
-        let changes = repo
-            .diff_tree_to_tree(&old, &new, None)
-            .context(|| format!("cannot diff {start} and {head}"))?;
-        let mut scratch = Vec::new();
-        let mut outside = Vec::new();
-        for change in changes {
-            // Folders show up as changes too; only files count.
-            if change.entry_mode().is_tree() {
-                continue;
-            }
-            let path = change.location().to_string();
-            let mut owned = false;
-            self.0.for_each_match(&path, &mut scratch, |_, _| owned = true);
-            if !owned && !outside.contains(&path) {
-                outside.push(path);
-            }
-        }
-        Ok(outside)
     }
 }
 

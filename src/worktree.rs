@@ -135,7 +135,20 @@ pub fn switch(dir: &Path, branch: &str, start: ObjectId) -> Result<()> {
     let _registrations = REGISTERING.read().unwrap_or_else(std::sync::PoisonError::into_inner);
     git_in(dir, &["reset", "-q", "--hard"])?;
     git_in(dir, &["clean", "-q", "-fd"])?;
-    git_in(dir, &["switch", "-q", "--no-guess", "-C", branch, &start])?;
+    // The claim makes the task this agent's alone; another worktree that
+    // still has the branch checked out is what a killed agent left behind.
+    git_in(
+        dir,
+        &[
+            "switch",
+            "-q",
+            "--no-guess",
+            "--ignore-other-worktrees",
+            "-C",
+            branch,
+            &start,
+        ],
+    )?;
     Ok(())
 }
 
@@ -178,6 +191,21 @@ pub fn git_dir(dir: &Path) -> Result<PathBuf> {
         .strip_prefix("gitdir: ")
         .ok_or_else(|| Error::failure(format!("{} does not name a git dir", file.display())))?;
     Ok(dir.join(named))
+}
+
+/// The branch `dir` has checked out (`refs/heads/…`), `None` when detached.
+pub fn current_branch(dir: &Path) -> Result<Option<String>> {
+    let out = crate::process::git_output(dir, &["symbolic-ref", "-q", "HEAD"])?;
+    Ok(out
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()))
+}
+
+/// Points `branch` at `commit` and checks it out in `dir`, carrying any
+/// uncommitted changes along (they are the agent's work too).
+pub fn take_onto(dir: &Path, branch: &str, commit: ObjectId) -> Result<()> {
+    git_in(dir, &["switch", "-q", "--no-guess", "-C", branch, &commit.to_string()]).map(|_| ())
 }
 
 /// Whether `dir` has uncommitted changes or untracked files (ignored ones do not count).
@@ -309,6 +337,45 @@ pub fn identity_overrides(repo: &gix::Repository) -> Vec<(String, String)> {
     }
     if !has("user.email", "GIT_COMMITTER_EMAIL") {
         out.push(("user.email".into(), crate::repo::FALLBACK_EMAIL.into()));
+    }
+    out
+}
+
+/// Environment that gives an agent's own git a `user.name`/`user.email`
+/// when the repository's config has none (`GIT_CONFIG_COUNT`/`KEY_n`/
+/// `VALUE_n`, git 2.31+): the one from `GIT_AUTHOR_*`/`GIT_COMMITTER_*`
+/// when set, else the fallback identity. Agent CLIs ask `git config
+/// user.name` (aider writes a placeholder identity into the repository's
+/// config when it finds none, and several at once collide on its lock).
+pub fn identity_env(repo: &gix::Repository) -> Vec<(String, String)> {
+    let config = repo.config_snapshot();
+    let env = |names: [&str; 2]| {
+        names
+            .iter()
+            .find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()))
+    };
+    let mut pairs = Vec::new();
+    if config.string("user.name").is_none() {
+        let name = env(["GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"]).unwrap_or_else(|| crate::repo::FALLBACK_NAME.into());
+        pairs.push(("user.name", name));
+    }
+    if config.string("user.email").is_none() {
+        let email =
+            env(["GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"]).unwrap_or_else(|| crate::repo::FALLBACK_EMAIL.into());
+        pairs.push(("user.email", email));
+    }
+    if pairs.is_empty() {
+        return Vec::new();
+    }
+    // After any configuration the caller's environment already passes this way.
+    let first: usize = std::env::var("GIT_CONFIG_COUNT")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let mut out = vec![("GIT_CONFIG_COUNT".to_string(), (first + pairs.len()).to_string())];
+    for (i, (key, value)) in pairs.into_iter().enumerate() {
+        out.push((format!("GIT_CONFIG_KEY_{}", first + i), key.to_string()));
+        out.push((format!("GIT_CONFIG_VALUE_{}", first + i), value));
     }
     out
 }

@@ -2,6 +2,7 @@
 
 mod common;
 
+mod test_ancestry;
 mod test_attempts;
 mod test_clean;
 mod test_cli;
@@ -15,6 +16,7 @@ mod test_hook;
 mod test_hostile;
 mod test_import;
 mod test_init;
+mod test_integrity;
 mod test_log;
 mod test_merge;
 mod test_plan;
@@ -22,6 +24,7 @@ mod test_plan_fixtures;
 mod test_protocol;
 mod test_real_agents;
 mod test_record;
+mod test_ref_guard;
 mod test_remote;
 mod test_spawn;
 mod test_tidy;

@@ -266,3 +266,226 @@ fn install_keeps_an_existing_hook_only_when_chained() {
     [exit status: 0]
     ");
 }
+
+/// The bare remote's `refs/heads/<branch>`, or "" when it has no such branch.
+fn remote_tip(env: &TestEnv, branch: &str) -> String {
+    let out = env
+        .command("git", &env.root().join("shared.git"))
+        .args(["rev-parse", "-q", "--verify", &format!("refs/heads/{branch}")])
+        .output()
+        .expect("git rev-parse");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn short(env: &TestEnv, repo: &Path, rev: &str) -> String {
+    env.git(repo, &["rev-parse", "--short=7", rev]).trim().to_string()
+}
+
+#[test]
+fn a_hand_merge_of_task_work_into_the_base_is_refused() {
+    let env = TestEnv::new();
+    let repo = guarded(&env);
+    auth_done(&env, &repo);
+    // The remote holding the task branch itself does not make its work
+    // published on main: task branches are where agents hand work over.
+    assert_eq!(push(&env, &repo, &["agents/auth"]).0, 0, "the task branch goes out");
+    let work = short(&env, &repo, "agents/auth");
+    env.git(&repo, &["merge", "-q", "--no-ff", "--no-edit", "agents/auth"]);
+    let remote_main = remote_tip(&env, "main");
+
+    let (code, stderr) = push(&env, &repo, &["main"]);
+    assert_ne!(code, 0, "the hand merge is refused:\n{stderr}");
+    assert_eq!(remote_tip(&env, "main"), remote_main, "remote main did not move");
+    assert!(
+        stderr.contains(&format!("    {work} work on agents/auth (task `auth`)\n")),
+        "{stderr}"
+    );
+    insta::assert_snapshot!(
+        judge(&env, &repo, "refs/heads/main", "main", "origin/main").replace(&work, "[agents/auth]"),
+        @"
+    error: push refused by the git-agents pre-push guard
+      refs/heads/main: main would publish work of task `auth` that no tested `git agents merge` landed
+        [agents/auth] work on agents/auth (task `auth`)
+    hint: undo the hand merge or fast-forward (the work stays on its task branch) and land it with `git agents merge --test CMD`, which tests each merge and notes it
+    hint: to push anyway (the guard is advice, not a lock): `git push --no-verify`
+    [exit status: 1]
+    "
+    );
+
+    // `git agents merge` afterwards finds the work on main already and only
+    // records it as merged: that tests nothing, so the push stays refused.
+    env.run(&repo, &["merge", "-q", "--test", "true"]).success();
+    let (code, stderr) = push(&env, &repo, &["main"]);
+    assert_ne!(code, 0, "still untested:\n{stderr}");
+    assert_eq!(remote_tip(&env, "main"), remote_main);
+
+    assert_eq!(
+        push(&env, &repo, &["--no-verify", "main"]).0,
+        0,
+        "--no-verify skips the guard"
+    );
+    assert_eq!(remote_tip(&env, "main"), env.git(&repo, &["rev-parse", "main"]).trim());
+}
+
+#[test]
+fn a_hand_fast_forward_of_the_base_to_task_work_is_refused() {
+    let env = TestEnv::new();
+    let repo = guarded(&env);
+    auth_done(&env, &repo);
+    let work = short(&env, &repo, "agents/auth");
+    env.git(&repo, &["merge", "-q", "--ff-only", "agents/auth"]);
+    let remote_main = remote_tip(&env, "main");
+
+    let (code, stderr) = push(&env, &repo, &["main"]);
+    assert_ne!(code, 0, "the fast-forward is refused:\n{stderr}");
+    assert!(
+        stderr.contains("refs/heads/main: main would publish work of task `auth`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&format!("    {work} work on agents/auth")), "{stderr}");
+    assert_eq!(remote_tip(&env, "main"), remote_main, "remote main did not move");
+
+    // Under a new name, with the task branch gone: the done head recorded in
+    // the task's state still says whose work it is.
+    env.git(&repo, &["branch", "-q", "-D", "agents/auth"]);
+    let (code, stderr) = push(&env, &repo, &["main:refs/heads/release"]);
+    assert_ne!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("refs/heads/release: main would publish work of task `auth`"),
+        "{stderr}"
+    );
+    assert_eq!(remote_tip(&env, "release"), "", "no release branch was made");
+}
+
+#[test]
+fn task_work_landed_by_git_agents_merge_may_be_pushed() {
+    let env = TestEnv::new();
+    let repo = guarded(&env);
+    auth_done(&env, &repo);
+    // guide builds on auth: its branch has auth's work merged in.
+    env.run(&repo, &["claim", "guide", "--agent", "b"]).success();
+    env.git(&repo, &["switch", "-q", "-c", "agents/guide", "main"]);
+    env.git(&repo, &["merge", "-q", "--no-ff", "--no-edit", "agents/auth"]);
+    write_files(&repo, &[("docs/auth.md", "how to log in\n")]);
+    env.git(&repo, &["add", "-A"]);
+    env.git(&repo, &["commit", "-q", "-m", "document auth"]);
+    env.git(&repo, &["switch", "-q", "main"]);
+    env.run(&repo, &["done", "guide", "--agent", "b"]).success();
+    env.run(&repo, &["merge", "-q", "--test", "true"]).success();
+    let (code, stderr) = push(&env, &repo, &["main"]);
+    assert_eq!(code, 0, "tested merges pass:\n{stderr}");
+    assert_eq!(remote_tip(&env, "main"), env.git(&repo, &["rev-parse", "main"]).trim());
+
+    // A squashed merge without a test command is an untested merge made on
+    // purpose: its note says so, and it goes out too.
+    env.run(&repo, &["claim", "billing", "--agent", "c"]).success();
+    commit_on(
+        &env,
+        &repo,
+        "agents/billing",
+        &[("src/billing/mod.rs", "pub fn refund() {}\n")],
+    );
+    env.run(&repo, &["done", "billing", "--agent", "c"]).success();
+    env.run(&repo, &["merge", "-q", "--squash"]).success();
+    let (code, stderr) = push(&env, &repo, &["main"]);
+    assert_eq!(code, 0, "a noted untested merge passes:\n{stderr}");
+    assert_eq!(remote_tip(&env, "main"), env.git(&repo, &["rev-parse", "main"]).trim());
+}
+
+#[test]
+fn pushes_without_task_work_pass_while_tasks_are_done() {
+    let env = TestEnv::new();
+    let repo = guarded(&env);
+    auth_done(&env, &repo);
+    commit_on(&env, &repo, "feature", &[("docs/feature.md", "feature\n")]);
+    let (code, stderr) = push(&env, &repo, &["feature"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        remote_tip(&env, "feature"),
+        env.git(&repo, &["rev-parse", "feature"]).trim()
+    );
+
+    write_files(&repo, &[("README.md", "# demo, edited by hand\n")]);
+    env.git(&repo, &["commit", "-q", "-am", "edit the readme"]);
+    env.git(&repo, &["merge", "-q", "--no-ff", "--no-edit", "feature"]);
+    let (code, stderr) = push(&env, &repo, &["main"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(remote_tip(&env, "main"), env.git(&repo, &["rev-parse", "main"]).trim());
+}
+
+#[test]
+fn a_tested_merge_answers_only_for_the_work_it_brings() {
+    let env = TestEnv::new();
+    let repo = guarded(&env);
+    auth_done(&env, &repo);
+    env.run(&repo, &["merge", "-q", "--test", "true"]).success();
+    // guide's branch was started before auth landed, with auth's work merged in.
+    env.run(&repo, &["claim", "guide", "--agent", "b"]).success();
+    env.git(&repo, &["switch", "-q", "-c", "agents/guide", "main~1"]);
+    env.git(&repo, &["merge", "-q", "--no-ff", "--no-edit", "agents/auth"]);
+    write_files(&repo, &[("docs/auth.md", "how to log in\n")]);
+    env.git(&repo, &["add", "-A"]);
+    env.git(&repo, &["commit", "-q", "-m", "document auth"]);
+    env.git(&repo, &["switch", "-q", "main"]);
+    env.run(&repo, &["done", "guide", "--agent", "b"]).success();
+    env.run(&repo, &["claim", "billing", "--agent", "c"]).success();
+    commit_on(
+        &env,
+        &repo,
+        "agents/billing",
+        &[("src/billing/mod.rs", "pub fn refund() {}\n")],
+    );
+    env.run(&repo, &["done", "billing", "--agent", "c"]).success();
+    // Both merged by hand on top of auth's tested merge.
+    env.git(&repo, &["merge", "-q", "--no-ff", "--no-edit", "agents/guide"]);
+    env.git(&repo, &["merge", "-q", "--no-ff", "--no-edit", "agents/billing"]);
+    let remote_main = remote_tip(&env, "main");
+    let (code, stderr) = push(&env, &repo, &["main"]);
+    assert_ne!(code, 0, "{stderr}");
+    assert_eq!(remote_tip(&env, "main"), remote_main, "remote main did not move");
+
+    let names = [
+        ("agents/auth", "[auth]"),
+        ("agents/guide~1", "[guide~1]"),
+        ("agents/guide", "[guide]"),
+        ("agents/billing", "[billing]"),
+    ];
+    let mut seen = judge(&env, &repo, "refs/heads/main", "main", "origin/main");
+    for (rev, name) in names {
+        seen = seen.replace(&short(&env, &repo, rev), name);
+    }
+    // auth's own commit came in through its tested merge and is not listed;
+    // guide's branch merged auth's work in, yet only guide's commits are guide's.
+    insta::assert_snapshot!(seen, @"
+    error: push refused by the git-agents pre-push guard
+      refs/heads/main: main would publish work of tasks `billing`, `guide` that no tested `git agents merge` landed
+        [billing] work on agents/billing (task `billing`)
+        [guide] document auth (task `guide`)
+        [guide~1] Merge branch 'agents/auth' into agents/guide (task `guide`)
+    hint: undo the hand merge or fast-forward (the work stays on its task branch) and land it with `git agents merge --test CMD`, which tests each merge and notes it
+    hint: to push anyway (the guard is advice, not a lock): `git push --no-verify`
+    [exit status: 1]
+    ");
+}
+
+#[test]
+fn commits_a_task_branch_was_started_from_are_not_its_work() {
+    let env = TestEnv::new();
+    let repo = guarded(&env);
+    // A commit on main not pushed yet, then auth's branch starts from it.
+    write_files(&repo, &[("README.md", "# demo, edited by hand\n")]);
+    env.git(&repo, &["commit", "-q", "-am", "edit the readme"]);
+    auth_done(&env, &repo);
+    let (code, stderr) = push(&env, &repo, &["main"]);
+    assert_eq!(code, 0, "main's own commit is not auth's work:\n{stderr}");
+    assert_eq!(remote_tip(&env, "main"), env.git(&repo, &["rev-parse", "main"]).trim());
+
+    // The same with the commit still unpushed when auth lands by a tested merge.
+    env.git(&repo, &["commit", "-q", "--allow-empty", "-m", "another one"]);
+    env.run(&repo, &["requeue", "auth"]).success();
+    auth_done(&env, &repo);
+    env.run(&repo, &["merge", "-q", "--test", "true"]).success();
+    let (code, stderr) = push(&env, &repo, &["main"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(remote_tip(&env, "main"), env.git(&repo, &["rev-parse", "main"]).trim());
+}

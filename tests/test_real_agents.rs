@@ -292,6 +292,9 @@ fn drains_and_merges(preset: &str) {
     let mut changed: Vec<&str> = changed.lines().collect();
     changed.sort();
     assert_eq!(changed, vec!["src/t1/x.txt", "src/t2/y.txt"], "{preset}");
+    // Nothing was written into the repository's own config.
+    let config = std::fs::read_to_string(repo.join(".git/config")).expect("config");
+    assert!(!config.contains("[user]"), "{preset} wrote an identity:\n{config}");
     // And nothing tried to leave the machine.
     let escapes: Vec<&String> = requests
         .iter()

@@ -134,6 +134,11 @@ fn work_done_on_one_machine_merges_on_another() {
     let out = env.run(a, &["merge", "-q"]);
     out.success();
     assert_eq!(env.git(a, &["show", "main:work/t001/out.txt"]), "done on b\n");
+    // The remote's main landed too, before anything said merged.
+    assert_eq!(
+        env.git(&bare, &["rev-parse", "main"]),
+        env.git(a, &["rev-parse", "main"])
+    );
     assert_eq!(
         remote_refs(&env, &bare, "refs/agents/tasks/merged"),
         ["refs/agents/tasks/merged/t001"]
@@ -144,6 +149,34 @@ fn work_done_on_one_machine_merges_on_another() {
         remote_refs(&env, &bare, "refs/agents/merge").is_empty(),
         "the merge lock is released on the remote"
     );
+}
+
+#[test]
+fn merge_refuses_when_the_target_differs_from_the_remotes() {
+    let env = TestEnv::new();
+    let (bare, clones) = shared(&env, 1, 1);
+    let a = &clones[0];
+    env.run(a, &["claim", "t000", "--agent", "me"]).success();
+    env.git(a, &["switch", "-q", "-c", "agents/t000"]);
+    crate::common::write_files(a, &[("work/t000/out.txt", "x\n")]);
+    env.git(a, &["add", "work"]);
+    env.git(a, &["commit", "-q", "-m", "t000 work"]);
+    env.git(a, &["switch", "-q", "main"]);
+    env.run(a, &["done", "t000", "--agent", "me"]).success();
+    // A local commit on main that the remote does not have.
+    crate::common::write_files(a, &[("docs/local.md", "mine\n")]);
+    env.git(a, &["add", "docs/local.md"]);
+    env.git(a, &["commit", "-q", "-m", "local only"]);
+    let (local, remote) = (
+        env.git(a, &["rev-parse", "main"]),
+        env.git(&bare, &["rev-parse", "main"]),
+    );
+    let out = env.run(a, &["merge"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("merge lands on both, so they must agree"), "{out}");
+    assert!(out.stderr.contains("git push origin main"), "{out}");
+    assert_eq!(env.git(a, &["rev-parse", "main"]), local);
+    assert_eq!(env.git(&bare, &["rev-parse", "main"]), remote);
 }
 
 #[test]

@@ -172,7 +172,7 @@ pub fn run(args: &DemoArgs, ui: &Ui) -> Result<()> {
             force: false,
             continue_: false,
             abort: false,
-            retries: 0,
+            retries: None,
             no_cache: false,
             json: false,
         },

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use clap::Args;
+use gix::ObjectId;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -17,13 +18,17 @@ use crate::ui::Ui;
 /// leaves `<ref>.lock`, and every later write of that ref fails), tasks
 /// listed under two states (a kill in the middle of a transition), a merge
 /// lock whose process is gone, worktree registrations a kill cut short,
-/// and claims whose lease expired.
+/// claims whose lease expired, and state refs git-agents did not write
+/// (refs/agents/tasks/<state>/<id> not holding a task history of <id> in
+/// that state, refs/agents/agents/<name> not holding agent.toml of <name>).
 ///
 /// With --fix it removes lock files older than --older-than (a live writer
 /// holds one for milliseconds), deletes the older ref of a task under two
 /// states (the newer one descends from it), releases a merge lock whose
 /// process is gone, and removes cut-short worktree registrations. Expired claims are reported, not freed: that is
-/// `git agents unlock --stale`, which counts the attempt.
+/// `git agents unlock --stale`, which counts the attempt. A forged state
+/// ref is deleted when another ref holds its task's history, or moved back
+/// to the last state commit in its history; otherwise doctor says what to run.
 ///
 /// Exits 0 when nothing is wrong (or all was fixed), 1 otherwise.
 ///
@@ -49,7 +54,7 @@ pub struct DoctorArgs {
 #[derive(Debug, Serialize)]
 struct Finding {
     /// `lock-file`, `two-states`, `dead-merge`, `stopped-merge`,
-    /// `worktree-registration`, `stale-claim`.
+    /// `worktree-registration`, `stale-claim`, `forged-ref`.
     kind: &'static str,
     subject: String,
     problem: String,
@@ -69,7 +74,9 @@ pub fn run(args: &DoctorArgs, ui: &Ui) -> Result<()> {
     let repo = crate::repo::open()?;
     let mut findings = Vec::new();
     lock_files(&repo, args.fix, threshold, &mut findings);
-    tasks(&repo, args.fix, &mut findings)?;
+    // Before `tasks`: a forged ref would pass there for a task under two states.
+    let forged = forged_refs(&repo, args.fix, &mut findings)?;
+    tasks(&repo, args.fix, &forged, &mut findings)?;
     merge_lock(&repo, args.fix, &mut findings)?;
     registrations(&repo, args.fix, &mut findings);
 
@@ -152,10 +159,18 @@ fn lock_files(repo: &gix::Repository, fix: bool, threshold: Duration, out: &mut 
     }
 }
 
-fn tasks(repo: &gix::Repository, fix: bool, out: &mut Vec<Finding>) -> Result<()> {
+fn tasks(repo: &gix::Repository, fix: bool, forged: &[Forged], out: &mut Vec<Finding>) -> Result<()> {
     let snap = state::snapshot(repo)?;
+    let is_forged = |id: &str, (state, oid): (state::TaskState, ObjectId)| {
+        forged.iter().any(|f| f.id == id && f.state == state && f.oid == oid)
+    };
     for (id, task) in &snap.tasks {
-        if task.leftovers.is_empty() {
+        // A forged ref left in place (reported above) is no leftover of a transition.
+        let task = &state::TaskRef {
+            leftovers: task.leftovers.iter().copied().filter(|&l| !is_forged(id, l)).collect(),
+            ..task.clone()
+        };
+        if task.leftovers.is_empty() || is_forged(id, (task.state, task.oid)) {
             continue;
         }
         let others: Vec<&str> = task.leftovers.iter().map(|(s, _)| s.as_str()).collect();
@@ -187,7 +202,10 @@ fn tasks(repo: &gix::Repository, fix: bool, out: &mut Vec<Finding>) -> Result<()
     if let Some(plan) = state::read_plan(repo)? {
         let now = state::now_seconds();
         for (id, task) in &snap.tasks {
-            if task.state != state::TaskState::Claimed || !plan.plan.tasks.iter().any(|t| &t.id == id) {
+            if task.state != state::TaskState::Claimed
+                || !plan.plan.tasks.iter().any(|t| &t.id == id)
+                || is_forged(id, (task.state, task.oid))
+            {
                 continue;
             }
             let record = state::TaskRecord::read(repo, task.oid)?;
@@ -272,6 +290,286 @@ fn registrations(repo: &gix::Repository, fix: bool, out: &mut Vec<Finding>) {
             }
         }
         out.push(finding);
+    }
+}
+
+/// A task ref reported as forged and left in place.
+struct Forged {
+    id: String,
+    state: state::TaskState,
+    oid: ObjectId,
+}
+
+/// What is wrong with a state ref, and the newest commit of its history
+/// that is a whole state history (with the state its record says).
+struct Forgery {
+    why: String,
+    back_to: Option<(ObjectId, state::TaskState)>,
+}
+
+/// State refs whose commit git-agents did not write: a task ref whose
+/// history is not `id`'s (task.toml of `id` in every link, first link the
+/// fixed one) or whose record's state is not its namespace; an agent ref
+/// without agent.toml of that agent. Returns the task refs left in place.
+fn forged_refs(repo: &gix::Repository, fix: bool, out: &mut Vec<Finding>) -> Result<Vec<Forged>> {
+    let mut left = Vec::new();
+    let remote = state::remote::name(repo)?;
+    for (id, refs) in state::list_tasks(repo)? {
+        let judged: Vec<_> = refs
+            .iter()
+            .map(|&(st, oid)| (st, oid, judge_task(repo, &id, st, oid)))
+            .collect();
+        let valid = judged
+            .iter()
+            .find(|(_, _, j)| j.is_none())
+            .map(|&(st, oid, _)| (st, oid));
+        for (st, oid, forgery) in judged {
+            let Some(forgery) = forgery else { continue };
+            let name = st.ref_name(&id);
+            let mut finding = Finding {
+                kind: "forged-ref",
+                subject: name.clone(),
+                problem: format!(
+                    "points at {} ({}), which is not a git-agents state commit: {}",
+                    state::short(oid),
+                    describe(repo, oid),
+                    forgery.why
+                ),
+                fix: String::new(),
+                serious: true,
+                fixed: false,
+            };
+            match (valid, forgery.back_to) {
+                (Some((valid_state, valid_oid)), _) => {
+                    finding.fix = format!(
+                        "delete it: `git agents doctor --fix` (task {id}'s history is at {})",
+                        valid_state.ref_name(&id)
+                    );
+                    if fix {
+                        let keep = state::TaskRef {
+                            state: valid_state,
+                            oid: valid_oid,
+                            leftovers: vec![(st, oid)],
+                        };
+                        match state::drop_leftovers(repo, &id, &keep) {
+                            Ok(()) => finding.fixed = true,
+                            Err(state::WriteError::Moved) => {
+                                finding.fix = "it changed meanwhile; run doctor again".into()
+                            }
+                            Err(state::WriteError::Failed(e)) => {
+                                finding.fix = format!("cannot delete it: {}", e.message)
+                            }
+                        }
+                    }
+                }
+                (None, Some((back, back_state))) if back_state == st => {
+                    finding.fix = match &remote {
+                        None => format!(
+                            "move it back to {}, the last state commit in its history: `git agents doctor --fix`",
+                            state::short(back)
+                        ),
+                        // The remote holds the state: move it there, the mirror follows.
+                        Some(remote) => format!(
+                            "move it back on `{remote}`: `git push --force-with-lease={name}:{oid} {remote} {back}:{name}`"
+                        ),
+                    };
+                    if fix && remote.is_none() {
+                        match state::move_branch(repo, &name, oid, back) {
+                            Ok(true) => finding.fixed = true,
+                            Ok(false) => finding.fix = "it changed meanwhile; run doctor again".into(),
+                            Err(e) => finding.fix = format!("cannot move it back: {}", e.message),
+                        }
+                    }
+                }
+                (None, Some((back, back_state))) => {
+                    finding.fix = format!(
+                        "its history says {}: `git update-ref {} {back} && git update-ref -d {name} {oid}`",
+                        back_state.as_str(),
+                        back_state.ref_name(&id)
+                    );
+                }
+                (None, None) => {
+                    finding.fix = format!(
+                        "nothing of task {id}'s history is left; to add it back as available: \
+                         `git update-ref -d {name} {oid} && git agents plan --yes`"
+                    );
+                }
+            }
+            if !finding.fixed {
+                left.push(Forged {
+                    id: id.clone(),
+                    state: st,
+                    oid,
+                });
+            }
+            out.push(finding);
+        }
+    }
+    for (agent, oid) in state::snapshot(repo)?.agents {
+        let Err(why) = agent_link(repo, &agent, oid) else {
+            continue;
+        };
+        let name = state::AgentRecord::ref_name(&agent);
+        let back = first_parent(repo, oid).filter(|&p| agent_link(repo, &agent, p).is_ok());
+        let mut finding = Finding {
+            kind: "forged-ref",
+            subject: name.clone(),
+            problem: format!(
+                "points at {} ({}), which is not a git-agents state commit: {why}",
+                state::short(oid),
+                describe(repo, oid)
+            ),
+            fix: match back {
+                Some(back) if remote.is_none() => format!(
+                    "move it back to {}, the last state commit in its history: `git agents doctor --fix`",
+                    state::short(back)
+                ),
+                _ => {
+                    format!("delete it (the agent registers again at its next claim): `git update-ref -d {name} {oid}`")
+                }
+            },
+            serious: true,
+            fixed: false,
+        };
+        if let (true, Some(back), None) = (fix, back, &remote) {
+            match state::move_branch(repo, &name, oid, back) {
+                Ok(true) => finding.fixed = true,
+                Ok(false) => finding.fix = "it changed meanwhile; run doctor again".into(),
+                Err(e) => finding.fix = format!("cannot move it back: {}", e.message),
+            }
+        }
+        out.push(finding);
+    }
+    Ok(left)
+}
+
+/// How far a forged ref's history is searched for a state commit.
+const SEARCH_BACK: usize = 1000;
+
+/// `None` when `oid` is a task history of `id` in state `st`.
+fn judge_task(repo: &gix::Repository, id: &str, st: state::TaskState, oid: ObjectId) -> Option<Forgery> {
+    match task_history(repo, id, oid) {
+        Ok(recorded) if recorded == st => None,
+        Ok(recorded) => Some(Forgery {
+            why: format!("it records the task as {}", recorded.as_str()),
+            back_to: Some((oid, recorded)),
+        }),
+        Err(why) => {
+            let mut current = first_parent(repo, oid);
+            let mut back_to = None;
+            for _ in 0..SEARCH_BACK {
+                let Some(c) = current else { break };
+                if let Ok(recorded) = task_history(repo, id, c) {
+                    back_to = Some((c, recorded));
+                    break;
+                }
+                current = first_parent(repo, c);
+            }
+            Some(Forgery { why, back_to })
+        }
+    }
+}
+
+/// The state recorded at `tip` when its first-parent history is one that
+/// git-agents writes for task `id`: every link a single-parent commit with
+/// task.toml of `id`, the first link the task's fixed first commit.
+fn task_history(repo: &gix::Repository, id: &str, tip: ObjectId) -> std::result::Result<state::TaskState, String> {
+    let initial = state::initial_commit(repo.object_hash(), id)
+        .and_then(|c| c.id(repo.object_hash()))
+        .ok();
+    let mut recorded = None;
+    let mut current = tip;
+    // A task's history has a link per transition and heartbeat.
+    for _ in 0..1_000_000 {
+        // Said of the ref's own commit, or of one further back.
+        let which = if current == tip {
+            "it".to_string()
+        } else {
+            format!("{} in its history", state::short(current))
+        };
+        let commit = find_commit(repo, current).map_err(|why| format!("{which} {why}"))?;
+        let record: state::TaskRecord = read_toml(&commit, "task.toml").map_err(|why| format!("{which} {why}"))?;
+        if record.id != id {
+            return Err(format!("{which} holds the task.toml of task `{}`", record.id));
+        }
+        recorded.get_or_insert(record.state);
+        let parents: Vec<ObjectId> = commit.parent_ids().map(|p| p.detach()).collect();
+        match parents.as_slice() {
+            [] if Some(current) == initial || is_first_link(&commit, id, &record) => {
+                return Ok(recorded.unwrap_or(record.state))
+            }
+            [] => return Err(format!("its history does not start at task {id}'s first commit")),
+            [parent] => current = *parent,
+            _ => return Err(format!("{which} is a merge")),
+        }
+    }
+    Err("its history is too long to be a task's".into())
+}
+
+/// The fixed first commit as an older or newer git-agents wrote it (its
+/// task.toml may differ): no parent, the fallback identity at time 0,
+/// message `add <id>`, the task available.
+fn is_first_link(commit: &gix::Commit<'_>, id: &str, record: &state::TaskRecord) -> bool {
+    let fixed = |s: Option<gix::actor::SignatureRef<'_>>| {
+        s.is_some_and(|s| {
+            s.name == crate::repo::FALLBACK_NAME && s.email == crate::repo::FALLBACK_EMAIL && s.seconds() == 0
+        })
+    };
+    record.state == state::TaskState::Available
+        && fixed(commit.author().ok())
+        && fixed(commit.committer().ok())
+        && commit.message_raw_sloppy() == format!("add {id}\n").as_str()
+}
+
+/// `Ok` when `oid` is a commit holding agent.toml of `agent`.
+fn agent_link(repo: &gix::Repository, agent: &str, oid: ObjectId) -> std::result::Result<(), String> {
+    let commit = find_commit(repo, oid).map_err(|why| format!("it {why}"))?;
+    let record: state::AgentRecord = read_toml(&commit, "agent.toml").map_err(|why| format!("it {why}"))?;
+    if record.name != agent {
+        return Err(format!("it holds the agent.toml of agent `{}`", record.name));
+    }
+    Ok(())
+}
+
+/// The commit `oid`; the error completes "it …".
+fn find_commit(repo: &gix::Repository, oid: ObjectId) -> std::result::Result<gix::Commit<'_>, String> {
+    let object = repo.find_object(oid).map_err(|_| "is missing".to_string())?;
+    match object.kind {
+        gix::object::Kind::Commit => Ok(object.into_commit()),
+        kind => Err(format!("is a {kind}, not a commit")),
+    }
+}
+
+/// `file` of `commit`'s tree, parsed; the error completes "it …".
+fn read_toml<T: serde::de::DeserializeOwned>(commit: &gix::Commit<'_>, file: &str) -> std::result::Result<T, String> {
+    let entry = commit
+        .tree()
+        .ok()
+        .and_then(|tree| tree.lookup_entry_by_path(file).ok().flatten())
+        .ok_or_else(|| format!("has no {file}"))?;
+    let blob = entry.object().map_err(|_| format!("has no {file}"))?;
+    toml::from_str(&String::from_utf8_lossy(&blob.data)).map_err(|_| format!("holds a {file} that cannot be read"))
+}
+
+fn first_parent(repo: &gix::Repository, oid: ObjectId) -> Option<ObjectId> {
+    let commit = repo.find_commit(oid).ok()?;
+    let parent = commit.parent_ids().next().map(|p| p.detach());
+    parent
+}
+
+/// What `oid` is, for a report: `commit "subject"`, or the kind of object.
+fn describe(repo: &gix::Repository, oid: ObjectId) -> String {
+    let Ok(object) = repo.find_object(oid) else {
+        return "missing".into();
+    };
+    match object.kind {
+        gix::object::Kind::Commit => {
+            let commit = object.into_commit();
+            let message = commit.message_raw_sloppy().to_string();
+            let subject: String = message.lines().next().unwrap_or_default().chars().take(60).collect();
+            format!("commit \"{subject}\"")
+        }
+        kind => format!("a {kind}"),
     }
 }
 

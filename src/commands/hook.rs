@@ -56,6 +56,8 @@ const MARKER: &str = "git-agents pre-push guard";
 /// Where a pre-existing hook is kept when chained, under its own name (some
 /// hooks look at `basename "$0"`).
 const CHAINED: &str = "git-agents-chained/pre-push";
+/// The folder of chained hooks, next to the hooks themselves.
+const CHAINED_DIR: &str = "git-agents-chained";
 
 pub fn run(args: &HookArgs, ui: &Ui) -> Result<()> {
     match &args.action {
@@ -68,22 +70,61 @@ pub fn run(args: &HookArgs, ui: &Ui) -> Result<()> {
 fn hooks_dir() -> Result<PathBuf> {
     let repo = crate::repo::open()?;
     let workdir = crate::repo::workdir(&repo)?;
-    // git resolves core.hooksPath (relative, ~, per worktree) the way it will use it.
-    let out = crate::process::git_in(
-        &workdir,
-        &["rev-parse", "--path-format=absolute", "--git-path", "hooks"],
-    )?;
+    hooks_dir_in(&workdir)
+}
+
+/// Where git run in `workdir` looks for hooks. git resolves core.hooksPath
+/// (relative, ~, per worktree) the way it will use it.
+pub(crate) fn hooks_dir_in(workdir: &Path) -> Result<PathBuf> {
+    let out = crate::process::git_in(workdir, &["rev-parse", "--path-format=absolute", "--git-path", "hooks"])?;
     Ok(PathBuf::from(out.trim()))
 }
 
+/// Where a user's hook `name` is kept when chained, under its own name
+/// (some hooks look at `basename "$0"`).
+pub(crate) fn chained_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(CHAINED_DIR).join(name)
+}
+
+/// Whether `path` is a file that holds `marker` (one of our hooks).
+pub(crate) fn carries(path: &Path, marker: &str) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|t| t.contains(marker))
+}
+
+/// A file or a symlink (even a dangling one) is at `path`.
+pub(crate) fn occupied(path: &Path) -> bool {
+    path.exists() || path.is_symlink()
+}
+
 fn is_ours(path: &Path) -> bool {
-    std::fs::read_to_string(path).is_ok_and(|t| t.contains(MARKER))
+    carries(path, MARKER)
+}
+
+/// Puts the hook `write` writes at `hook`, first moving a hook already
+/// there to `chained` (which must be free); if writing fails, the moved hook
+/// is put back, so a failed install changes nothing. Returns whether a hook
+/// was moved.
+pub(crate) fn put_in_place(hook: &Path, chained: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<bool> {
+    let existing = occupied(hook);
+    let chained_dir = chained.parent().unwrap_or(chained).to_path_buf();
+    std::fs::create_dir_all(&chained_dir).context(|| format!("cannot create {}", chained_dir.display()))?;
+    if existing {
+        std::fs::rename(hook, chained)
+            .context(|| format!("cannot move {} to {}", hook.display(), chained.display()))?;
+    }
+    if let Err(e) = write(hook) {
+        if existing {
+            let _ = std::fs::rename(chained, hook);
+        }
+        return Err(e);
+    }
+    Ok(existing)
 }
 
 fn install(chain: bool, ui: &Ui) -> Result<()> {
     let dir = hooks_dir()?;
     let hook = dir.join("pre-push");
-    let chained = dir.join(CHAINED);
+    let chained = chained_path(&dir, "pre-push");
     if is_ours(&hook) {
         ui.result(&format!(
             "the pre-push guard is already installed at {}",
@@ -91,7 +132,7 @@ fn install(chain: bool, ui: &Ui) -> Result<()> {
         ));
         return Ok(());
     }
-    let existing = hook.exists() || hook.is_symlink();
+    let existing = occupied(&hook);
     if existing && !chain {
         return Err(
             Error::usage(format!("a pre-push hook already exists at {}", hook.display()))
@@ -99,7 +140,7 @@ fn install(chain: bool, ui: &Ui) -> Result<()> {
                 .hint("or move it away yourself and run `git agents hook install` again"),
         );
     }
-    let leftover = chained.exists() || chained.is_symlink();
+    let leftover = occupied(&chained);
     if existing && leftover {
         return Err(Error::usage(format!(
             "{} already exists; chaining would overwrite it",
@@ -116,20 +157,7 @@ fn install(chain: bool, ui: &Ui) -> Result<()> {
         .hint("keep running it first: `git agents hook install --chain`")
         .hint("or remove it, then run `git agents hook install` again"));
     }
-    let chained_dir = chained.parent().unwrap_or(&dir).to_path_buf();
-    std::fs::create_dir_all(&chained_dir).context(|| format!("cannot create {}", chained_dir.display()))?;
-    if existing {
-        std::fs::rename(&hook, &chained)
-            .context(|| format!("cannot move {} to {}", hook.display(), chained.display()))?;
-    }
-    let written = write_hook(&hook);
-    if let Err(e) = written {
-        if existing {
-            // Put the user's hook back: a failed install changes nothing.
-            let _ = std::fs::rename(&chained, &hook);
-        }
-        return Err(e);
-    }
+    put_in_place(&hook, &chained, write_hook)?;
     ui.result(&format!("installed the pre-push guard at {}", hook.display()));
     if existing {
         ui.status(&format!("the previous hook runs first, from {}", chained.display()));

@@ -18,11 +18,17 @@ use crate::ui::Ui;
 /// there and clean). The task becomes merged and the commit gets a note on
 /// refs/notes/agents (`git log --notes=agents`).
 ///
+/// What lands is the commit each task recorded at `done` (what was
+/// checked): a task whose branch moved since, or whose change touches files
+/// outside its `owns`, is refused and left done, with the reason, and so
+/// are the tasks that depend on it (exit 1 after the rest landed).
+///
 /// The first conflict stops the run with exit 3, the first red test with
 /// exit 4, each with a report naming the task, the files and the next
 /// commands. What landed stays landed. The stopped merge waits in the
-/// integration worktree: resolve and commit there, then --continue; or
-/// --abort.
+/// integration worktree: resolve and commit there, then --continue, which
+/// tests the resolution and goes on with the options the stopped run had
+/// (an option given again overrides, and says so); or --abort.
 ///
 /// Examples:
 ///
@@ -48,14 +54,14 @@ pub struct MergeArgs {
     #[arg(long)]
     pub force: bool,
     /// Land the stopped task's resolution (committed in the integration worktree) and go on
-    #[arg(long = "continue", conflicts_with_all = ["abort", "dry_run", "squash"])]
+    #[arg(long = "continue", conflicts_with_all = ["abort", "dry_run", "into"])]
     pub continue_: bool,
     /// Give up the stopped merge; the target stays where it is
     #[arg(long, conflicts_with_all = ["dry_run", "squash", "test"])]
     pub abort: bool,
-    /// Re-run a red test up to N times before stopping (flaky suites)
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    pub retries: u32,
+    /// Re-run a red test up to N times before stopping (flaky suites; default 0)
+    #[arg(long, value_name = "N")]
+    pub retries: Option<u32>,
     /// Test even a tree that already passed the same command
     #[arg(long)]
     pub no_cache: bool,
@@ -74,7 +80,7 @@ pub fn run(args: &MergeArgs, ui: &Ui) -> Result<()> {
         into: args.into.clone(),
         dry_run: args.dry_run,
         force: args.force,
-        retries: args.retries,
+        retries: args.retries.unwrap_or(0),
         cache: !args.no_cache,
     };
     if args.abort {
@@ -93,7 +99,13 @@ pub fn run(args: &MergeArgs, ui: &Ui) -> Result<()> {
     }
     let integration = crate::worktree::root(&repo, &workdir).join("integration");
     let outcome = if args.continue_ {
-        merge::resume(&ctx, &workdir, &opts, |line| ui.status(line))?
+        let given = merge::Overrides {
+            test: args.test.clone(),
+            squash: args.squash,
+            retries: args.retries,
+            no_cache: args.no_cache,
+        };
+        merge::resume(&ctx, &workdir, &opts, &given, |line| ui.status(line))?
     } else {
         merge::run(&ctx, &workdir, &opts, |line| ui.status(line))?
     };
@@ -110,18 +122,34 @@ pub fn run(args: &MergeArgs, ui: &Ui) -> Result<()> {
         let mut out = String::new();
         let verb = if outcome.dry_run { "would land" } else { "landed" };
         for l in &outcome.landed {
-            let tested = l
-                .test
-                .as_deref()
-                .map_or("untested".to_string(), |t| format!("tested `{t}`"));
+            let tested = match (&l.test, &l.cached) {
+                (None, _) => "untested".to_string(),
+                (Some(t), Some(when)) => format!("`{t}` already passed on this tree {when}"),
+                (Some(t), None) if outcome.dry_run => format!("to test `{t}`"),
+                (Some(t), None) => format!("tested `{t}`"),
+            };
             out.push_str(&format!("{verb} {} as {} ({tested})\n", l.task, &l.commit[..7]));
         }
-        if outcome.landed.is_empty() && outcome.stop.is_none() {
+        for r in &outcome.refused {
+            out.push_str(&format!("refused {}: {}\n", r.task, r.reason));
+        }
+        if outcome.landed.is_empty() && outcome.stop.is_none() && outcome.refused.is_empty() {
             out.push_str("nothing to merge: no task is done\n");
         }
         ui.result(&out);
     }
-    let Some(stop) = &outcome.stop else { return Ok(()) };
+    let Some(stop) = &outcome.stop else {
+        if outcome.refused.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = outcome.refused.iter().map(|r| r.task.as_str()).collect();
+        return Err(Error::failure(format!(
+            "{} task(s) not landed: their work is not what was checked: {}",
+            ids.len(),
+            ids.join(", ")
+        ))
+        .hint("look with `git agents log TASK`; `git agents requeue TASK` has it done and checked again"));
+    };
     Err(report(stop, &outcome, &integration.display().to_string()))
 }
 

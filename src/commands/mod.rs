@@ -82,13 +82,7 @@ pub fn dispatch(cli: &Cli, ui: &Ui) -> Result<()> {
         Command::Spawn(args) => spawn::run(args, ui),
         Command::Presets(args) => presets::run(args, ui),
         Command::Claim(args) => claim::run(args, ui),
-        Command::Done(args) => verdict::run(
-            &args.held,
-            Verdict::Done {
-                branch: args.branch.clone(),
-            },
-            ui,
-        ),
+        Command::Done(args) => verdict::done(args, ui),
         Command::Fail(args) => verdict::run(
             &args.held,
             Verdict::Fail {

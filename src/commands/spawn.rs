@@ -126,6 +126,7 @@ pub fn run(args: &SpawnArgs, ui: &Ui) -> Result<()> {
     }
     warn_if_base_is_behind(&workdir, &plan.base, ui);
     crate::worktree::exclude_state_files(repo.common_dir(), &settings.template.state_files)?;
+    crate::ref_guard::install(&repo, ui);
     // A second handler cannot be installed (demo runs spawn in-process twice); the first one is enough.
     let _ = ctrlc::set_handler(|| CANCEL.store(true, Ordering::SeqCst));
 

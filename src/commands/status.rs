@@ -55,6 +55,59 @@ pub struct Status {
     pub(crate) available: usize,
     pub(crate) agents: Vec<AgentLine>,
     pub tasks: Vec<TaskLine>,
+    /// A merge that is running or waits for a person.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) merge: Option<MergeLine>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct MergeLine {
+    pub(crate) target: String,
+    /// `running`, or `stopped` on a conflict or a red test.
+    pub(crate) state: &'static str,
+    pub(crate) task: Option<String>,
+    pub(crate) why: Option<String>,
+    pub(crate) paths: Vec<String>,
+    pub(crate) integration: String,
+    pub(crate) next: Vec<String>,
+}
+
+/// The merge lock as people need to see it.
+fn merge_line(repo: &gix::Repository) -> Result<Option<MergeLine>> {
+    let Some((_, record)) = state::read_merge(repo)? else {
+        return Ok(None);
+    };
+    let integration = crate::repo::workdir(repo)
+        .map(|w| {
+            crate::worktree::root(repo, &w)
+                .join("integration")
+                .display()
+                .to_string()
+        })
+        .unwrap_or_default();
+    let (state, next) = match &record.stopped_task {
+        Some(task) => (
+            "stopped",
+            vec![
+                format!("resolve in {integration}, `git commit` there, then `git agents merge --continue`"),
+                format!("or give it up: `git agents merge --abort` (then `git agents requeue {task}` to redo it)"),
+            ],
+        ),
+        None if record.gone() => (
+            "stale",
+            vec!["its process is gone: `git agents merge --force` takes over".into()],
+        ),
+        None => ("running", vec![format!("pid {} on {}", record.pid, record.host)]),
+    };
+    Ok(Some(MergeLine {
+        target: record.target,
+        state,
+        task: record.stopped_task,
+        why: record.why,
+        paths: record.paths,
+        integration,
+        next,
+    }))
 }
 
 #[derive(Debug, Serialize)]
@@ -193,6 +246,7 @@ pub fn gather(ctx: &Context<'_>) -> Result<Status> {
         available: count(&|t| t.state == TaskState::Available),
         agents: agents.into_values().collect(),
         tasks,
+        merge: merge_line(repo)?,
     })
 }
 
@@ -267,6 +321,29 @@ pub(crate) fn human(s: &Status, now: i64) -> String {
         })
         .collect();
     out.push_str(&table(&rows));
+    if let Some(m) = &s.merge {
+        out.push('\n');
+        out.push_str(&merge_text(m));
+    }
+    out
+}
+
+/// The merge lock in a few lines (human and markdown output share it).
+pub(crate) fn merge_text(m: &MergeLine) -> String {
+    let mut out = match (&m.task, &m.why) {
+        (Some(task), why) => format!(
+            "merge into {} stopped at `{task}`: {}\n",
+            m.target,
+            why.as_deref().unwrap_or("stopped")
+        ),
+        (None, _) => format!("merge into {}: {}\n", m.target, m.state),
+    };
+    if !m.paths.is_empty() {
+        out.push_str(&format!("  paths: {}\n", m.paths.join(", ")));
+    }
+    for step in &m.next {
+        out.push_str(&format!("  {step}\n"));
+    }
     out
 }
 

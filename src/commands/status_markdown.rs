@@ -72,8 +72,17 @@ pub fn render(s: &Status, now: i64, base: &str) -> String {
             ));
         }
     }
+    if let Some(m) = &s.merge {
+        out.push_str("\n## Merge\n\n");
+        for line in super::status::merge_text(m).lines() {
+            out.push_str(&format!("- {}\n", line.trim()));
+        }
+    }
     out.push_str("\n## Next steps\n\n");
     let mut steps = Vec::new();
+    if let Some(m) = s.merge.as_ref().filter(|m| m.task.is_some()) {
+        steps.extend(m.next.iter().cloned());
+    }
     if !blocked.is_empty() {
         steps.push(
             "fix the cause of each blocked task (`git agents log TASK`), then `git agents requeue TASK`".to_string(),
@@ -85,7 +94,7 @@ pub fn render(s: &Status, now: i64, base: &str) -> String {
     if s.tasks.iter().any(|t| t.state == TaskState::Available && t.ready) && s.in_progress == 0 {
         steps.push("start agents on the ready tasks: `git agents spawn N`".into());
     }
-    if s.tasks.iter().any(|t| t.state == TaskState::Done) {
+    if s.merge.is_none() && s.tasks.iter().any(|t| t.state == TaskState::Done) {
         steps.push(format!(
             "merge the done tasks into {base}: `git agents merge --test \"…\"`"
         ));

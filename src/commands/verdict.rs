@@ -3,7 +3,7 @@
 
 use clap::Args;
 
-use crate::error::Result;
+use crate::error::{Error, Exit, Result};
 use crate::protocol::{self, Context, Verdict};
 use crate::ui::Ui;
 
@@ -25,21 +25,131 @@ pub struct HeldTask {
 
 /// Mark a claimed task as done
 ///
-/// Records the task branch (default agents/<task>) and its head, and moves
-/// the task to done; tasks that depend on it become ready.
+/// Checks the work first, as `spawn` does: the branch (default
+/// agents/<task>) may change only the files the task owns (deletions and
+/// renames count; commits of the base and of dependencies do not), and the
+/// acceptance command (the task's `test`, else the plan's) must pass. It
+/// runs here, so run `done` in the worktree that has the branch checked
+/// out, committed; `--no-verify` skips it and says so in the task's
+/// history. Then records the branch and its head (what `merge` will land)
+/// and moves the task to done; tasks that depend on it become ready.
 ///
 /// Examples:
 ///
 ///   git agents done auth --agent agent-1            # branch agents/auth
 ///   git agents done auth --agent agent-1 --branch my-auth-work
+///   git agents done auth --agent agent-1 --no-verify
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct DoneArgs {
     #[command(flatten)]
     pub held: HeldTask,
-    /// The branch holding the work (must exist when given)
+    /// The branch holding the work (must exist when given); merge lands its head as recorded now
     #[arg(long)]
     pub branch: Option<String>,
+    /// Skip the acceptance command (recorded in the task's history)
+    #[arg(long)]
+    pub no_verify: bool,
+}
+
+/// `done`: the same checks as the runner's, then the verdict.
+pub fn done(args: &DoneArgs, ui: &Ui) -> Result<()> {
+    let held = &args.held;
+    let repo = crate::repo::open()?;
+    let agent = protocol::agent_name(held.agent.as_deref())?;
+    let ctx = Context::load(&repo)?;
+    ctx.task_known(&held.task)?;
+    let plan = &ctx.plan.plan;
+    let Some(task) = plan.tasks.iter().find(|t| t.id == held.task) else {
+        return Err(Error::usage(format!("task `{}` is not in the plan", held.task)));
+    };
+    let name = args.branch.clone().unwrap_or_else(|| format!("agents/{}", task.id));
+    // No branch, no work to check (and nothing for merge to land).
+    if let Some(head) = crate::repo::branch_tip(&repo, &name)? {
+        check_ownership(&ctx, task, &name, head)?;
+        if !args.no_verify {
+            if let Some(test) = task.test.as_ref().or(plan.test.as_ref()) {
+                check_acceptance(&repo, &task.id, &name, head, test)?;
+            }
+        }
+    }
+    let verdict = Verdict::Done {
+        branch: args.branch.clone(),
+        start: None,
+        unverified: args.no_verify,
+    };
+    let record = protocol::finish(&ctx, &agent, &held.task, verdict, held.force)?;
+    print(held, &record, &ctx, ui);
+    Ok(())
+}
+
+/// The work on `branch` changes only files `task` owns.
+fn check_ownership(ctx: &Context<'_>, task: &crate::plan::Task, branch: &str, head: gix::ObjectId) -> Result<()> {
+    let repo = ctx.repo;
+    // The base and the dependencies' work are not this task's to judge.
+    let mut hidden: Vec<gix::ObjectId> = crate::repo::branch_tip(repo, &ctx.plan.plan.base)?
+        .into_iter()
+        .collect();
+    for dep in &task.depends_on {
+        hidden.extend(crate::repo::branch_tip(repo, &format!("agents/{dep}"))?);
+    }
+    let outside = crate::checks::Ownership::of(task).outside_commits(repo, head, &hidden)?;
+    if outside.is_empty() {
+        return Ok(());
+    }
+    let mut err = Error::usage(format!(
+        "{branch} changes files outside what task `{}` owns ({})",
+        task.id,
+        if task.owns.is_empty() {
+            "everything".to_string()
+        } else {
+            task.owns.join(", ")
+        }
+    ));
+    for path in &outside {
+        err = err.detail(path.clone());
+    }
+    Err(err.hint(format!(
+        "take those changes out of {branch} and run `done` again, or give the task back with `git agents fail {} --reason ...`",
+        task.id
+    )))
+}
+
+/// The acceptance command passes on `head`, in this worktree.
+fn check_acceptance(repo: &gix::Repository, id: &str, branch: &str, head: gix::ObjectId, test: &str) -> Result<()> {
+    let here = std::env::current_dir().map_err(|e| Error::failure("no current folder").cause(e))?;
+    let at = crate::process::git_in(&here, &["rev-parse", "HEAD"]).unwrap_or_default();
+    let clean = crate::process::git_in(&here, &["status", "--porcelain", "--untracked-files=no"])
+        .is_ok_and(|s| s.trim().is_empty());
+    if gix::ObjectId::from_hex(at.trim().as_bytes()).ok() != Some(head) || !clean {
+        return Err(Error::usage(format!(
+            "the acceptance command `{test}` runs where {branch} is checked out, clean, and this folder is not that"
+        ))
+        .hint(format!(
+            "run `git agents done {id}` in the worktree of {branch} after committing"
+        ))
+        .hint("or skip the command with `--no-verify` (recorded in the task's history)"));
+    }
+    let log = crate::runner::log_dir(repo)?.join(format!("{id}.done.log"));
+    let _ = std::fs::remove_file(&log);
+    let never = std::sync::atomic::AtomicBool::new(false);
+    match crate::process::shell(test, &here, &log, &never)? {
+        crate::process::Ended::Exited(0) => Ok(()),
+        ended => {
+            let output = std::fs::read_to_string(&log).unwrap_or_default();
+            Err(Error::new(
+                Exit::TestsFailed,
+                format!(
+                    "the acceptance command `{test}` failed ({ended:?}): {}",
+                    crate::failure_reason::from_output(&output)
+                ),
+            )
+            .detail(format!("output: {}", log.display()))
+            .hint(format!(
+                "fix the work and run `done` again, or `git agents fail {id} --reason ...`"
+            )))
+        }
+    }
 }
 
 /// Mark a claimed task as failed
@@ -97,9 +207,14 @@ pub fn run(held: &HeldTask, verdict: Verdict, ui: &Ui) -> Result<()> {
     let agent = protocol::agent_name(held.agent.as_deref())?;
     let ctx = Context::load(&repo)?;
     let record = protocol::finish(&ctx, &agent, &held.task, verdict, held.force)?;
+    print(held, &record, &ctx, ui);
+    Ok(())
+}
+
+fn print(held: &HeldTask, record: &crate::state::TaskRecord, ctx: &Context<'_>, ui: &Ui) {
     if held.json {
-        ui.json(&record);
-        return Ok(());
+        ui.json(record);
+        return;
     }
     ui.result(&format!("{} {}", held.task, record.state.as_str()));
     if let Some(lease) = record
@@ -114,5 +229,4 @@ pub fn run(held: &HeldTask, verdict: Verdict, ui: &Ui) -> Result<()> {
             held.task, record.attempts, held.task
         ));
     }
-    Ok(())
 }

@@ -366,6 +366,36 @@ pub struct MergeRecord {
     /// The target commit the stopped merge last saw.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seen: Option<String>,
+    /// Why it stopped (`conflict` or `test failed`) and what it touched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<String>,
+    /// The options of the stopped run; `--continue` goes on with them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<MergeOptions>,
+}
+
+/// The options a stopped merge remembers for `--continue`.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MergeOptions {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<String>,
+    #[serde(default)]
+    pub squash: bool,
+    #[serde(default)]
+    pub retries: u32,
+    #[serde(default)]
+    pub no_cache: bool,
+}
+
+/// Where and why a merge stopped, for [`MergeLock::stop`].
+pub struct StopPoint<'a> {
+    pub task: &'a str,
+    pub seen: ObjectId,
+    pub why: &'a str,
+    pub paths: Vec<String>,
+    pub options: MergeOptions,
 }
 
 impl MergeRecord {
@@ -377,6 +407,9 @@ impl MergeRecord {
             started: now_seconds(),
             stopped_task: None,
             seen: None,
+            why: None,
+            paths: Vec::new(),
+            options: None,
         }
     }
 
@@ -483,15 +516,18 @@ impl<'r> MergeLock<'r> {
         }
     }
 
-    /// Turns this run into a stopped merge at `task`, the target at `seen`.
-    pub fn stop(mut self, task: &str, seen: ObjectId) -> Result<()> {
+    /// Turns this run into a stopped merge (see [`StopPoint`]).
+    pub fn stop(mut self, at: StopPoint<'_>) -> Result<()> {
         let record: MergeRecord = objects::read_file(self.repo, self.oid, "merge.toml")
             .ok()
             .and_then(|t| toml::from_str(&t).ok())
             .unwrap_or_default();
         let stopped = MergeRecord {
-            stopped_task: Some(task.to_string()),
-            seen: Some(seen.to_string()),
+            stopped_task: Some(at.task.to_string()),
+            seen: Some(at.seen.to_string()),
+            why: Some(at.why.to_string()),
+            paths: at.paths,
+            options: Some(at.options),
             ..record
         }
         .write(self.repo)?;
@@ -567,29 +603,38 @@ pub fn merge_note(repo: &gix::Repository, commit: ObjectId) -> Option<String> {
     read_note(repo, NOTES_REF, commit)
 }
 
-/// Test results per tree: a note on the tree object, one `ok <command>` line
-/// per command that passed on it.
+/// Test results per tree: a note on the tree object, one `ok <command>`
+/// line per command that passed on it, followed by a tab and the time it
+/// passed (seconds since the epoch; older notes have no time).
 pub const TESTS_NOTES_REF: &str = "refs/notes/agents-tests";
 
-/// Whether `command` already passed on `tree`.
-pub fn tested_green(repo: &gix::Repository, tree: ObjectId, command: &str) -> bool {
-    let line = format!("ok {command}");
-    read_note(repo, TESTS_NOTES_REF, tree).is_some_and(|text| text.lines().any(|l| l == line))
+/// When `command` passed on `tree`: `Some(Some(time))`, `Some(None)` for a
+/// note without a time, `None` when it never passed.
+pub fn tested_green(repo: &gix::Repository, tree: ObjectId, command: &str) -> Option<Option<i64>> {
+    let text = read_note(repo, TESTS_NOTES_REF, tree)?;
+    text.lines().find_map(|l| {
+        let rest = l.strip_prefix("ok ")?;
+        match rest.rsplit_once('\t') {
+            Some((cmd, time)) if cmd == command => Some(time.parse().ok()),
+            None if rest == command => Some(None),
+            _ => None,
+        }
+    })
 }
 
-/// Records that `command` passed on `tree`.
+/// Records that `command` passed on `tree` now.
 pub fn record_green(repo: &gix::Repository, tree: ObjectId, command: &str) -> Result<()> {
-    let existing = read_note(repo, TESTS_NOTES_REF, tree).unwrap_or_default();
-    let line = format!("ok {command}");
-    if existing.lines().any(|l| l == line) {
+    if tested_green(repo, tree, command).is_some() {
         return Ok(());
     }
+    let existing = read_note(repo, TESTS_NOTES_REF, tree).unwrap_or_default();
+    let line = format!("ok {command}\t{}", now_seconds());
     replace_note(
         repo,
         TESTS_NOTES_REF,
         tree,
         &format!("{existing}{line}\n"),
-        &format!("git agents: {line}"),
+        &format!("git agents: ok {command}"),
     )
     .map_err(|e| crate::error::Error::failure(format!("cannot record the test result of {tree}")).cause(e))
     .map_err(|e| transaction::with_lock_hint(repo, TESTS_NOTES_REF, e))

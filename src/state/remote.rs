@@ -383,6 +383,53 @@ pub fn adopt_task_branches(repo: &gix::Repository, ids: &[&str]) -> Result<Vec<S
     Ok(saved_lines)
 }
 
+/// With a shared remote, where its `target` branch is now (fetched):
+/// `Some((remote, tip))`, `tip` `None` when the remote has no such branch;
+/// `None` without a remote.
+pub fn target_on_remote(repo: &gix::Repository, target: &str) -> Result<Option<(String, Option<ObjectId>)>> {
+    let Some(remote) = name(repo)? else { return Ok(None) };
+    let tracking = format!("refs/remotes/{remote}/{target}");
+    {
+        let _guard = MirrorLock::take(repo)?;
+        git_fetch(repo, &remote, &[&format!("+refs/heads/{target}:{tracking}")])
+            .or_else(|e| {
+                if e.contains("couldn't find remote ref") {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })
+            .map_err(|cause| unreachable(repo, &remote, &format!("read `{target}` from"), cause))?;
+    }
+    let _ = repo.refs.force_refresh_packed_buffer();
+    Ok(Some((remote, crate::repo::ref_tip(repo, &tracking))))
+}
+
+/// Moves `target` on the remote to `new` with a lease on what
+/// [`target_on_remote`] (or the last push) saw there (the remote's own
+/// compare-and-swap); `false` when the remote's target moved meanwhile.
+/// Runs before the local target moves, so neither the local target nor the
+/// task states ever claim a merge the remote lacks.
+pub fn push_target(repo: &gix::Repository, remote: &str, target: &str, new: ObjectId) -> Result<bool> {
+    let full = format!("refs/heads/{target}");
+    let seen = crate::repo::ref_tip(repo, &format!("refs/remotes/{remote}/{target}"));
+    let lease = format!(
+        "--force-with-lease={full}:{}",
+        seen.map_or(String::new(), |s| s.to_string())
+    );
+    let spec = format!("{new}:{full}");
+    match git(repo, &["push", "--quiet", "--porcelain", &lease, remote, &spec]) {
+        Ok(_) => {
+            let tracking = format!("refs/remotes/{remote}/{target}");
+            let _ = git(repo, &["update-ref", &tracking, &new.to_string()]);
+            Ok(true)
+        }
+        Err(e) if e.contains("stale info") || e.contains("rejected") => Ok(false),
+        Err(cause) => Err(unreachable(repo, remote, &format!("land `{target}` on"), cause)
+            .hint(format!("`{target}` was not moved, here or there"))),
+    }
+}
+
 /// Pushes the merge notes to the remote (fast-forward only), so the
 /// pre-push guard on other machines sees which commits were tested.
 pub fn push_notes(repo: &gix::Repository) -> Result<()> {

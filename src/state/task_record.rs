@@ -35,6 +35,13 @@ pub struct TaskRecord {
     pub branch: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head: Option<String>,
+    /// The commit the work started from (base tip with dependencies merged
+    /// in), when the runner made it: the task's change is `start..head`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    /// Set when `done --no-verify` skipped the acceptance command.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unverified: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_failure: Option<String>,
     /// Set when an operation overrode the claim holder (`--force`).
