@@ -8,6 +8,7 @@ pub mod commands;
 pub mod error;
 pub mod failure_reason;
 pub mod guard;
+pub mod keeper;
 pub mod merge;
 pub mod plan;
 pub mod process;
@@ -38,7 +39,15 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     if let Some(remote) = &cli.remote {
         state::remote::set_flag(remote);
     }
-    match commands::dispatch(&cli, &ui) {
+    let result = commands::dispatch(&cli, &ui);
+    if repo::fallback_identity_used() {
+        ui.warn(&format!(
+            "no git identity is configured: commits were made as {} <{}>; set yours with `git config --global user.name \"Your Name\"` and `git config --global user.email you@example.com`",
+            repo::FALLBACK_NAME,
+            repo::FALLBACK_EMAIL
+        ));
+    }
+    match result {
         Ok(()) => 0,
         Err(err) => {
             ui.error(&err);

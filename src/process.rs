@@ -51,7 +51,15 @@ pub fn parse_git_version(text: &str) -> Option<(u32, u32)> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_git_version;
+    use super::{parse_git_version, parse_stat};
+
+    #[test]
+    fn reads_state_and_parent_from_proc_stat() {
+        assert_eq!(parse_stat("42 (sh) S 7 42 42 0 -1"), Some(('S', 7)));
+        // A program may name itself anything, spaces and parentheses too.
+        assert_eq!(parse_stat("42 (a) Z 1 (b) R 9 42 42"), Some(('R', 9)));
+        assert_eq!(parse_stat("42 (sh"), None);
+    }
 
     #[test]
     fn reads_git_versions() {
@@ -133,48 +141,69 @@ pub const DEFAULT_GRACE: std::time::Duration = std::time::Duration::from_secs(5)
 /// `cancel` becomes true or `tick` says stop, so a hung agent's own
 /// children go too: SIGTERM first (agent CLIs save their session and
 /// end their tools), SIGKILL after the grace period.
+///
+/// The child runs under a keeper (`git-agents keeper`, see `keeper`):
+/// whatever it starts, in the background or in a new session, ends with
+/// it, and all of it ends when this process dies, even by SIGKILL.
 pub fn supervise(
     child: &Supervised<'_>,
     cancel: &std::sync::atomic::AtomicBool,
     mut tick: impl FnMut() -> bool,
 ) -> Result<Ended> {
+    use std::io::BufRead;
     use std::os::unix::process::CommandExt;
     use std::sync::atomic::Ordering;
 
-    let Some((program, args)) = child.argv.split_first() else {
+    let Some(program) = child.argv.first() else {
         return Err(Error::usage("the agent command is empty").hint("give the program and its arguments"));
     };
-    let open_log = || {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(child.log)
-            .map_err(|e| Error::failure(format!("cannot open log {}", child.log.display())).cause(e))
-    };
-    let mut expr = duct::cmd(program, args)
-        .dir(child.dir)
-        .stdin_null()
-        .stdout_file(open_log()?)
-        .stderr_file(open_log()?)
-        .unchecked()
-        .before_spawn(|cmd| {
-            cmd.process_group(0);
-            Ok(())
-        });
-    for (k, v) in child.env {
-        expr = expr.env(k, v);
-    }
-    let handle = expr.start().map_err(|e| {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(child.log)
+        .map_err(|e| Error::failure(format!("cannot open log {}", child.log.display())).cause(e))?;
+    let cannot_start = |why: &dyn std::fmt::Display| {
         Error::failure(format!("cannot start `{program}`"))
-            .cause(e)
+            .cause(why.to_string())
             .hint(format!("check that `{program}` is installed and on PATH"))
-    })?;
+    };
+    // /proc/self/exe rather than current_exe(): it still runs this very
+    // program after the file was rebuilt or removed.
+    let mut keeper = std::process::Command::new("/proc/self/exe");
+    keeper
+        .arg0("git-agents")
+        .arg(KEEPER)
+        .args(["--parent", &std::process::id().to_string()])
+        .args(["--grace-ms", &child.grace.as_millis().to_string()])
+        .arg("--")
+        .args(child.argv)
+        .current_dir(child.dir)
+        .envs(child.env.iter().map(|(k, v)| (k, v)))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(log)
+        .process_group(0);
+    let mut keeper = keeper.spawn().map_err(|e| cannot_start(&e))?;
+    // The keeper says whether the command started (std reports a failed
+    // exec to the keeper, not to us).
+    let mut said = String::new();
+    if let Some(out) = keeper.stdout.take() {
+        let _ = std::io::BufReader::new(out).read_line(&mut said);
+    }
+    if said.trim_end() != crate::keeper::STARTED {
+        let _ = keeper.wait();
+        let why = said
+            .trim_end()
+            .strip_prefix(crate::keeper::FAILED)
+            .unwrap_or("its keeper ended first");
+        return Err(cannot_start(&why));
+    }
     let started = std::time::Instant::now();
     let mut last_tick = started;
     let mut keep_going = true;
     loop {
-        match handle.try_wait() {
-            Ok(Some(output)) => return Ok(Ended::Exited(output.status.code().unwrap_or(-1))),
+        match keeper.try_wait() {
+            Ok(Some(status)) => return Ok(Ended::Exited(status.code().unwrap_or(-1))),
             Ok(None) => {}
             Err(e) => return Err(Error::failure(format!("lost track of `{program}`")).cause(e)),
         }
@@ -186,19 +215,20 @@ pub fn supervise(
             None
         };
         if let Some(verdict) = verdict {
-            let pids = handle.pids();
-            for &pid in &pids {
-                signal_group(pid, libc::SIGTERM);
-            }
+            // The keeper does the SIGTERM, the grace period and the SIGKILL.
+            signal(keeper.id(), libc::SIGTERM);
             let stopping = std::time::Instant::now();
-            while stopping.elapsed() < child.grace && matches!(handle.try_wait(), Ok(None)) {
+            while stopping.elapsed() < child.grace + KEEPER_MARGIN && matches!(keeper.try_wait(), Ok(None)) {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
-            // Also after the leader exited: its group may still hold children.
-            for &pid in &pids {
-                signal_group(pid, libc::SIGKILL);
+            if matches!(keeper.try_wait(), Ok(None)) {
+                // A keeper that cannot finish: end what it keeps, then it.
+                for pid in descendants(keeper.id()) {
+                    signal(pid, libc::SIGKILL);
+                }
+                signal(keeper.id(), libc::SIGKILL);
             }
-            let _ = handle.wait();
+            let _ = keeper.wait();
             return Ok(verdict);
         }
         if last_tick.elapsed() >= std::time::Duration::from_secs(1) {
@@ -209,13 +239,254 @@ pub fn supervise(
     }
 }
 
-/// `signal` to the process group led by `pid`.
-fn signal_group(pid: u32, signal: libc::c_int) {
+/// The hidden subcommand [`supervise`] runs every command through.
+pub const KEEPER: &str = "keeper";
+
+/// How long past the grace period a stopping keeper may take (its SIGKILL
+/// rounds) before the runner ends it and what it keeps itself.
+const KEEPER_MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How many times a stop sends SIGKILL to what is left (a process stuck in
+/// the kernel may take a while to die) before giving up.
+const KILL_ROUNDS: usize = 500;
+
+/// For the keeper: starts `argv` (no shell) in a process group of its own,
+/// stdin from /dev/null, stdout and stderr to `log`.
+pub fn start_in_group(argv: &[String], log: std::os::fd::OwnedFd) -> std::io::Result<std::process::Child> {
+    use std::os::unix::process::CommandExt;
+    let Some((program, args)) = argv.split_first() else {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the command is empty",
+        ));
+    };
+    std::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+}
+
+/// Stops every process `targets` names (asked again each round: processes
+/// fork while they are being stopped): SIGTERM, once to each, with SIGCONT
+/// (a stopped process must run to handle it), then, once the grace period
+/// is over, SIGKILL until none is left. `between` runs between rounds (the
+/// keeper reaps its children there).
+pub fn stop_all(mut targets: impl FnMut() -> Vec<u32>, grace: std::time::Duration, mut between: impl FnMut()) {
+    let mut told: Vec<u32> = Vec::new();
+    let stopping = std::time::Instant::now();
+    loop {
+        between();
+        let left = targets();
+        if left.is_empty() {
+            return;
+        }
+        if stopping.elapsed() >= grace {
+            break;
+        }
+        for pid in left {
+            if !told.contains(&pid) {
+                signal(pid, libc::SIGTERM);
+                signal(pid, libc::SIGCONT);
+                told.push(pid);
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    for _ in 0..KILL_ROUNDS {
+        let left = targets();
+        if left.is_empty() {
+            return;
+        }
+        for pid in left {
+            signal(pid, libc::SIGKILL);
+        }
+        between();
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Living processes as (pid, parent pid), from one pass over /proc
+/// (`/proc/PID/task/*/children` needs CONFIG_PROC_CHILDREN, which not
+/// every kernel has). Zombies are left out: they are already dead.
+fn processes() -> Vec<(u32, u32)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let (state, ppid) = stat_of(pid)?;
+            (!matches!(state, 'Z' | 'X')).then_some((pid, ppid))
+        })
+        .collect()
+}
+
+/// State and parent pid from `/proc/PID/stat` (`pid (comm) S ppid …`,
+/// where comm may hold spaces and parentheses).
+fn stat_of(pid: u32) -> Option<(char, u32)> {
+    parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+fn parse_stat(text: &str) -> Option<(char, u32)> {
+    let mut rest = text.rsplit_once(')')?.1.split_whitespace();
+    let state = rest.next()?.chars().next()?;
+    Some((state, rest.next()?.parse().ok()?))
+}
+
+/// Every living process below `root`: its children, theirs, and so on.
+pub fn descendants(root: u32) -> Vec<u32> {
+    below(&processes(), &[root])
+}
+
+fn below(all: &[(u32, u32)], roots: &[u32]) -> Vec<u32> {
+    let mut found: Vec<u32> = Vec::new();
+    let mut frontier: Vec<u32> = roots.to_vec();
+    while let Some(parent) = frontier.pop() {
+        for &(pid, ppid) in all {
+            if ppid == parent && !found.contains(&pid) && !roots.contains(&pid) {
+                found.push(pid);
+                frontier.push(pid);
+            }
+        }
+    }
+    found
+}
+
+/// Ends what an earlier run left working in `dir`, an agent worktree about
+/// to be used: each process whose current folder is inside it and that is
+/// an agent's (`GIT_AGENTS_TASK` in its environment; a runner older than
+/// the keeper, or killed with its keeper, leaves such) or below a keeper
+/// whose runner is gone, with everything below it. A process under a live
+/// runner's keeper, or no agent's at all (someone's shell), is left
+/// running. Returns the warnings to show.
+pub fn end_leftovers(dir: &std::path::Path, grace: std::time::Duration) -> Vec<String> {
+    let Ok(dir) = dir.canonicalize() else {
+        return Vec::new();
+    };
+    let all = processes();
+    let parent_of = |pid: u32| all.iter().find(|(p, _)| *p == pid).map(|&(_, ppid)| ppid);
+    // Never this process or what it runs under (spawn started from inside).
+    let mut mine = vec![std::process::id()];
+    while let Some(ppid) = mine
+        .last()
+        .and_then(|&p| parent_of(p))
+        .filter(|p| *p > 0 && !mine.contains(p))
+    {
+        mine.push(ppid);
+    }
+    let mut roots = Vec::new();
+    let mut others = Vec::new();
+    for &(pid, _) in &all {
+        let Ok(cwd) = std::fs::read_link(format!("/proc/{pid}/cwd")) else {
+            continue;
+        };
+        // A folder removed since still names where the process writes.
+        let cwd = cwd.to_string_lossy().trim_end_matches(" (deleted)").to_string();
+        if mine.contains(&pid) || !std::path::Path::new(&cwd).starts_with(&dir) {
+            continue;
+        }
+        let mut runner = None;
+        let mut at = pid;
+        for _ in 0..all.len() {
+            if let Some(parent) = keeper_parent(at) {
+                runner = Some((parent_of(at) == Some(parent)).then_some(parent));
+                break;
+            }
+            match parent_of(at) {
+                Some(ppid) if ppid > 1 => at = ppid,
+                _ => break,
+            }
+        }
+        match runner {
+            Some(None) => roots.push(pid),
+            None if has_env(pid, "GIT_AGENTS_TASK") => roots.push(pid),
+            Some(Some(runner)) if runner == std::process::id() => {}
+            owner => others.push((pid, owner.flatten())),
+        }
+    }
+    let mut warnings = Vec::new();
+    let doomed = below(&all, &roots);
+    for (pid, runner) in others.into_iter().filter(|(pid, _)| !doomed.contains(pid)) {
+        warnings.push(match runner {
+            Some(runner) => format!(
+                "{} in {} is an agent of another `git agents spawn` (pid {runner}) using the same worktree; left running",
+                describe_pid(pid),
+                dir.display()
+            ),
+            None => format!(
+                "{} runs in {}, which spawn now uses; it is not an agent's, so it was left running",
+                describe_pid(pid),
+                dir.display()
+            ),
+        });
+    }
+    if roots.is_empty() {
+        return warnings;
+    }
+    let named: Vec<String> = roots.iter().chain(&doomed).map(|&p| describe_pid(p)).collect();
+    stop_all(
+        || {
+            let now = processes();
+            let mut left: Vec<u32> = roots
+                .iter()
+                .copied()
+                .filter(|r| now.iter().any(|(p, _)| p == r))
+                .collect();
+            left.extend(below(&now, &roots));
+            left
+        },
+        grace,
+        || {},
+    );
+    warnings.insert(
+        0,
+        format!(
+            "ended what an earlier run left working in {}: {}",
+            dir.display(),
+            named.join(", ")
+        ),
+    );
+    warnings
+}
+
+/// `pid 123 (sh)`.
+fn describe_pid(pid: u32) -> String {
+    let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    format!("pid {pid} ({})", name.trim())
+}
+
+/// The runner pid a keeper was started for, when `pid` is a keeper.
+fn keeper_parent(pid: u32) -> Option<u32> {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    if args.get(1) != Some(&KEEPER.as_bytes()) {
+        return None;
+    }
+    let at = args
+        .iter()
+        .take_while(|a| **a != b"--")
+        .position(|a| *a == b"--parent")?;
+    std::str::from_utf8(args.get(at + 1)?).ok()?.parse().ok()
+}
+
+/// Whether the environment of `pid` sets `name`.
+fn has_env(pid: u32, name: &str) -> bool {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    let prefix = format!("{name}=");
+    environ.split(|b| *b == 0).any(|v| v.starts_with(prefix.as_bytes()))
+}
+
+/// `signal` to the process `pid`.
+pub fn signal(pid: u32, signal: libc::c_int) {
     if let Ok(pid) = libc::pid_t::try_from(pid) {
-        // SAFETY: killpg only sends a signal; a stale pid at worst yields ESRCH.
+        // SAFETY: kill only sends a signal; a stale pid at worst yields ESRCH.
         #[allow(unsafe_code)]
         unsafe {
-            libc::killpg(pid, signal);
+            libc::kill(pid, signal);
         }
     }
 }
@@ -295,4 +566,46 @@ pub fn version_of(program: &std::path::Path, within: std::time::Duration) -> Opt
             Ok(None) => std::thread::sleep(std::time::Duration::from_millis(20)),
         }
     }
+}
+
+/// Runs `git args` in `dir` like [`git_output`], but stops it once it has
+/// run for `within`: `Ok(None)` then. A remote that accepts the connection
+/// and never answers would otherwise hold git, and whoever waits on it,
+/// forever (git:// and ssh have no timeout of their own). What git started
+/// (git-remote-https, ssh, upload-pack) is stopped with it. The child stays
+/// in this process group, so a password prompt can still read the terminal
+/// and Ctrl-C still reaches it.
+pub fn git_output_with_deadline(
+    dir: &std::path::Path,
+    args: &[&str],
+    within: std::time::Duration,
+) -> Result<Option<std::process::Output>> {
+    check_git_version()?;
+    let cannot = |e: std::io::Error| Error::failure(format!("cannot run git {}", args.join(" "))).cause(e);
+    let handle = duct::cmd("git", args)
+        .dir(dir)
+        .stdout_capture()
+        .stderr_capture()
+        .unchecked()
+        .start()
+        .map_err(cannot)?;
+    if handle
+        .wait_deadline(std::time::Instant::now() + within)
+        .map_err(cannot)?
+        .is_some()
+    {
+        return handle.into_output().map(Some).map_err(cannot);
+    }
+    for pid in handle.pids() {
+        // Stopped first, so it starts nothing new while its children are listed.
+        signal(pid, libc::SIGSTOP);
+        let below = descendants(pid);
+        signal(pid, libc::SIGKILL);
+        for child in below {
+            signal(child, libc::SIGKILL);
+        }
+    }
+    // Reaps git; the pipes close as its children die.
+    let _ = handle.wait();
+    Ok(None)
 }

@@ -130,10 +130,38 @@ pub enum Target<'a> {
 }
 
 /// Claims a task for `agent`; returns the task id and its new record.
+///
+/// `--next` takes the first ready task in plan order while no task is
+/// claimed: one agent alone works through the plan in order. Once claims
+/// are held, others are likely reading the same state at the same moment;
+/// if all went for the first ready task, one would win per round and the
+/// slowest (a clone with more to send, a busier host) would lose round
+/// after round. So each try starts at its own pseudo-random place in the
+/// ready list ([`Spread`]). A lost race is retried on fresh state, after a
+/// short pause that grows with each loss ([`pause_after`]), for as long
+/// as any task is ready: exit 5 says that nothing is, never that the
+/// races were lost too often.
 pub fn claim(ctx: &Context<'_>, agent: &str, target: Target<'_>) -> Result<(String, TaskRecord)> {
     let lease = ctx.lease_seconds()? as i64;
-    for _ in 0..MAX_RACES {
+    let mut spread = Spread::new(agent);
+    let mut lost: u32 = 0;
+    // What the last lost try expected (task, its state commit, this agent's
+    // record), and how many losses in a row the fresh state did not explain.
+    let mut tried: Option<(String, gix::ObjectId, Option<gix::ObjectId>)> = None;
+    let mut unexplained = 0;
+    loop {
         let snap = state::snapshot(ctx.repo)?;
+        if let Some((id, oid, agent_oid)) = tried.take() {
+            // Another writer moved the task or this agent's record: a race,
+            // and someone made progress. Neither moved: something else is in
+            // the way (a leftover ref), which no number of retries fixes.
+            let raced =
+                snap.tasks.get(&id).is_none_or(|t| t.oid != oid) || snap.agents.get(agent).copied() != agent_oid;
+            unexplained = if raced { 0 } else { unexplained + 1 };
+            if unexplained >= MAX_UNEXPLAINED {
+                return Err(stuck(&id));
+            }
+        }
         let id = match target {
             Target::Task(id) => {
                 ctx.task_known(id)?;
@@ -142,22 +170,28 @@ pub fn claim(ctx: &Context<'_>, agent: &str, target: Target<'_>) -> Result<(Stri
                     other => return Err(not_claimable(ctx, &snap, id, other)),
                 }
             }
-            Target::Next => match ctx
-                .plan()
-                .tasks
-                .iter()
-                .find(|t| readiness_of(t, &snap) == Readiness::Ready)
-            {
-                Some(t) => t.id.clone(),
-                None => return Err(nothing_ready(ctx, &snap)),
-            },
+            Target::Next => {
+                let ready: Vec<&crate::plan::Task> = ctx
+                    .plan()
+                    .tasks
+                    .iter()
+                    .filter(|t| readiness_of(t, &snap) == Readiness::Ready)
+                    .collect();
+                if ready.is_empty() {
+                    return Err(nothing_ready(ctx, &snap));
+                }
+                let contended = lost > 0 || snap.tasks.values().any(|t| t.state == TaskState::Claimed);
+                let at = if contended { spread.below(ready.len()) } else { 0 };
+                ready[at].id.clone()
+            }
         };
         let Some(from) = snap.tasks.get(&id) else { continue };
         let old = TaskRecord::read(ctx.repo, from.oid)?;
         let mut record = old.next(TaskState::Claimed, agent, ctx.now);
         record.agent = Some(agent.to_string());
         record.host = Some(host());
-        record.pid = Some(caller_pid());
+        let (pid, judged) = holder();
+        record.set_holder(pid, judged);
         record.claimed_at = Some(ctx.now);
         record.lease_until = Some(ctx.now + lease);
         record.branch = Some(format!("agents/{id}"));
@@ -169,11 +203,72 @@ pub fn claim(ctx: &Context<'_>, agent: &str, target: Target<'_>) -> Result<(Stri
             record: record.clone(),
             agent: Some(registration),
         };
+        let expected = (from.oid, m.agent.as_ref().and_then(|a| a.1));
         if landed(ctx, m)? {
             return Ok((id, record));
         }
+        lost += 1;
+        // A named task that another agent took is refused on fresh state
+        // above; this bound only stops a pathological loop.
+        if matches!(target, Target::Task(_)) && lost as usize >= MAX_RACES {
+            return Err(lost_too_often());
+        }
+        tried = Some((id, expected.0, expected.1));
+        std::thread::sleep(pause_after(lost, &mut spread));
     }
-    Err(lost_too_often())
+}
+
+/// Lost tries in a row that the fresh state does not explain before
+/// `claim` gives up (each one re-reads; a real race always shows).
+const MAX_UNEXPLAINED: u32 = 5;
+
+/// A pseudo-random sequence of its own for every claiming process: seeded
+/// from the agent name, the pid and the time through std's randomly keyed
+/// hasher, then stepped with splitmix64. Two agents of one clone, or the
+/// same name on two machines, thus try different places of the ready list.
+struct Spread(u64);
+
+impl Spread {
+    fn new(agent: &str) -> Self {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        agent.hash(&mut hasher);
+        std::process::id().hash(&mut hasher);
+        std::thread::current().id().hash(&mut hasher);
+        std::time::SystemTime::now().hash(&mut hasher);
+        Spread(hasher.finish())
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A place in a list of `len` (> 0) items.
+    fn below(&mut self, len: usize) -> usize {
+        (self.next() % len as u64) as usize
+    }
+}
+
+/// The pause after the `lost`-th lost race in a row: a ceiling of 2 ms
+/// doubling up to 256 ms, and a pause drawn between half the ceiling and
+/// all of it, so the losers of one round do not all come back together.
+fn pause_after(lost: u32, spread: &mut Spread) -> std::time::Duration {
+    let ceiling_us: u64 = 2_000 << lost.saturating_sub(1).min(7);
+    let half = ceiling_us / 2;
+    std::time::Duration::from_micros(half + spread.next() % (half + 1))
+}
+
+/// `claim` lost the same try several times though nobody moved the task.
+fn stuck(id: &str) -> Error {
+    Error::failure(format!(
+        "cannot claim `{id}`: the write keeps failing though the task still looks ready"
+    ))
+    .hint("`git agents doctor` names what is in the way (a task listed under two states, a lock file)")
+    .hint("`git agents doctor --fix` repairs it; then run the command again")
 }
 
 fn register(ctx: &Context<'_>, snap: &Snapshot, agent: &str) -> Result<(AgentRecord, Option<gix::ObjectId>)> {
@@ -187,7 +282,8 @@ fn register(ctx: &Context<'_>, snap: &Snapshot, agent: &str) -> Result<(AgentRec
         },
     };
     record.host = host();
-    record.pid = caller_pid();
+    let (pid, judged) = holder();
+    record.set_holder(pid, judged);
     record.heartbeat = ctx.now;
     if let Some(dir) = ctx.repo.workdir() {
         record.worktree = Some(dir.display().to_string());
@@ -409,9 +505,30 @@ pub fn requeue(ctx: &Context<'_>, id: &str) -> Result<TaskRecord> {
     Err(lost_too_often())
 }
 
-/// Returns every claim whose lease expired to available (or blocked when
-/// its attempts are used up); returns each task freed.
+/// Returns every stale claim (lease expired, or its process on this host
+/// gone) to available, or blocked when its attempts are used up; returns
+/// each task freed, its new record (`last_failure` says why) and holder.
 pub fn unlock_stale(ctx: &Context<'_>) -> Result<Vec<(String, TaskRecord, String)>> {
+    free_claims(ctx, |record| stale_reason(record, ctx.now))
+}
+
+/// Frees only the claims whose holder process is certainly gone: no lease
+/// needs to be waited for and nobody needs to decide (`spawn`, `doctor --fix`).
+pub fn unlock_gone(ctx: &Context<'_>) -> Result<Vec<(String, TaskRecord, String)>> {
+    free_claims(ctx, |record| {
+        let gone = record.holder_gone()?;
+        Some(format!("process of {} is gone ({gone})", holder_of(record)))
+    })
+}
+
+fn holder_of(record: &TaskRecord) -> &str {
+    record.agent.as_deref().unwrap_or("?")
+}
+
+fn free_claims(
+    ctx: &Context<'_>,
+    stale: impl Fn(&TaskRecord) -> Option<String>,
+) -> Result<Vec<(String, TaskRecord, String)>> {
     let by = person(ctx.repo);
     let mut freed = Vec::new();
     let snap = state::snapshot(ctx.repo)?;
@@ -420,20 +537,18 @@ pub fn unlock_stale(ctx: &Context<'_>) -> Result<Vec<(String, TaskRecord, String
             continue;
         }
         let old = TaskRecord::read(ctx.repo, from.oid)?;
-        if !is_stale(&old, ctx.now) {
-            continue;
-        }
+        let Some(why) = stale(&old) else { continue };
         let holder = old.agent.clone().unwrap_or_default();
         let mut record = old.next(TaskState::Available, &by, ctx.now).unclaimed();
         record.attempts = old.attempts + 1;
-        record.last_failure = Some(format!("lease of {holder} expired"));
+        record.last_failure = Some(why.clone());
         if record.attempts >= ctx.plan().agent.max_attempts {
             record.state = TaskState::Blocked;
         }
         let m = Move {
             id,
             from,
-            message: format!("unlock {id} by {by}: lease of {holder} expired"),
+            message: format!("unlock {id} by {by}: {why}"),
             record: record.clone(),
             agent: None,
         };
@@ -445,9 +560,23 @@ pub fn unlock_stale(ctx: &Context<'_>) -> Result<Vec<(String, TaskRecord, String
     Ok(freed)
 }
 
-/// A claim whose lease has run out.
+/// A claim whose lease has run out, or whose holder process on this host is gone.
 pub fn is_stale(record: &TaskRecord, now: i64) -> bool {
-    record.state == TaskState::Claimed && record.lease_until.is_some_and(|until| until < now)
+    stale_reason(record, now).is_some()
+}
+
+/// Why a claim is stale: "lease of agent-1 expired", "process of agent-1
+/// is gone (pid 42 on box)". The lease is looked at first, so it alone
+/// decides for holders this host cannot see.
+pub fn stale_reason(record: &TaskRecord, now: i64) -> Option<String> {
+    if record.state != TaskState::Claimed {
+        return None;
+    }
+    if record.lease_until.is_some_and(|until| until < now) {
+        return Some(format!("lease of {} expired", holder_of(record)));
+    }
+    let gone = record.holder_gone()?;
+    Some(format!("process of {} is gone ({gone})", holder_of(record)))
 }
 
 fn missing(id: &str) -> Error {
@@ -557,10 +686,31 @@ pub fn host() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
-/// The agent process: `$GIT_AGENTS_PID`, else whoever ran this command.
-fn caller_pid() -> u32 {
-    std::env::var("GIT_AGENTS_PID")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(std::os::unix::process::parent_id)
+/// Set by `spawn`: this process runs the agents and holds their claims.
+static HOLDS_CLAIMS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Says that this process holds the claims it makes until it gives them
+/// back, so its death makes them stale at once (`spawn` calls this).
+pub fn hold_claims_here() {
+    HOLDS_CLAIMS.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// The pid a claim records, and whether that process's death frees it:
+/// - `spawn`'s runner: this process. It gives every claim back unless it
+///   dies, so a dead runner's claims are stale at once.
+/// - `$GIT_AGENTS_PID`: a script names the process that works on the
+///   claim (`GIT_AGENTS_PID=$$ git agents claim --next`); once it is gone,
+///   so is the claim.
+/// - else whoever ran this command, for people to read, never judged:
+///   `git agents claim` in a script exits as soon as it claimed, and its
+///   parent (a `$(…)` subshell, or `git` itself) soon after, while the
+///   script goes on working; that pid says nothing. The lease decides.
+fn holder() -> (u32, bool) {
+    if HOLDS_CLAIMS.load(std::sync::atomic::Ordering::SeqCst) {
+        return (std::process::id(), true);
+    }
+    match std::env::var("GIT_AGENTS_PID").ok().and_then(|p| p.parse().ok()) {
+        Some(pid) => (pid, true),
+        None => (std::os::unix::process::parent_id(), false),
+    }
 }

@@ -124,6 +124,11 @@ pub fn run_agent(
         };
         if !worktree_ready {
             report.event(agent, Event::Preparing);
+            // What a killed run's agent left running here would go on
+            // writing into this task's files.
+            for warning in process::end_leftovers(&dir, settings.grace) {
+                crate::ui::Ui::new(false).warn(&warning);
+            }
             let made = base_tip(&repo, &ctx.plan.plan)
                 .and_then(|base| worktree::ensure(&repo, &dir, base))
                 .and_then(|created| match created {
@@ -262,12 +267,19 @@ fn queue_state(repo: &gix::Repository, plan: &Plan) -> Result<Queue> {
         .iter()
         .any(|t| protocol::readiness_of(t, &snap) == protocol::Readiness::Ready)
     {
+        return Ok(Queue::Ready);
+    }
+    let claims: Vec<state::TaskRecord> = snap
+        .tasks
+        .values()
+        .filter(|t| t.state == TaskState::Claimed)
+        .filter_map(|t| state::TaskRecord::read(repo, t.oid).ok())
+        .collect();
+    if claims.iter().any(|r| r.holder_gone().is_some()) && !protocol::unlock_gone(&Context::load(repo)?)?.is_empty() {
+        // A claim whose process is gone (another spawn, killed) is ours to take over.
         Ok(Queue::Ready)
-    } else if snap.tasks.values().any(|t| {
+    } else if claims.iter().any(|r| !protocol::is_stale(r, state::now_seconds())) {
         // A claim whose lease ran out belongs to a dead agent: nothing to wait for.
-        t.state == TaskState::Claimed
-            && state::TaskRecord::read(repo, t.oid).is_ok_and(|r| !protocol::is_stale(&r, state::now_seconds()))
-    }) {
         Ok(Queue::Busy)
     } else {
         Ok(Queue::Drained)
@@ -377,6 +389,12 @@ fn attempt_task(
     let every = Duration::from_secs((lease / 3).max(1));
     let mut last = std::time::Instant::now();
     let mut lost = false;
+    // Each heartbeat runs on a thread of its own and the tick only starts
+    // it or collects it: over a shared remote it is a fetch and a push,
+    // which a slow or silent remote holds for up to agents.networkTimeout,
+    // and the tick must come back at once so the timeout and Ctrl-C are
+    // enforced on time. One at a time; the thread says whether the claim is lost.
+    let mut beating: Option<std::thread::JoinHandle<bool>> = None;
     // `info/exclude` is shared by every worktree: an agent that adds another
     // task's paths to it hides that task's new files from its own commit.
     let exclude = repo.common_dir().join("info").join("exclude");
@@ -394,20 +412,41 @@ fn attempt_task(
         },
         cancel,
         || {
-            if last.elapsed() < every {
+            if let Some(done) = beating.take_if(|b| b.is_finished()) {
+                lost = done.join().unwrap_or(false);
+                if lost {
+                    return false;
+                }
+            }
+            if beating.is_some() || last.elapsed() < every {
                 return true;
             }
             last = std::time::Instant::now();
-            let beat =
-                Context::load(repo).and_then(|c| protocol::finish(&c, agent, &task.id, Verdict::Heartbeat, false));
-            // The claim is lost only when the state says so (not claimed, or
-            // held by another agent: usage errors). A failure to reach the
-            // state (a shared remote's network blip) is retried next tick;
-            // the lease outlasts several ticks.
-            lost = beat.as_ref().is_err_and(|e| e.exit == crate::error::Exit::Usage);
-            !lost
+            // gix handles stay on their thread: the heartbeat opens its own, as each agent does.
+            let (git_dir, agent, id) = (repo.git_dir().to_path_buf(), agent.to_string(), task.id.clone());
+            beating = Some(std::thread::spawn(move || {
+                let beat = gix::open(&git_dir)
+                    .context(|| format!("cannot open the repository at {}", git_dir.display()))
+                    .and_then(|mut repo| {
+                        repo.committer_or_set_fallback(crate::repo::FALLBACK_NAME, crate::repo::FALLBACK_EMAIL)
+                            .context(|| "cannot set up a committer identity".into())?;
+                        let c = Context::load(&repo)?;
+                        protocol::finish(&c, &agent, &id, Verdict::Heartbeat, false)
+                    });
+                // The claim is lost only when the state says so (not claimed, or
+                // held by another agent: usage errors). A failure to reach the
+                // state (a shared remote's network blip) is retried next tick;
+                // the lease outlasts several ticks.
+                beat.is_err_and(|e| e.exit == crate::error::Exit::Usage)
+            }));
+            true
         },
     )?;
+    // A heartbeat still on its way ends within its network deadline; waiting
+    // for it leaves no git behind when spawn exits right after.
+    if let Some(beat) = beating.take() {
+        let _ = beat.join();
+    }
     let whole = std::fs::read_to_string(&log).unwrap_or_default();
     let output = whole.get(offset..).unwrap_or_default();
     let exclude_changed = std::fs::read(&exclude).ok() != exclude_before;

@@ -12,6 +12,8 @@ use crate::error::Error;
 pub struct Ui {
     quiet: bool,
     color: bool,
+    /// A terminal that can redraw (the live board); NO_COLOR does not change it.
+    live: bool,
     interactive: bool,
 }
 
@@ -21,6 +23,7 @@ impl Ui {
         Ui {
             quiet,
             color: stderr_tty && std::env::var_os("NO_COLOR").is_none(),
+            live: stderr_tty && std::env::var("TERM").map_or(true, |t| t != "dumb"),
             interactive: stderr_tty && std::io::stdin().is_terminal(),
         }
     }
@@ -143,7 +146,7 @@ pub struct Board {
 
 impl Ui {
     pub fn board(&self, names: &[String]) -> Board {
-        let live = self.color && !self.quiet;
+        let live = self.live && !self.quiet;
         let bars = live.then(|| {
             let multi = indicatif::MultiProgress::new();
             let style = indicatif::ProgressStyle::with_template("{spinner} {prefix:.bold} {elapsed:>4} {wide_msg}")
@@ -169,24 +172,33 @@ impl Ui {
 }
 
 impl Board {
-    /// What `agent` is doing now; `milestone` lines also print when not live.
+    /// What `agent` is doing now. A `milestone` (claimed, done, failed with
+    /// its reason, retried, blocked, stopped) is also a line of its own: in a
+    /// pipe, and on a terminal above the live board, so the history scrolls
+    /// while the board shows only what runs now.
     pub fn set(&self, agent: &str, text: &str, milestone: bool) {
+        let line = || format!("{}: {}", printable(agent), printable(text));
         match &self.bars {
-            Some((_, bars)) => {
+            Some((multi, bars)) => {
+                if milestone {
+                    // suspend: the board is cleared, the line printed, the board redrawn
+                    // (println would print nothing when indicatif hides its target).
+                    multi.suspend(|| eprintln!("{}", line()));
+                }
                 if let Some(i) = self.names.iter().position(|n| n == agent) {
                     bars[i].set_message(printable(text).into_owned());
                 }
             }
-            None if milestone && !self.quiet => eprintln!("{}: {}", printable(agent), printable(text)),
+            None if milestone && !self.quiet => eprintln!("{}", line()),
             None => {}
         }
     }
 
-    /// Ends the live display, leaving each agent's last line.
+    /// Ends the live display; the milestone lines above it stay.
     pub fn finish(&self) {
         if let Some((_, bars)) = &self.bars {
             for bar in bars {
-                bar.finish();
+                bar.finish_and_clear();
             }
         }
     }

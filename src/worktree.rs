@@ -11,17 +11,54 @@ use crate::error::{Context, Error, Result};
 use crate::process::git_in;
 
 /// Where agent worktrees live: `git config agents.worktreeDir`, else a
-/// sibling folder `<repo>.agents`.
+/// sibling folder `<repo>.agents`. A submodule's sibling would be inside
+/// its superproject's working tree (untracked files there), so a
+/// submodule's worktrees go beside the outermost superproject instead:
+/// `<superproject>.agents/<submodule path, '/' written '-'>`, outside every
+/// working tree.
 pub fn root(repo: &gix::Repository, workdir: &Path) -> PathBuf {
     if let Some(dir) = repo.config_snapshot().string("agents.worktreeDir") {
         let dir = PathBuf::from(dir.to_string());
         return if dir.is_absolute() { dir } else { workdir.join(dir) };
     }
-    let name = workdir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "repo".into());
-    workdir.with_file_name(format!("{name}.agents"))
+    let sibling = |dir: &Path| {
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "repo".into());
+        dir.with_file_name(format!("{name}.agents"))
+    };
+    match superproject(workdir) {
+        Some((top, inside)) => {
+            let inside: Vec<_> = inside.iter().map(|c| c.to_string_lossy()).collect();
+            sibling(&top).join(inside.join("-"))
+        }
+        None => sibling(workdir),
+    }
+}
+
+/// The outermost superproject whose working tree holds `workdir` (nested
+/// submodules included) and `workdir`'s path inside it; `None` when
+/// `workdir` is not a submodule's working tree.
+fn superproject(workdir: &Path) -> Option<(PathBuf, PathBuf)> {
+    // Only a folder below another working tree can be a submodule: ask git
+    // (a process) only when some folder above has a `.git`.
+    if !workdir.ancestors().skip(1).any(|dir| dir.join(".git").exists()) {
+        return None;
+    }
+    let mut top = workdir.to_path_buf();
+    while let Ok(out) = git_in(&top, &["rev-parse", "--show-superproject-working-tree"]) {
+        // Empty when `top` is no submodule (of a superproject that has it).
+        let Ok(outer) = Path::new(out.trim()).canonicalize() else {
+            break;
+        };
+        if out.trim().is_empty() || outer == top || !top.starts_with(&outer) {
+            break;
+        }
+        top = outer;
+    }
+    let inside = workdir.strip_prefix(&top).ok()?.to_path_buf();
+    (!inside.as_os_str().is_empty()).then_some((top, inside))
 }
 
 /// Held for writing while a worktree is registered (its files are written

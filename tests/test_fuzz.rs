@@ -1,7 +1,7 @@
 //! Property tests (proptest; cargo-fuzz needs a nightly toolchain this
 //! machine cannot fetch): the plan parser and validator never panic on any
 //! input, never accept a ref-unsafe id or a glob escaping the repository,
-//! and the overlap checker never misses a shared path. Plus the CLI end to
+//! and the overlap checker never misses a shared path (escapes included). Plus the CLI end to
 //! end on random bytes: no panic, no ref written.
 
 use git_agents::plan::globs::{candidate_pairs, may_overlap, normalize, Matcher};
@@ -149,6 +149,137 @@ proptest! {
             prop_assert!(pairs.get(&(0, 1)).is_some_and(|p| p.contains(&(0, 0))));
         }
     }
+
+    /// The same on globs with escapes and with every class and alternative
+    /// form globset reads specially, against paths holding the characters
+    /// those escapes stand for.
+    #[test]
+    fn overlap_is_never_missed_with_escapes(a in escaped_glob(), b in escaped_glob(), path in escaped_path()) {
+        let (Ok(ga), Ok(gb)) = (normalize(&a), normalize(&b)) else { return Ok(()) };
+        let m = Matcher::new(&[vec![ga.clone()], vec![gb.clone()]]);
+        let mut hit = [false, false];
+        m.for_each_match(&path, &mut Vec::new(), |t, _| hit[t] = true);
+        if hit[0] && hit[1] {
+            prop_assert!(may_overlap(&ga, &gb), "{a:?} ({}) and {b:?} ({}) both match {path:?}", ga.0, gb.0);
+            let pairs = candidate_pairs(&[vec![ga.clone()], vec![gb.clone()]]);
+            prop_assert!(pairs.get(&(0, 1)).is_some_and(|p| p.contains(&(0, 0))), "{a:?} vs {b:?}");
+        }
+    }
+
+    /// Dropping escapes changes nothing globset matches: the normal form of
+    /// a glob owns exactly the paths its text does. (A text with an empty
+    /// component, `a//b` or `a/\/b`, owns no path git can have; its normal
+    /// form is written without it, as it always was.)
+    #[test]
+    fn the_normal_form_owns_what_the_text_owns(raw in escaped_glob(), path in escaped_path()) {
+        prop_assume!(!raw.replace("\\/", "/").contains("//"));
+        let Ok(normal) = normalize(&raw) else { return Ok(()) };
+        let m = Matcher::new(&[vec![normal.clone()]]);
+        let mut normal_hit = false;
+        m.for_each_match(&path, &mut Vec::new(), |_, _| normal_hit = true);
+        prop_assert_eq!(raw_matches(&raw, &path), normal_hit, "{:?} (normal form {:?}) on {:?}", raw, normal.0, path);
+    }
+}
+
+/// Pieces of globs: escapes of special and of literal characters (`\/`
+/// among them), classes with `]` first, a negation, a backslash or a POSIX
+/// name, nested alternatives with escaped commas and `**` inside.
+const GLOB_PIECES: &[&str] = &[
+    "a",
+    "b",
+    "ab",
+    "*",
+    "**",
+    "?",
+    "a*",
+    r"\*",
+    r"\?",
+    r"\[",
+    r"\{",
+    r"\}",
+    r"\,",
+    r"\\",
+    r"\a",
+    r"a\/b",
+    r"\/a",
+    r"\]",
+    "[ab]",
+    "[!a]",
+    "[]a]",
+    "[*]",
+    r"[\]",
+    "[[:alpha:]]",
+    "[?{]",
+    r"{a,\*}",
+    "{a,b/a}",
+    r"{a,{b,\,}}",
+    "{**/a,b}",
+    "a{**/b,a}",
+    r"a\**",
+    r"\**",
+    "{,a}",
+    "[a-]",
+    r"**\/a",
+    r"a**\/b",
+];
+
+/// Path components made of the characters the escapes stand for.
+const PATH_PIECES: &[&str] = &[
+    "a", "b", "ab", "ba", "*", "?", "[", "{", "}", ",", r"\", "]", "a*", "{b", "-", "bab",
+];
+
+fn escaped_glob() -> impl Strategy<Value = String> {
+    prop::collection::vec(prop::sample::select(GLOB_PIECES), 1..4).prop_map(|parts| parts.join("/"))
+}
+
+fn escaped_path() -> impl Strategy<Value = String> {
+    prop::collection::vec(prop::sample::select(PATH_PIECES), 1..5).prop_map(|parts| parts.join("/"))
+}
+
+/// What globset matches on the glob text as written, with the same options
+/// and the same "a directory owns what is under it" rule as the matcher.
+fn raw_matches(raw: &str, path: &str) -> bool {
+    let build = |glob: &str| {
+        globset::GlobBuilder::new(glob)
+            .literal_separator(true)
+            .backslash_escape(true)
+            .build()
+            .map(|g| g.compile_matcher().is_match(path))
+            .unwrap_or(false)
+    };
+    let under = if raw.ends_with("/**") || raw == "**" {
+        raw.to_string()
+    } else {
+        format!("{raw}/**")
+    };
+    build(raw) || build(&under)
+}
+
+/// The escaped generators are worth their cases: they find many pairs that
+/// share a path, and `may_overlap` reports each.
+#[test]
+fn escaped_globs_often_share_paths_and_every_one_is_reported() {
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let (globs, paths) = (escaped_glob(), escaped_path());
+    let mut shared = 0;
+    for _ in 0..3000 {
+        let a = globs.new_tree(&mut runner).expect("glob").current();
+        let b = globs.new_tree(&mut runner).expect("glob").current();
+        let (Ok(ga), Ok(gb)) = (normalize(&a), normalize(&b)) else {
+            continue;
+        };
+        let m = Matcher::new(&[vec![ga.clone()], vec![gb.clone()]]);
+        for _ in 0..20 {
+            let path = paths.new_tree(&mut runner).expect("path").current();
+            let mut hit = [false, false];
+            m.for_each_match(&path, &mut Vec::new(), |t, _| hit[t] = true);
+            if hit[0] && hit[1] {
+                shared += 1;
+                assert!(may_overlap(&ga, &gb), "{a:?} and {b:?} both match {path:?}");
+            }
+        }
+    }
+    assert!(shared > 150, "the generators rarely find a shared path ({shared})");
 }
 
 #[test]

@@ -78,3 +78,14 @@ fn the_template_runs_a_tested_preset() {
     let command: Vec<&str> = command.iter().filter_map(|a| a.as_str()).collect();
     assert_eq!(command, argv);
 }
+
+#[test]
+fn the_template_bases_the_plan_on_the_branch_you_are_on() {
+    let env = TestEnv::new();
+    let repo = env.repo("repo", crate::common::BASIC_FILES);
+    env.git(&repo, &["branch", "-m", "main", "master"]);
+    env.run(&repo, &["init"]).success();
+    let written = std::fs::read_to_string(repo.join("agents.toml")).expect("template");
+    assert!(written.contains("\nbase = \"master\"\n"), "{written}");
+    env.run(&repo, &["plan"]).success();
+}

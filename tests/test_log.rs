@@ -70,7 +70,7 @@ fn status_as_a_markdown_report() {
     insta::assert_snapshot!(out, @r#"
     # Agent run status
 
-    **1 completed / 4 total (1 in progress, 1 failed, 1 blocked)** as of 2026-01-01 02:00:00 +0000
+    **1 completed / 4 total (1 in progress, 0 failed, 1 blocked)** as of 2026-01-01 02:00:00 +0000
 
     ## Overview
 

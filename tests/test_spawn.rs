@@ -114,7 +114,7 @@ fn a_task_touching_files_it_does_not_own_is_blocked() {
     assert_eq!(out.code, 1, "{out}");
     assert_eq!(
         out.stdout,
-        "1 completed / 2 total (0 in progress, 1 failed, 1 blocked)\n"
+        "1 completed / 2 total (0 in progress, 0 failed, 1 blocked)\n"
     );
     assert!(
         out.stderr

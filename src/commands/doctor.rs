@@ -18,14 +18,17 @@ use crate::ui::Ui;
 /// leaves `<ref>.lock`, and every later write of that ref fails), tasks
 /// listed under two states (a kill in the middle of a transition), a merge
 /// lock whose process is gone, worktree registrations a kill cut short,
-/// claims whose lease expired, and state refs git-agents did not write
+/// claims whose process is gone (a killed `spawn` on this host) or whose
+/// lease expired, and state refs git-agents did not write
 /// (refs/agents/tasks/<state>/<id> not holding a task history of <id> in
 /// that state, refs/agents/agents/<name> not holding agent.toml of <name>).
 ///
 /// With --fix it removes lock files older than --older-than (a live writer
 /// holds one for milliseconds), deletes the older ref of a task under two
 /// states (the newer one descends from it), releases a merge lock whose
-/// process is gone, and removes cut-short worktree registrations. Expired claims are reported, not freed: that is
+/// process is gone, removes cut-short worktree registrations, and frees
+/// claims whose process is gone (the attempt counts). Expired leases are
+/// reported, not freed: the holder may be alive elsewhere, so that is
 /// `git agents unlock --stale`, which counts the attempt. A forged state
 /// ref is deleted when another ref holds its task's history, or moved back
 /// to the last state commit in its history; otherwise doctor says what to run.
@@ -199,6 +202,10 @@ fn tasks(repo: &gix::Repository, fix: bool, forged: &[Forged], out: &mut Vec<Fin
         out.push(finding);
     }
     // Expired leases need a decision that counts an attempt: reported only.
+    // A holder process that is gone is a fact: its claims are problems, and
+    // `--fix` frees them as `spawn` would (not over forged refs left in
+    // place, whose history a new link would build on).
+    let mut any_gone = false;
     if let Some(plan) = state::read_plan(repo)? {
         let now = state::now_seconds();
         for (id, task) in &snap.tasks {
@@ -209,18 +216,45 @@ fn tasks(repo: &gix::Repository, fix: bool, forged: &[Forged], out: &mut Vec<Fin
                 continue;
             }
             let record = state::TaskRecord::read(repo, task.oid)?;
-            if crate::protocol::is_stale(&record, now) {
+            let holder = record.agent.as_deref().unwrap_or("?");
+            if let Some(why) = record.holder_gone() {
+                any_gone = true;
                 out.push(Finding {
                     kind: "stale-claim",
                     subject: format!("task {id}"),
-                    problem: format!(
-                        "claimed by {} whose lease expired",
-                        record.agent.as_deref().unwrap_or("?")
-                    ),
+                    problem: format!("claimed by {holder}, whose process is gone ({why})"),
+                    fix:
+                        "free it: `git agents doctor --fix` or `git agents unlock --stale` (counts as a failed attempt)"
+                            .into(),
+                    serious: true,
+                    fixed: false,
+                });
+            } else if crate::protocol::is_stale(&record, now) {
+                out.push(Finding {
+                    kind: "stale-claim",
+                    subject: format!("task {id}"),
+                    problem: format!("claimed by {holder} whose lease expired"),
                     fix: "free it with `git agents unlock --stale` (counts as a failed attempt)".into(),
                     serious: false,
                     fixed: false,
                 });
+            }
+        }
+    }
+    if fix && any_gone {
+        let freed = match forged.is_empty() {
+            true => crate::protocol::Context::load(repo).and_then(|ctx| crate::protocol::unlock_gone(&ctx))?,
+            false => Vec::new(),
+        };
+        for f in out.iter_mut().filter(|f| f.kind == "stale-claim" && f.serious) {
+            let id = f.subject.trim_start_matches("task ");
+            match freed.iter().find(|(freed, _, _)| freed == id) {
+                Some((_, record, _)) => {
+                    f.fixed = true;
+                    f.problem = format!("{}; now {}", f.problem, record.state.as_str());
+                }
+                None if !forged.is_empty() => f.fix = "repair the forged refs first, then run doctor again".into(),
+                None => f.fix = "it changed meanwhile; run doctor again".into(),
             }
         }
     }

@@ -36,7 +36,12 @@ pub fn run(args: &InitArgs, ui: &Ui) -> Result<()> {
         return Err(Error::usage(format!("{} already exists", path.display()))
             .hint("edit it, or rerun with `--force` to replace it with the template"));
     }
-    std::fs::write(&path, TEMPLATE).context(|| format!("cannot write {}", path.display()))?;
+    // The template says `base` defaults to the branch you are on: write that one.
+    let text = match crate::repo::current_branch(&repo) {
+        Some(branch) if branch != "main" => TEMPLATE.replacen("base = \"main\"", &format!("base = {branch:?}"), 1),
+        _ => TEMPLATE.to_string(),
+    };
+    std::fs::write(&path, text).context(|| format!("cannot write {}", path.display()))?;
     ui.status(&format!("wrote {}", path.display()));
     ui.status("next: edit the tasks, then run `git agents plan` to check the plan");
     Ok(())

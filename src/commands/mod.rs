@@ -73,6 +73,9 @@ pub enum Command {
     /// A scripted stand-in for a coding agent (used by the demo and tests)
     #[command(hide = true)]
     ScriptedAgent,
+    /// Runs a command so that nothing it starts outlives it or the runner (used by spawn)
+    #[command(name = crate::process::KEEPER, hide = true)]
+    Keeper(crate::keeper::KeeperArgs),
 }
 
 pub fn dispatch(cli: &Cli, ui: &Ui) -> Result<()> {
@@ -104,6 +107,7 @@ pub fn dispatch(cli: &Cli, ui: &Ui) -> Result<()> {
         Command::InstallMan(args) => docs::install_man(args, ui),
         Command::Completions(args) => docs::completions(args, ui),
         Command::ScriptedAgent => crate::scripted_agent::run(),
+        Command::Keeper(args) => crate::keeper::run(args),
     }
 }
 

@@ -34,7 +34,10 @@ use crate::ui::{Board, Ui};
 /// GIT_AGENTS_AGENT, GIT_AGENTS_BRIEF_FILE, GIT_AGENTS_WORKTREE,
 /// GIT_AGENTS_BRANCH, GIT_AGENTS_ATTEMPT. Ctrl-C and --timeout stop an
 /// agent with SIGTERM to its process group, then SIGKILL after --grace;
-/// Ctrl-C releases the claims.
+/// Ctrl-C releases the claims. Each agent name runs in one spawn at a time
+/// (a second spawn under the same names refuses, naming the first; run
+/// more alongside with --name-prefix); the claims of a spawn that was
+/// killed on this host are freed when the next one starts.
 ///
 /// Examples:
 ///
@@ -124,6 +127,17 @@ pub fn run(args: &SpawnArgs, ui: &Ui) -> Result<()> {
         ui.result(&out);
         return Ok(());
     }
+    // Held until the agents are done; the kernel drops them if we die.
+    let _names_held = hold_names(&repo, &names, &args.name_prefix)?;
+    crate::protocol::hold_claims_here();
+    // A killed spawn's claims would otherwise wait out their lease.
+    for (id, record, _) in crate::protocol::unlock_gone(&ctx)? {
+        ui.warn(&format!(
+            "freed {id} ({}; attempt counted, now {})",
+            record.last_failure.as_deref().unwrap_or("its process is gone"),
+            record.state.as_str()
+        ));
+    }
     warn_if_base_is_behind(&workdir, &plan.base, ui);
     crate::worktree::exclude_state_files(repo.common_dir(), &settings.template.state_files)?;
     crate::ref_guard::install(&repo, ui);
@@ -135,8 +149,10 @@ pub fn run(args: &SpawnArgs, ui: &Ui) -> Result<()> {
         .git_dir()
         .canonicalize()
         .context(|| "cannot resolve the git dir".into())?;
+    let started = std::time::Instant::now();
     let board = Arc::new(BoardReport {
         board: ui.board(&names),
+        timing: std::sync::Mutex::new(Timing::default()),
     });
     let errors: Vec<(String, Error)> = std::thread::scope(|scope| {
         let handles: Vec<_> = names
@@ -157,6 +173,11 @@ pub fn run(args: &SpawnArgs, ui: &Ui) -> Result<()> {
             .collect()
     });
     board.board.finish();
+    if let Ok(timing) = board.timing.lock() {
+        for line in timing.summary(started.elapsed()) {
+            ui.status(&line);
+        }
+    }
     // Agents that stopped for the same reason (one broken command) are one error.
     let mut errors_by_message: Vec<(Vec<String>, Error)> = Vec::new();
     for (name, e) in errors {
@@ -206,6 +227,100 @@ pub fn run(args: &SpawnArgs, ui: &Ui) -> Result<()> {
     Ok(())
 }
 
+/// Who runs an agent name, as written into its lock file.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct NameHolder {
+    pid: u32,
+    host: String,
+    started: i64,
+}
+
+/// Takes an exclusive advisory lock on `<git dir>/agents/spawn/<name>.flock`
+/// for every agent name, or refuses naming the spawn that runs them: two
+/// spawns under the same names would share worktrees and mix each other's
+/// files. `flock` (not a `.lock` file) because the kernel drops it when
+/// the process dies, however it dies, so a killed spawn never blocks the
+/// next; the file stays, holding the holder's pid and host for this message.
+fn hold_names(repo: &gix::Repository, names: &[String], prefix: &str) -> Result<Vec<std::fs::File>> {
+    use std::io::Write;
+    let open = |path: &std::path::Path| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(path)
+            .context(|| format!("cannot open {}", path.display()))
+    };
+    let dir = repo.common_dir().join("agents").join("spawn");
+    std::fs::create_dir_all(&dir).context(|| format!("cannot create {}", dir.display()))?;
+    // Names are taken one by one: without one spawn at a time here, two
+    // could each get some names and both refuse for the rest.
+    let turn_path = repo.common_dir().join("agents").join("spawn.flock");
+    let turn = open(&turn_path)?;
+    turn.lock().context(|| format!("cannot lock {}", turn_path.display()))?;
+    let mut held = Vec::new();
+    let mut taken: Vec<(&str, Option<NameHolder>)> = Vec::new();
+    for name in names {
+        let path = dir.join(format!("{name}.flock"));
+        let file = open(&path)?;
+        match file.try_lock() {
+            Ok(()) => {
+                let me = NameHolder {
+                    pid: std::process::id(),
+                    host: crate::protocol::host(),
+                    started: crate::state::now_seconds(),
+                };
+                let text = toml::to_string(&me).unwrap_or_default();
+                file.set_len(0)
+                    .and_then(|()| (&file).write_all(text.as_bytes()))
+                    .context(|| format!("cannot write {}", path.display()))?;
+                held.push(file);
+            }
+            Err(std::fs::TryLockError::WouldBlock) => taken.push((name, read_holder(&path))),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::failure(format!("cannot lock {}", path.display())).cause(e))
+            }
+        }
+    }
+    if taken.is_empty() {
+        return Ok(held);
+    }
+    let shown: Vec<&str> = taken.iter().map(|(n, _)| *n).collect();
+    let mut err = Error::failure(format!(
+        "another `git agents spawn` already runs {} in this repository",
+        shown.join(", ")
+    ));
+    let mut seen = Vec::new();
+    for holder in taken.iter().filter_map(|(_, h)| h.as_ref()) {
+        if !seen.contains(&(holder.pid, &holder.host)) {
+            seen.push((holder.pid, &holder.host));
+            let age = crate::protocol::age(crate::state::now_seconds() - holder.started);
+            err = err.detail(format!("pid {} on {}, started {age} ago", holder.pid, holder.host));
+        }
+    }
+    let other = if prefix == "more-" { "extra-" } else { "more-" };
+    Err(err
+        .hint("two spawns under the same names would share worktrees; wait for it to end (or stop it with Ctrl-C)")
+        .hint(format!(
+            "or run more agents alongside under other names: `git agents spawn {} --name-prefix {other}`",
+            names.len()
+        )))
+}
+
+/// The holder a name's lock file records; the holder writes it right after
+/// locking, so an empty file is read again for a moment.
+fn read_holder(path: &std::path::Path) -> Option<NameHolder> {
+    for _ in 0..50 {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if let Ok(holder) = toml::from_str(&text) {
+            return Some(holder);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    None
+}
+
 /// Says once when the base branch's upstream has commits the base lacks.
 fn warn_if_base_is_behind(workdir: &std::path::Path, base: &str, ui: &Ui) {
     let range = format!("{base}..{base}@{{upstream}}");
@@ -221,15 +336,97 @@ fn warn_if_base_is_behind(workdir: &std::path::Path, base: &str, ui: &Ui) {
 
 struct BoardReport {
     board: Board,
+    timing: std::sync::Mutex<Timing>,
+}
+
+/// Per task: attempts started, attempts failed, time spent working; for the
+/// summary at the end (agent time against wall time is the parallel speedup).
+#[derive(Default)]
+struct Timing {
+    running: std::collections::HashMap<String, std::time::Instant>,
+    /// In the order tasks were first started.
+    tasks: Vec<(String, std::time::Duration, u32, Option<TaskState>)>,
+}
+
+impl Timing {
+    fn started(&mut self, task: &str) {
+        self.running.insert(task.to_string(), std::time::Instant::now());
+        if !self.tasks.iter().any(|t| t.0 == task) {
+            self.tasks.push((task.to_string(), std::time::Duration::ZERO, 0, None));
+        }
+    }
+
+    fn finished(&mut self, task: &str, state: TaskState) {
+        let spent = self.running.remove(task).map(|t| t.elapsed()).unwrap_or_default();
+        if let Some(t) = self.tasks.iter_mut().find(|t| t.0 == task) {
+            t.1 += spent;
+            t.2 += 1;
+            t.3 = Some(state);
+        }
+    }
+
+    fn summary(&self, wall: std::time::Duration) -> Vec<String> {
+        // Nothing finished (stopped before any verdict): nothing to sum up.
+        if self.tasks.iter().all(|t| t.3.is_none()) {
+            return Vec::new();
+        }
+        let count = |s: TaskState| self.tasks.iter().filter(|t| t.3 == Some(s)).count();
+        let retried = self.tasks.iter().filter(|t| t.2 > 1).count();
+        let agent: std::time::Duration = self.tasks.iter().map(|t| t.1).sum();
+        let secs = |d: std::time::Duration| format!("{:.1}s", d.as_secs_f64());
+        let speedup = agent.as_secs_f64() / wall.as_secs_f64().max(0.001);
+        let per_task: Vec<String> = self
+            .tasks
+            .iter()
+            .map(|t| {
+                let tries = if t.2 > 1 {
+                    format!(" ({} attempts)", t.2)
+                } else {
+                    String::new()
+                };
+                format!("{} {}{tries}", t.0, secs(t.1))
+            })
+            .collect();
+        let mut lines = vec![
+            format!(
+                "summary: {} done, {} retried, {} blocked; agent time {} in {} of wall time ({speedup:.1}x in parallel)",
+                count(TaskState::Done),
+                retried,
+                count(TaskState::Blocked),
+                secs(agent),
+                secs(wall)
+            ),
+            format!("  per task: {}", per_task.join(", ")),
+        ];
+        if count(TaskState::Done) > 0 {
+            lines.push("next: `git agents merge --test \"...\"` lands the done tasks".into());
+        }
+        lines
+    }
 }
 
 impl Report for BoardReport {
     fn event(&self, agent: &str, event: Event<'_>) {
+        if let Ok(mut timing) = self.timing.lock() {
+            match &event {
+                Event::Working { task, .. } => timing.started(task),
+                Event::Finished { task, state, .. } => timing.finished(task, *state),
+                _ => {}
+            }
+        }
         let (text, milestone) = match event {
             Event::Preparing => ("preparing worktree".to_string(), false),
             Event::Working { task, attempt } => (format!("{task}: working (attempt {attempt})"), true),
             Event::Checking { task } => (format!("{task}: checking"), false),
-            Event::Finished { task, state, note } => (format!("{task}: {} ({note})", state.as_str()), true),
+            Event::Finished { task, state, note } => (
+                match state {
+                    TaskState::Done => format!("{task}: done"),
+                    TaskState::Available => format!("{task}: failed, will be retried: {note}"),
+                    TaskState::Blocked => format!("{task}: blocked: {note}"),
+                    other => format!("{task}: {} ({note})", other.as_str()),
+                },
+                true,
+            ),
             Event::Waiting => ("waiting for dependencies".to_string(), false),
             Event::Stopped(why) => (format!("stopped: {why}"), true),
         };

@@ -208,10 +208,18 @@ pub fn gather(ctx: &Context<'_>) -> Result<Status> {
             last_failure: record.last_failure.clone(),
         });
     }
+    // An agent whose worktree `clean` removed is gone, not idle (agents
+    // that drive the lock protocol themselves record no worktree).
     let mut agents: BTreeMap<String, AgentLine> = snap
         .agents
-        .keys()
-        .map(|name| {
+        .iter()
+        .filter(|(_, oid)| {
+            state::AgentRecord::read(repo, **oid)
+                .ok()
+                .and_then(|r| r.worktree)
+                .is_none_or(|w| std::path::Path::new(&w).exists())
+        })
+        .map(|(name, _)| {
             let line = AgentLine {
                 name: name.clone(),
                 tasks: Vec::new(),
@@ -241,7 +249,8 @@ pub fn gather(ctx: &Context<'_>) -> Result<Status> {
         total: plan.tasks.len(),
         completed: count(&|t| t.state.is_complete()),
         in_progress: count(&|t| t.state == TaskState::Claimed),
-        failed: count(&|t| t.attempts > 0 && !t.state.is_complete()),
+        // Failed at least once and still to be retried; blocked ones count apart.
+        failed: count(&|t| t.attempts > 0 && !t.state.is_complete() && t.state != TaskState::Blocked),
         blocked: count(&|t| t.state == TaskState::Blocked),
         available: count(&|t| t.state == TaskState::Available),
         agents: agents.into_values().collect(),

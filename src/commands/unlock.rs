@@ -1,4 +1,5 @@
-//! `git agents unlock --stale`: take back claims whose lease ran out.
+//! `git agents unlock --stale`: take back claims whose lease ran out or
+//! whose process is gone.
 
 use clap::Args;
 use serde::Serialize;
@@ -9,9 +10,12 @@ use crate::ui::Ui;
 
 /// Release stale claims
 ///
-/// Every claimed task whose lease has expired (its agent crashed or hangs)
-/// returns to available with the attempt counted, or becomes blocked when
-/// its attempts are used up. Prints each task freed.
+/// Every claimed task whose lease has expired (its agent crashed or hangs),
+/// or whose holder on this host is a process that is gone (a killed
+/// `spawn`, or the `$GIT_AGENTS_PID` of a script), returns to available
+/// with the attempt counted, or becomes blocked when its attempts are used
+/// up. Holders on other hosts and `git agents claim` without
+/// `$GIT_AGENTS_PID` have only their lease. Prints each task freed.
 ///
 /// Examples:
 ///
@@ -20,7 +24,7 @@ use crate::ui::Ui;
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct UnlockArgs {
-    /// Release every claim whose lease has expired
+    /// Release every claim whose lease has expired or whose process is gone
     #[arg(long, required = true)]
     pub stale: bool,
     /// Print the freed tasks as JSON
@@ -34,6 +38,8 @@ struct Freed<'a> {
     agent: &'a str,
     state: &'a str,
     attempts: u32,
+    /// Why it was stale: its lease expired, or its process is gone.
+    reason: &'a str,
 }
 
 pub fn run(args: &UnlockArgs, ui: &Ui) -> Result<()> {
@@ -48,13 +54,15 @@ pub fn run(args: &UnlockArgs, ui: &Ui) -> Result<()> {
                 agent: holder,
                 state: r.state.as_str(),
                 attempts: r.attempts,
+                reason: r.last_failure.as_deref().unwrap_or_default(),
             })
             .collect();
         ui.json(&list);
         return Ok(());
     }
-    for (id, record, holder) in &freed {
-        ui.result(&format!("{id} {} (lease of {holder} expired)", record.state.as_str()));
+    for (id, record, _) in &freed {
+        let why = record.last_failure.as_deref().unwrap_or("stale");
+        ui.result(&format!("{id} {} ({why})", record.state.as_str()));
     }
     if freed.is_empty() {
         ui.status("no stale claims");

@@ -3,17 +3,35 @@
 //! two globs could ever match one path that does not exist yet.
 //!
 //! Semantics: `*` and `?` stay within one path component, `**` spans any
-//! number of components, and a glob that names a directory owns everything
-//! under it (`src/auth` owns `src/auth/mod.rs`).
+//! number of components, `\` makes the next character literal (outside a
+//! class), and a glob that names a directory owns everything under it
+//! (`src/auth` owns `src/auth/mod.rs`). globset is the matcher; the overlap
+//! check reads globs exactly as it does.
 
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 
-/// A glob that passed validation, in normal form (no `./`, no trailing `/`).
+/// A glob that passed validation, in normal form (no `./`, no trailing `/`,
+/// no escape of a character the matcher reads literally anyway).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OwnedGlob(pub String);
 
-/// Validates `raw` and brings it into normal form.
+/// Validates the glob `raw` and brings it into normal form. An escaped
+/// character that is literal anyway loses its backslash (`\n` is `n`), and
+/// `\/` becomes `/`: globset matches an escaped slash as a separator, so
+/// `src/a\/b` *is* `src/a/b`, and `\.\.` is `..`. The escapes that stay
+/// (`\*`, `\?`, `\[`, `\{`, `\}`, `\,`, `\\`, and `\/` right after `**`)
+/// change what the glob means.
 pub fn normalize(raw: &str) -> Result<OwnedGlob, String> {
+    normalize_with(raw, components(raw))
+}
+
+/// Validates a literal path (`prompt_file`, `[agent] copy`) the same way,
+/// without reading escapes: a backslash in a path is part of a file name.
+pub fn normalize_path(raw: &str) -> Result<OwnedGlob, String> {
+    normalize_with(raw, raw.split('/').map(String::from).collect())
+}
+
+fn normalize_with(raw: &str, components: Vec<String>) -> Result<OwnedGlob, String> {
     if raw.trim().is_empty() {
         return Err("is empty; name a path or a glob such as `src/auth/**`".into());
     }
@@ -21,8 +39,8 @@ pub fn normalize(raw: &str) -> Result<OwnedGlob, String> {
         return Err("is an absolute path; write it relative to the repository root".into());
     }
     let mut parts = Vec::new();
-    for part in raw.split('/') {
-        match part {
+    for part in components {
+        match part.as_str() {
             "" | "." => continue,
             ".." => return Err("contains '..' and could reach outside the repository".into()),
             _ => parts.push(part),
@@ -37,6 +55,47 @@ pub fn normalize(raw: &str) -> Result<OwnedGlob, String> {
     let glob = parts.join("/");
     build(&glob).map_err(|e| format!("is not a valid glob: {}", e.kind()))?;
     Ok(OwnedGlob(glob))
+}
+
+/// Characters an escape keeps literal that would otherwise be special
+/// somewhere outside a class.
+const SPECIAL: &str = "*?[{},\\";
+
+/// `raw` cut at every `/` the matcher reads as a separator (escaped or not,
+/// never inside a class), escapes of characters that are literal anyway
+/// removed. A class is copied as written: inside `[...]` globset reads a
+/// backslash as a member, not an escape. What does not parse is copied too,
+/// for [`build`] to name the error.
+fn components(raw: &str) -> Vec<String> {
+    let chars: Vec<char> = raw.chars().collect();
+    let mut parts = vec![String::new()];
+    let mut i = 0;
+    while i < chars.len() {
+        let part = parts.last_mut().expect("one part at least");
+        match chars[i] {
+            '\\' => match chars.get(i + 1) {
+                None => part.push('\\'),
+                // globset reads `**\/` as `*/`, unlike `**/`: kept as written.
+                Some('/') if part.ends_with("**") => part.push_str("\\/"),
+                Some('/') => parts.push(String::new()),
+                Some(&c) if SPECIAL.contains(c) => {
+                    part.push('\\');
+                    part.push(c);
+                }
+                Some(&c) => part.push(c),
+            },
+            '/' => parts.push(String::new()),
+            '[' => {
+                let end = class(&chars, i + 1).map_or(chars.len(), |c| c.end);
+                part.extend(&chars[i..end]);
+                i = end;
+                continue;
+            }
+            c => part.push(c),
+        }
+        i += if chars[i] == '\\' { 2 } else { 1 };
+    }
+    parts
 }
 
 fn has_drive_prefix(raw: &str) -> bool {
@@ -99,23 +158,54 @@ impl Matcher {
     }
 }
 
-/// Whether some path could match both globs. Sound: it never answers `false`
-/// for globs that share a path; character classes count as any character.
+/// Whether some path could match both globs. Decided on the matcher's own
+/// reading: both globs (each with everything under it) are parsed the way
+/// globset parses them, turned into automata over bytes with globset's
+/// meaning of every token, and asked whether they accept a common string.
+/// Sound: never `false` for globs that share a path. It over-approximates
+/// only where a class has a non-ASCII member (taken as any byte but `/`),
+/// and by counting strings no git path has (`a//b`).
 pub fn may_overlap(a: &OwnedGlob, b: &OwnedGlob) -> bool {
-    // Fast path: globs whose literal beginnings differ name disjoint paths.
-    let (la, lb) = (literal_prefix(&a.0), literal_prefix(&b.0));
-    if !la.starts_with(lb) && !lb.starts_with(la) {
-        return false;
+    prefixes_meet(a, b) && meets(Nfa::of(a).as_ref(), Nfa::of(b).as_ref())
+}
+
+/// [`may_overlap`] for the many glob pairs of a plan: each glob's automaton
+/// is built once, when first needed (building is most of a single check).
+pub struct Overlaps<'a> {
+    globs: &'a [Vec<OwnedGlob>],
+    automata: Vec<Vec<std::cell::OnceCell<Option<Nfa>>>>,
+}
+
+impl<'a> Overlaps<'a> {
+    /// `globs[i]` is the list of globs of task `i`.
+    pub fn new(globs: &'a [Vec<OwnedGlob>]) -> Self {
+        let automata = globs
+            .iter()
+            .map(|g| g.iter().map(|_| Default::default()).collect())
+            .collect();
+        Overlaps { globs, automata }
     }
-    let pa = patterns(a);
-    let pb = patterns(b);
-    pa.iter().any(|x| {
-        pb.iter().any(|y| {
-            let xs = expand_braces(x);
-            let ys = expand_braces(y);
-            xs.iter().any(|x| ys.iter().any(|y| path_overlap(x, y)))
-        })
-    })
+
+    /// Whether glob `x` of task `a` and glob `y` of task `b` may share a path.
+    pub fn may_overlap(&self, (a, x): (usize, usize), (b, y): (usize, usize)) -> bool {
+        let automaton = |t: usize, g: usize| self.automata[t][g].get_or_init(|| Nfa::of(&self.globs[t][g])).as_ref();
+        prefixes_meet(&self.globs[a][x], &self.globs[b][y]) && meets(automaton(a, x), automaton(b, y))
+    }
+}
+
+/// Globs whose literal beginnings differ name disjoint paths.
+fn prefixes_meet(a: &OwnedGlob, b: &OwnedGlob) -> bool {
+    let (la, lb) = (literal_prefix(&a.0), literal_prefix(&b.0));
+    la.starts_with(lb) || lb.starts_with(la)
+}
+
+fn meets(a: Option<&Nfa>, b: Option<&Nfa>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a.meets(b),
+        // Validated in `normalize`, so parsing cannot fail; if it did, an
+        // overlap we cannot rule out is one.
+        _ => true,
+    }
 }
 
 /// For every pair of tasks `(a, b)`, `a < b`, the pairs of their globs
@@ -158,135 +248,406 @@ fn literal_prefix(glob: &str) -> &str {
     &glob[..end]
 }
 
-/// At most this many alternatives per glob; beyond it we assume `**`.
-const MAX_ALTERNATIVES: usize = 64;
-
-fn expand_braces(glob: &str) -> Vec<String> {
-    let mut done = Vec::new();
-    let mut todo = vec![glob.to_string()];
-    while let Some(g) = todo.pop() {
-        match find_braces(&g) {
-            None => done.push(g),
-            Some((open, close)) => {
-                for alt in g[open + 1..close].split(',') {
-                    todo.push(format!("{}{}{}", &g[..open], alt, &g[close + 1..]));
-                }
-            }
-        }
-        if done.len() + todo.len() > MAX_ALTERNATIVES {
-            return vec!["**".into()];
-        }
-    }
-    done
+/// A token of a glob, as globset's parser makes it (for our options:
+/// `literal_separator`, `backslash_escape`, no empty alternatives, no
+/// unclosed classes).
+#[derive(Debug, Clone, PartialEq)]
+enum Token {
+    Literal(char),
+    /// `?`
+    Any,
+    /// `*`
+    ZeroOrMore,
+    /// `**/` at the start (of the glob or of an alternative).
+    RecursivePrefix,
+    /// `/**` at the end (of the glob or of an alternative).
+    RecursiveSuffix,
+    /// `/**/`
+    RecursiveZeroOrMore,
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
+    Alternates(Vec<Vec<Token>>),
 }
 
-/// The first `{...}` group, skipping escaped characters.
-fn find_braces(g: &str) -> Option<(usize, usize)> {
-    let bytes = g.as_bytes();
-    let mut open = None;
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\\' => i += 1,
-            b'{' if open.is_none() => open = Some(i),
-            b'}' => {
-                if let Some(o) = open {
-                    return Some((o, i));
-                }
-            }
-            _ => {}
-        }
+/// A `[...]` class: `chars[start]` is the character after `[`; `end` is
+/// the index after the closing `]`.
+struct Class {
+    end: usize,
+    negated: bool,
+    ranges: Vec<(char, char)>,
+}
+
+/// Parses a class the way globset does: `!` or `^` negates, `]` first is a
+/// member, `-` first or last is a member, `[:name:]` is a POSIX class, and a
+/// backslash is a member like any other. `None` when globset refuses it.
+fn class(chars: &[char], start: usize) -> Option<Class> {
+    let mut i = start;
+    let negated = matches!(chars.get(i), Some('!' | '^'));
+    if negated {
         i += 1;
     }
-    None
-}
-
-fn path_overlap(a: &str, b: &str) -> bool {
-    let a: Vec<&str> = a.split('/').collect();
-    let b: Vec<&str> = b.split('/').collect();
-    let mut memo = vec![None; (a.len() + 1) * (b.len() + 1)];
-    segments_overlap(&a, &b, 0, 0, &mut memo)
-}
-
-fn segments_overlap(a: &[&str], b: &[&str], i: usize, j: usize, memo: &mut [Option<bool>]) -> bool {
-    let key = i * (b.len() + 1) + j;
-    if let Some(known) = memo[key] {
-        return known;
+    let mut ranges: Vec<(char, char)> = Vec::new();
+    let mut first = true;
+    let mut in_range = false;
+    loop {
+        let c = *chars.get(i)?;
+        i += 1;
+        match c {
+            ']' if !first => break,
+            '-' if !first && !in_range => in_range = true,
+            '[' if !in_range && chars.get(i) == Some(&':') => {
+                let (posix, next) = posix_class(chars, i);
+                i = next;
+                match posix {
+                    Some(r) => ranges.extend_from_slice(r),
+                    None => ranges.push(('[', '[')),
+                }
+            }
+            c if in_range => {
+                let last = ranges.last_mut()?;
+                last.1 = c;
+                if last.1 < last.0 {
+                    return None;
+                }
+                in_range = false;
+            }
+            c => ranges.push((c, c)),
+        }
+        first = false;
     }
-    let result = if i == a.len() && j == b.len() {
-        true
-    } else if i < a.len() && a[i] == "**" {
-        segments_overlap(a, b, i + 1, j, memo) || (j < b.len() && segments_overlap(a, b, i, j + 1, memo))
-    } else if j < b.len() && b[j] == "**" {
-        segments_overlap(a, b, i, j + 1, memo) || (i < a.len() && segments_overlap(a, b, i + 1, j, memo))
-    } else if i < a.len() && j < b.len() {
-        component_overlap(a[i], b[j]) && segments_overlap(a, b, i + 1, j + 1, memo)
-    } else {
-        false
-    };
-    memo[key] = Some(result);
-    result
+    if in_range {
+        ranges.push(('-', '-'));
+    }
+    Some(Class {
+        end: i,
+        negated,
+        ranges,
+    })
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Token {
-    Char(char),
-    AnyChar,
-    AnyString,
+/// `[:name:]` inside a class, `chars[i]` being its `:`. Like globset: a
+/// known name gives its ranges; an unknown lowercase name is consumed and
+/// gives `None` (the `[` is then a member); anything else is not a POSIX
+/// class and consumes nothing.
+fn posix_class(chars: &[char], i: usize) -> (Option<&'static [(char, char)]>, usize) {
+    let mut j = i + 1;
+    let mut name = String::new();
+    loop {
+        match chars.get(j) {
+            Some(':') if chars.get(j + 1) == Some(&']') => {
+                let ranges: &'static [(char, char)] = match name.as_str() {
+                    "alnum" => &[('0', '9'), ('A', 'Z'), ('a', 'z')],
+                    "alpha" => &[('A', 'Z'), ('a', 'z')],
+                    "blank" => &[('\t', '\t'), (' ', ' ')],
+                    "cntrl" => &[('\x00', '\x1f'), ('\x7f', '\x7f')],
+                    "digit" => &[('0', '9')],
+                    "graph" => &[('!', '~')],
+                    "lower" => &[('a', 'z')],
+                    "print" => &[(' ', '~')],
+                    "punct" => &[('!', '/'), (':', '@'), ('[', '`'), ('{', '~')],
+                    "space" => &[('\t', '\r'), (' ', ' ')],
+                    "upper" => &[('A', 'Z')],
+                    "xdigit" => &[('0', '9'), ('A', 'F'), ('a', 'f')],
+                    _ => return (None, j + 2),
+                };
+                return (Some(ranges), j + 2);
+            }
+            Some(&c) if c.is_ascii_lowercase() && name.len() < 8 => {
+                name.push(c);
+                j += 1;
+            }
+            _ => return (None, i),
+        }
+    }
 }
 
-fn tokens(component: &str) -> Vec<Token> {
-    let mut out = Vec::new();
-    let mut chars = component.chars();
-    while let Some(c) = chars.next() {
-        out.push(match c {
-            '\\' => Token::Char(chars.next().unwrap_or('\\')),
-            '*' => Token::AnyString,
-            '?' => Token::AnyChar,
+/// globset's parser, step for step (its `**` rules depend on the raw
+/// characters around the stars, escapes included). `None` where globset
+/// reports an error.
+fn parse(glob: &str) -> Option<Vec<Token>> {
+    let chars: Vec<char> = glob.chars().collect();
+    let mut branches: Vec<Vec<Token>> = vec![Vec::new()];
+    let mut open: Vec<usize> = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        i += 1;
+        match c {
+            '?' => branches.last_mut()?.push(Token::Any),
+            '*' => i = star(&chars, i, &mut branches)?,
             '[' => {
-                // A class matches one character; which one we do not track.
-                for c in chars.by_ref() {
-                    if c == ']' {
-                        break;
+                let class = class(&chars, i)?;
+                i = class.end;
+                branches.last_mut()?.push(Token::Class {
+                    negated: class.negated,
+                    ranges: class.ranges,
+                });
+            }
+            '{' => {
+                if open.len() >= 100 {
+                    return None;
+                }
+                open.push(branches.len());
+                branches.push(Vec::new());
+            }
+            '}' => {
+                let start = open.pop()?;
+                let alternates = branches.drain(start..).collect();
+                branches.last_mut()?.push(Token::Alternates(alternates));
+            }
+            ',' if !open.is_empty() => branches.push(Vec::new()),
+            '\\' => {
+                let escaped = *chars.get(i)?;
+                i += 1;
+                branches.last_mut()?.push(Token::Literal(escaped));
+            }
+            c => branches.last_mut()?.push(Token::Literal(c)),
+        }
+    }
+    if branches.len() != 1 {
+        return None;
+    }
+    branches.pop()
+}
+
+/// globset's `parse_star`: `chars[i - 1]` is a `*`; returns where parsing goes on.
+fn star(chars: &[char], mut i: usize, branches: &mut [Vec<Token>]) -> Option<usize> {
+    let prev = i.checked_sub(2).map(|p| chars[p]);
+    let peek = |i: usize| chars.get(i).copied();
+    let branch = branches.len();
+    let tokens = branches.last_mut()?;
+    if peek(i) != Some('*') {
+        tokens.push(Token::ZeroOrMore);
+        return Some(i);
+    }
+    i += 1;
+    let twice = |tokens: &mut Vec<Token>| tokens.extend([Token::ZeroOrMore, Token::ZeroOrMore]);
+    if tokens.is_empty() {
+        match peek(i) {
+            None => tokens.push(Token::RecursivePrefix),
+            Some('/') => {
+                tokens.push(Token::RecursivePrefix);
+                i += 1;
+            }
+            Some(_) => twice(tokens),
+        }
+        return Some(i);
+    }
+    if prev != Some('/') && (branch <= 1 || (prev != Some(',') && prev != Some('{'))) {
+        twice(tokens);
+        return Some(i);
+    }
+    let suffix = match peek(i) {
+        None => true,
+        Some(',' | '}') if branch >= 2 => true,
+        Some('/') => {
+            i += 1;
+            false
+        }
+        Some(_) => {
+            twice(tokens);
+            return Some(i);
+        }
+    };
+    let token = match tokens.pop()? {
+        Token::RecursivePrefix => Token::RecursivePrefix,
+        Token::RecursiveSuffix => Token::RecursiveSuffix,
+        _ if suffix => Token::RecursiveSuffix,
+        _ => Token::RecursiveZeroOrMore,
+    };
+    tokens.push(token);
+    Some(i)
+}
+
+/// A set of bytes.
+type Bytes = [u64; 4];
+
+const fn all_but(excluded: u8) -> Bytes {
+    let mut set = [u64::MAX; 4];
+    set[(excluded / 64) as usize] &= !(1 << (excluded % 64));
+    set
+}
+
+fn one(byte: u8) -> Bytes {
+    let mut set = [0; 4];
+    set[usize::from(byte / 64)] |= 1 << (byte % 64);
+    set
+}
+
+/// Any byte: globset's regexes run with `.` matching a newline too.
+const ANY: Bytes = [u64::MAX; 4];
+/// `[^/]`, what `?` and `*` match (globset matches bytes, not characters).
+const NOT_SLASH: Bytes = all_but(b'/');
+
+/// The bytes a class matches, as globset's regex for it does: without `/`
+/// (with `literal_separator`, a class never matches one). A class with a
+/// non-ASCII bound becomes a byte class of its UTF-8 pieces in globset;
+/// here it is any byte but `/`, which holds all of them.
+fn class_bytes(negated: bool, ranges: &[(char, char)]) -> Bytes {
+    if ranges.iter().any(|&(_, end)| !end.is_ascii()) {
+        return NOT_SLASH;
+    }
+    let mut set = [0u64; 4];
+    for &(start, end) in ranges {
+        for b in start as u8..=end as u8 {
+            set[usize::from(b / 64)] |= 1 << (b % 64);
+        }
+    }
+    if negated {
+        set = set.map(|w| !w);
+    }
+    let slash = one(b'/');
+    std::array::from_fn(|k| set[k] & !slash[k])
+}
+
+fn meet(a: &Bytes, b: &Bytes) -> bool {
+    a.iter().zip(b).any(|(x, y)| x & y != 0)
+}
+
+/// A nondeterministic automaton over bytes for what one glob matches.
+#[derive(Default)]
+struct Nfa {
+    /// Per state: empty moves.
+    empty: Vec<Vec<usize>>,
+    /// Per state: moves on one byte of a set.
+    steps: Vec<Vec<(Bytes, usize)>>,
+    start: usize,
+    end: usize,
+}
+
+impl Nfa {
+    /// The glob and everything under it (what [`Matcher`] compiles).
+    fn of(glob: &OwnedGlob) -> Option<Nfa> {
+        let mut nfa = Nfa::default();
+        nfa.start = nfa.state();
+        nfa.end = nfa.state();
+        for pattern in patterns(glob) {
+            let tokens = parse(&pattern)?;
+            let from = nfa.state();
+            nfa.empty[nfa.start].push(from);
+            // globset's one special case: the whole glob `**` is `.*`.
+            let to = if tokens == [Token::RecursivePrefix] {
+                nfa.repeat(from, ANY)
+            } else {
+                nfa.sequence(&tokens, from)
+            };
+            nfa.empty[to].push(nfa.end);
+        }
+        Some(nfa)
+    }
+
+    fn state(&mut self) -> usize {
+        self.empty.push(Vec::new());
+        self.steps.push(Vec::new());
+        self.empty.len() - 1
+    }
+
+    fn step(&mut self, from: usize, bytes: Bytes) -> usize {
+        let to = self.state();
+        self.steps[from].push((bytes, to));
+        to
+    }
+
+    /// Any number of bytes of `bytes`.
+    fn repeat(&mut self, from: usize, bytes: Bytes) -> usize {
+        let lo = self.state();
+        self.empty[from].push(lo);
+        self.steps[lo].push((bytes, lo));
+        lo
+    }
+
+    fn sequence(&mut self, tokens: &[Token], mut at: usize) -> usize {
+        for token in tokens {
+            at = self.token(token, at);
+        }
+        at
+    }
+
+    /// Adds what `token` matches after state `at`; returns the state after it.
+    fn token(&mut self, token: &Token, at: usize) -> usize {
+        let slash = one(b'/');
+        match token {
+            Token::Literal(c) => {
+                let mut buf = [0; 4];
+                c.encode_utf8(&mut buf).bytes().fold(at, |s, b| self.step(s, one(b)))
+            }
+            Token::Any => self.step(at, NOT_SLASH),
+            Token::ZeroOrMore => self.repeat(at, NOT_SLASH),
+            Token::Class { negated, ranges } => self.step(at, class_bytes(*negated, ranges)),
+            // (?:/?|.*/)
+            Token::RecursivePrefix => {
+                let end = self.step(at, slash);
+                self.empty[at].push(end);
+                let any = self.repeat(at, ANY);
+                self.steps[any].push((slash, end));
+                end
+            }
+            // /.*
+            Token::RecursiveSuffix => {
+                let after = self.step(at, slash);
+                self.repeat(after, ANY)
+            }
+            // (?:/|/.*/)
+            Token::RecursiveZeroOrMore => {
+                let end = self.step(at, slash);
+                let after = self.step(at, slash);
+                let any = self.repeat(after, ANY);
+                self.steps[any].push((slash, end));
+                end
+            }
+            // globset drops alternatives that compile to nothing; when none
+            // is left, the group is dropped and matches the empty string.
+            Token::Alternates(branches) => {
+                let kept: Vec<&Vec<Token>> = branches.iter().filter(|b| !compiles_to_nothing(b)).collect();
+                if kept.is_empty() {
+                    return at;
+                }
+                let end = self.state();
+                for branch in kept {
+                    let from = self.state();
+                    self.empty[at].push(from);
+                    let to = self.sequence(branch, from);
+                    self.empty[to].push(end);
+                }
+                end
+            }
+        }
+    }
+
+    /// Whether some byte string takes both automata from start to end.
+    fn meets(&self, other: &Nfa) -> bool {
+        let width = other.steps.len();
+        let mut seen = vec![false; self.steps.len() * width];
+        let mut todo = vec![(self.start, other.start)];
+        while let Some((p, q)) = todo.pop() {
+            if std::mem::replace(&mut seen[p * width + q], true) {
+                continue;
+            }
+            if p == self.end && q == other.end {
+                return true;
+            }
+            todo.extend(self.empty[p].iter().map(|&p2| (p2, q)));
+            todo.extend(other.empty[q].iter().map(|&q2| (p, q2)));
+            for (a, p2) in &self.steps[p] {
+                for (b, q2) in &other.steps[q] {
+                    if meet(a, b) {
+                        todo.push((*p2, *q2));
                     }
                 }
-                Token::AnyChar
             }
-            c => Token::Char(c),
-        });
-    }
-    out
-}
-
-fn component_overlap(a: &str, b: &str) -> bool {
-    let a = tokens(a);
-    let b = tokens(b);
-    let mut memo = vec![None; (a.len() + 1) * (b.len() + 1)];
-    tokens_overlap(&a, &b, 0, 0, &mut memo)
-}
-
-fn tokens_overlap(a: &[Token], b: &[Token], i: usize, j: usize, memo: &mut [Option<bool>]) -> bool {
-    let key = i * (b.len() + 1) + j;
-    if let Some(known) = memo[key] {
-        return known;
-    }
-    let result = if i == a.len() && j == b.len() {
-        true
-    } else if i < a.len() && a[i] == Token::AnyString {
-        tokens_overlap(a, b, i + 1, j, memo) || (j < b.len() && tokens_overlap(a, b, i, j + 1, memo))
-    } else if j < b.len() && b[j] == Token::AnyString {
-        tokens_overlap(a, b, i, j + 1, memo) || (i < a.len() && tokens_overlap(a, b, i + 1, j, memo))
-    } else if i < a.len() && j < b.len() {
-        let same = match (a[i], b[j]) {
-            (Token::Char(x), Token::Char(y)) => x == y,
-            _ => true,
-        };
-        same && tokens_overlap(a, b, i + 1, j + 1, memo)
-    } else {
+        }
         false
-    };
-    memo[key] = Some(result);
-    result
+    }
+}
+
+/// Whether globset's regex for `tokens` is empty text (no tokens, or only
+/// groups of such alternatives).
+fn compiles_to_nothing(tokens: &[Token]) -> bool {
+    tokens
+        .iter()
+        .all(|t| matches!(t, Token::Alternates(branches) if branches.iter().all(|b| compiles_to_nothing(b))))
 }
 
 #[cfg(test)]
@@ -340,7 +701,6 @@ mod tests {
             ("**/*.md", "docs/guide.md"),
             ("a/*/c", "a/b/*"),
             ("src/{a,b}/x", "src/b/**"),
-            ("src/[ab].rs", "src/c.rs"), // classes over-approximate
             ("tests/auth*.rs", "tests/*_test.rs"),
         ];
         for (a, b) in yes {
@@ -353,8 +713,89 @@ mod tests {
             ("a/*/c", "a/b/d"),
             ("src/{a,b}/x", "src/c/**"),
             ("docs/*.md", "docs/sub/x.md"),
+            ("src/[ab].rs", "src/c.rs"),
         ];
         for (a, b) in no {
+            assert!(!may_overlap(&g(a), &g(b)), "{a} vs {b}");
+            assert!(!may_overlap(&g(b), &g(a)), "{b} vs {a}");
+        }
+    }
+
+    #[test]
+    fn escapes_of_literal_characters_are_dropped() {
+        for (raw, normal) in [
+            (r"src/a\/b", "src/a/b"),
+            (r"src\/a/**", "src/a/**"),
+            (r"src/\n\ew.rs", "src/new.rs"),
+            (r"a/\]\!\-", "a/]!-"),
+            // These stay: unescaped, they would be special.
+            (r"a/\*\?\[\{\}\,\\", r"a/\*\?\[\{\}\,\\"),
+            // Inside a class a backslash is a member, and `/` is not a separator.
+            (r"a/[\]x", r"a/[\]x"),
+            (r"a/[x/y]", "a/[x/y]"),
+            (r"a/[]\/]", r"a/[]\/]"),
+            (r"a/[[:digit:]\/]", r"a/[[:digit:]\/]"),
+            (r"a/**\/b", r"a/**\/b"),
+        ] {
+            assert_eq!(g(raw).0, normal, "{raw}");
+        }
+        for smuggled in [r"src/\.\./x", r"\.git/config", r".\git/x", r"a/\.\./../b"] {
+            assert!(normalize(smuggled).is_err(), "{smuggled}");
+        }
+        // A path is literal: its backslash is part of a file name.
+        assert_eq!(
+            normalize_path(r"tasks/a\b.md").map(|p| p.0),
+            Ok(r"tasks/a\b.md".to_string())
+        );
+    }
+
+    /// Pairs globset lets share a path (checked here through the matcher),
+    /// including the escapes and class forms the old component checker missed.
+    #[test]
+    fn overlap_follows_the_matcher_on_escapes_classes_and_alternatives() {
+        let matches = |glob: &OwnedGlob, path: &str| {
+            let m = Matcher::new(&[vec![glob.clone()]]);
+            let mut hit = false;
+            m.for_each_match(path, &mut Vec::new(), |_, _| hit = true);
+            hit
+        };
+        for (a, b, path) in [
+            (r"src/a\/b", "src/a/b", "src/a/b"),
+            (r"src\/a/**", "src/a/c", "src/a/c"),
+            (r"src/x\*y", "src/x[*]y", "src/x*y"),
+            (r"a/\{b\,c\}", r"a/{\{b\,c\},d}", "a/{b,c}"),
+            (r"a/\\", r"a/[\]", r"a/\"),
+            ("a/[]x]", "a/]", "a/]"),
+            ("a/[!]]", "a/b", "a/b"),
+            ("a/[[:digit:]]", "a/7", "a/7"),
+            ("a/[[:foo:]]", r"a/\[", "a/["),
+            ("a/[a-]", "a/-", "a/-"),
+            // `?` matches one byte, and `é` is two.
+            ("a/??", "a/\u{e9}", "a/\u{e9}"),
+            // globset's `**/` at the start of an alternative reaches across `/`.
+            ("x{**/a,b}", "xa", "xa"),
+            ("x{**/a,b}", "xc/d/a", "xc/d/a"),
+            ("a/**/**", "a/b/c", "a/b/c"),
+            (r"a/**\/b", "a/*/b", "a/x/b"),
+        ] {
+            let (ga, gb) = (g(a), g(b));
+            assert!(
+                matches(&ga, path) && matches(&gb, path),
+                "{a} and {b} both match {path}"
+            );
+            assert!(may_overlap(&ga, &gb), "{a} vs {b}");
+            assert!(may_overlap(&gb, &ga), "{b} vs {a}");
+        }
+        for (a, b) in [
+            (r"a/\*", "a/b"),
+            (r"a/\?", "a/b"),
+            ("a/[!x]", "a/x"),
+            ("a/[x/y]", "a/q"),
+            ("x{,b}", "x"),
+            ("a/[[:digit:]]", "a/x"),
+            // globset reads `**\/` as `*/`: one folder, not any number.
+            (r"a/**\/b", "a/x/y/b"),
+        ] {
             assert!(!may_overlap(&g(a), &g(b)), "{a} vs {b}");
             assert!(!may_overlap(&g(b), &g(a)), "{b} vs {a}");
         }

@@ -1,6 +1,7 @@
 //! Task ids become one component of a ref name (`refs/agents/tasks/<state>/<id>`
 //! and `refs/heads/agents/<id>`), so they follow git's ref-name rules, stricter
-//! where a rule would only allow surprises.
+//! where a rule would only allow surprises: ids are ASCII. Ids that differ
+//! only in case are a clash between two ids, which [`fold`] finds.
 
 /// The longest id we accept, in bytes.
 pub const MAX_ID_LEN: usize = 100;
@@ -38,6 +39,16 @@ pub fn id_problem(id: &str) -> Option<String> {
     if let Some(c) = id.chars().find(|c| "~^:?*[\\".contains(*c)) {
         return Some(format!("contains '{c}', which git forbids in ref names"));
     }
+    // Ids become file names (loose refs, worktree folders, prompt files).
+    // macOS stores names in a normalized form, so `café` typed two ways is
+    // one file there, and invisible characters (zero-width space, byte
+    // order mark) make ids that look alike; ASCII has neither problem.
+    if let Some(c) = id.chars().find(|c| !c.is_ascii()) {
+        return Some(format!(
+            "contains the non-ASCII character U+{:04X} (ids must be ASCII: other characters can look alike, or be stored in more than one way)",
+            c as u32
+        ));
+    }
     if id.starts_with('-') {
         return Some("starts with '-' and would read as a command-line option".into());
     }
@@ -53,13 +64,20 @@ pub fn id_problem(id: &str) -> Option<String> {
     None
 }
 
+/// The form under which two ids name one file on a case-insensitive file
+/// system (macOS and Windows by default): ids are ASCII, so ASCII case
+/// folding is all of it.
+pub fn fold(id: &str) -> String {
+    id.to_ascii_lowercase()
+}
+
 #[cfg(test)]
 mod tests {
     use super::id_problem;
 
     #[test]
     fn accepts_ordinary_ids() {
-        for id in ["auth", "fix-bug-4767", "api_v2", "a.b", "Ünïcode", "x@y"] {
+        for id in ["auth", "fix-bug-4767", "api_v2", "a.b", "Auth", "x@y"] {
             assert_eq!(id_problem(id), None, "{id}");
         }
     }
@@ -68,8 +86,31 @@ mod tests {
     fn rejects_every_ref_name_trick() {
         let long = "a".repeat(101);
         for id in [
-            "", "a/b", "a..b", "-x", ".x", "x.", "x.lock", "a b", "a\tb", "a\u{7}b", "a@{b", "@", "a~1", "a^", "a:b",
-            "a?", "a*", "a[", "a\\b", &long,
+            "",
+            "a/b",
+            "a..b",
+            "-x",
+            ".x",
+            "x.",
+            "x.lock",
+            "a b",
+            "a\tb",
+            "a\u{7}b",
+            "a@{b",
+            "@",
+            "a~1",
+            "a^",
+            "a:b",
+            "a?",
+            "a*",
+            "a[",
+            "a\\b",
+            &long,
+            "Ünïcode",
+            "caf\u{e9}",
+            "cafe\u{301}",
+            "a\u{200b}b",
+            "\u{feff}a",
         ] {
             assert!(id_problem(id).is_some(), "{id:?} should be rejected");
         }

@@ -208,7 +208,7 @@ impl Validator<'_> {
         }
         settings.setup = agent.setup.clone();
         for path in &agent.copy {
-            match globs::normalize(path.get_ref()) {
+            match globs::normalize_path(path.get_ref()) {
                 Ok(p) => settings.copy.push(p.0),
                 Err(why) => self.problem_at(
                     path.span(),
@@ -223,6 +223,8 @@ impl Validator<'_> {
     /// Checks every id and returns the index of the first task with each id.
     fn ids(&mut self, raw: &RawPlan) -> HashMap<String, usize> {
         let mut index: HashMap<String, usize> = HashMap::new();
+        // By folded id: `Auth` and `auth` are one ref file on macOS and Windows.
+        let mut folded: HashMap<String, usize> = HashMap::new();
         for (i, spanned) in raw.tasks.iter().enumerate() {
             let id = &spanned.get_ref().id;
             if let Some(why) = ids::id_problem(id.get_ref()) {
@@ -247,6 +249,23 @@ impl Validator<'_> {
                 );
             } else {
                 index.insert(id.get_ref().clone(), i);
+                if let Some(&first) = folded.get(&ids::fold(id.get_ref())) {
+                    let first_id = raw.tasks[first].get_ref().id.get_ref();
+                    let first_line = Problem::new("")
+                        .at(self.source, raw.tasks[first].get_ref().id.span())
+                        .line;
+                    self.problem_at(
+                        id.span(),
+                        format!(
+                            "task id `{}` differs from `{first_id}` (line {}) only in letter case",
+                            id.get_ref(),
+                            first_line.unwrap_or(0)
+                        ),
+                        "ids become branch and ref names, and on a case-insensitive file system (macOS, Windows) both would be one file: rename one of them",
+                    );
+                } else {
+                    folded.insert(ids::fold(id.get_ref()), i);
+                }
             }
         }
         index
@@ -331,7 +350,7 @@ impl Validator<'_> {
     }
 
     fn prompt_file(&mut self, id: &str, file: &toml::Spanned<String>, ws: &dyn Workspace) -> String {
-        let path = match globs::normalize(file.get_ref()) {
+        let path = match globs::normalize_path(file.get_ref()) {
             Ok(p) => p.0,
             Err(why) => {
                 self.problem_at(
@@ -477,6 +496,7 @@ impl Validator<'_> {
             );
         }
         // Globs that match nothing yet may still name the same new file.
+        let overlaps = globs::Overlaps::new(globs);
         for ((a, b), candidates) in globs::candidate_pairs(globs) {
             if clashes.contains_key(&(a, b)) || !graph::concurrent(ancestors, a, b) {
                 continue;
@@ -484,7 +504,7 @@ impl Validator<'_> {
             let mut pairs = Vec::new();
             for (x, y) in candidates {
                 let (ga, gb) = (&globs[a][x], &globs[b][y]);
-                if pairs.len() < MAX_EXAMPLES && globs::may_overlap(ga, gb) {
+                if pairs.len() < MAX_EXAMPLES && overlaps.may_overlap((a, x), (b, y)) {
                     pairs.push(format!("`{}` and `{}`", ga.0, gb.0));
                 }
             }

@@ -10,6 +10,12 @@
 //! outright on a ref lock another writer holds, so every write to the
 //! mirror (fetch or applying an accepted push) happens under one advisory
 //! file lock, which the kernel releases when a process dies.
+//!
+//! Every git call that reaches the remote has a deadline
+//! (`agents.networkTimeout`, 30s by default): git is stopped when it
+//! passes, and HTTP transfers also get curl's own low-speed limit. A remote
+//! that accepts connections and never answers thus fails the command with
+//! the remote and the setting named, instead of holding it forever.
 
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
@@ -111,7 +117,7 @@ fn fetch(repo: &gix::Repository, remote: &str) -> Result<()> {
         remote,
         &["--prune", "+refs/agents/*:refs/agents/*", "^refs/agents/backup/*"],
     )
-    .map_err(|cause| unreachable(repo, remote, "read the shared state from", cause))?;
+    .map_err(|fail| network_error(repo, remote, "read the shared state from", fail))?;
     set_last_fetch(Some(Instant::now()));
     let _ = repo.refs.force_refresh_packed_buffer();
     Ok(())
@@ -119,8 +125,9 @@ fn fetch(repo: &gix::Repository, remote: &str) -> Result<()> {
 
 /// `git fetch` of `args` (options and refspecs) from `remote`, quiet, with
 /// no tags, FETCH_HEAD or auto-gc (several processes fetch at once), tried
-/// three times; the caller holds the mirror lock. Returns git's stderr.
-fn git_fetch(repo: &gix::Repository, remote: &str, args: &[&str]) -> std::result::Result<(), String> {
+/// three times (once when the remote is silent: a retry would only wait
+/// as long again); the caller holds the mirror lock.
+fn git_fetch(repo: &gix::Repository, remote: &str, args: &[&str]) -> std::result::Result<(), NetFail> {
     let mut all = vec![
         "fetch",
         "--quiet",
@@ -130,11 +137,12 @@ fn git_fetch(repo: &gix::Repository, remote: &str, args: &[&str]) -> std::result
         remote,
     ];
     all.extend_from_slice(args);
-    let mut last = String::new();
+    let mut last = NetFail::Failed(String::new());
     for attempt in 0..3 {
-        match git(repo, &all) {
+        match net_git(repo, &all) {
             Ok(_) => return Ok(()),
-            Err(e) => last = e,
+            Err(NetFail::Failed(text)) if !timed_out(&text) => last = NetFail::Failed(text),
+            Err(e) => return Err(e),
         }
         std::thread::sleep(Duration::from_millis(50 * (attempt + 1)));
     }
@@ -154,8 +162,8 @@ fn first_sync(repo: &gix::Repository, remote: &str) -> Result<()> {
         return Ok(());
     }
     if crate::repo::ref_tip(repo, super::PLAN_REF).is_some() {
-        let theirs = git(repo, &["ls-remote", remote, super::PLAN_REF])
-            .map_err(|cause| unreachable(repo, remote, "read the shared state from", cause))?;
+        let theirs = net_git(repo, &["ls-remote", remote, super::PLAN_REF])
+            .map_err(|fail| network_error(repo, remote, "read the shared state from", fail))?;
         if theirs.trim().is_empty() {
             return Err(Error::usage(format!(
                 "this repository has its own state under refs/agents, and remote `{remote}` has none"
@@ -209,7 +217,15 @@ pub(super) fn push(repo: &gix::Repository, remote: &str, edits: &[RefEdit]) -> s
     let mut attempt = 0;
     loop {
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-        let output = crate::process::git_output(&run_dir(repo), &argv)?;
+        let output = match net_output(repo, &argv) {
+            Ok(output) => output,
+            Err(fail) => {
+                let err = network_error(repo, remote, "record the change on", fail);
+                return Err(WriteError::Failed(err.hint(format!(
+                    "the change may have reached `{remote}` before it went quiet; the next command reads what it holds"
+                ))));
+            }
+        };
         if output.status.success() {
             return Ok(());
         }
@@ -318,7 +334,7 @@ pub(super) fn apply_locally(
 /// held the work locally.
 pub fn publish_branch(repo: &gix::Repository, id: &str, head: ObjectId) -> Result<()> {
     let Some(remote) = name(repo)? else { return Ok(()) };
-    git(
+    net_git(
         repo,
         &[
             "push",
@@ -329,8 +345,8 @@ pub fn publish_branch(repo: &gix::Repository, id: &str, head: ObjectId) -> Resul
         ],
     )
     .map(|_| ())
-    .map_err(|cause| {
-        unreachable(repo, &remote, &format!("publish the work of task `{id}` to"), cause)
+    .map_err(|fail| {
+        network_error(repo, &remote, &format!("publish the work of task `{id}` to"), fail)
             .hint("the task is still claimed; run `git agents done` again when the remote is back")
     })
 }
@@ -353,7 +369,7 @@ pub fn adopt_task_branches(repo: &gix::Repository, ids: &[&str]) -> Result<Vec<S
         // Agents of one spawn are threads that may adopt at the same moment.
         let _guard = MirrorLock::take(repo)?;
         git_fetch(repo, &remote, &[&spec])
-            .map_err(|cause| unreachable(repo, &remote, "fetch task branches from", cause))?;
+            .map_err(|fail| network_error(repo, &remote, "fetch task branches from", fail))?;
     }
     for id in ids {
         let tracking = format!("refs/remotes/{remote}/agents/{id}");
@@ -392,14 +408,11 @@ pub fn target_on_remote(repo: &gix::Repository, target: &str) -> Result<Option<(
     {
         let _guard = MirrorLock::take(repo)?;
         git_fetch(repo, &remote, &[&format!("+refs/heads/{target}:{tracking}")])
-            .or_else(|e| {
-                if e.contains("couldn't find remote ref") {
-                    Ok(())
-                } else {
-                    Err(e)
-                }
+            .or_else(|e| match e {
+                NetFail::Failed(text) if text.contains("couldn't find remote ref") => Ok(()),
+                other => Err(other),
             })
-            .map_err(|cause| unreachable(repo, &remote, &format!("read `{target}` from"), cause))?;
+            .map_err(|fail| network_error(repo, &remote, &format!("read `{target}` from"), fail))?;
     }
     let _ = repo.refs.force_refresh_packed_buffer();
     Ok(Some((remote, crate::repo::ref_tip(repo, &tracking))))
@@ -418,14 +431,17 @@ pub fn push_target(repo: &gix::Repository, remote: &str, target: &str, new: Obje
         seen.map_or(String::new(), |s| s.to_string())
     );
     let spec = format!("{new}:{full}");
-    match git(repo, &["push", "--quiet", "--porcelain", &lease, remote, &spec]) {
+    match net_git(repo, &["push", "--quiet", "--porcelain", &lease, remote, &spec]) {
         Ok(_) => {
             let tracking = format!("refs/remotes/{remote}/{target}");
             let _ = git(repo, &["update-ref", &tracking, &new.to_string()]);
             Ok(true)
         }
-        Err(e) if e.contains("stale info") || e.contains("rejected") => Ok(false),
-        Err(cause) => Err(unreachable(repo, remote, &format!("land `{target}` on"), cause)
+        Err(NetFail::Failed(e)) if e.contains("stale info") || e.contains("rejected") => Ok(false),
+        Err(fail @ NetFail::Silent(_)) => Err(network_error(repo, remote, &format!("land `{target}` on"), fail).hint(
+            format!("`{target}` was not moved here; it may have moved on `{remote}` before it went quiet"),
+        )),
+        Err(fail) => Err(network_error(repo, remote, &format!("land `{target}` on"), fail)
             .hint(format!("`{target}` was not moved, here or there"))),
     }
 }
@@ -444,8 +460,8 @@ pub fn push_notes(repo: &gix::Repository) -> Result<()> {
     }
     let mut args = vec!["push", "--quiet", "--no-verify", &remote];
     args.extend(refs.iter().map(String::as_str));
-    git(repo, &args).map(|_| ()).map_err(|cause| {
-        unreachable(repo, &remote, "push the merge notes to", cause)
+    net_git(repo, &args).map(|_| ()).map_err(|fail| {
+        network_error(repo, &remote, "push the merge notes to", fail)
             .hint(format!("push them later with `git push {remote} refs/notes/agents`"))
     })
 }
@@ -482,17 +498,142 @@ fn git(repo: &gix::Repository, args: &[&str]) -> std::result::Result<String, Str
 }
 
 fn unreachable(repo: &gix::Repository, remote: &str, what: &str, cause: impl std::fmt::Display) -> Error {
-    let url = repo
-        .find_remote(remote)
-        .ok()
-        .and_then(|r| r.url(gix::remote::Direction::Push).map(|u| u.to_bstring().to_string()))
-        .unwrap_or_default();
-    Error::failure(format!("cannot {what} remote `{remote}` ({url})"))
-        .cause(cause)
-        .hint("nothing was recorded: the local state follows only what the remote accepted")
-        .hint(format!(
-            "check the network and `git remote get-url {remote}`, then run the command again"
+    let cause = cause.to_string();
+    let err = Error::failure(format!("cannot {what} remote `{remote}` ({})", url_of(repo, remote)))
+        .cause(&cause)
+        .hint("nothing was recorded: the local state follows only what the remote accepted");
+    let err = if timed_out(&cause) {
+        err.hint(more_time(repo))
+    } else {
+        err
+    };
+    err.hint(format!(
+        "check the network and `git remote get-url {remote}`, then run the command again"
+    ))
+}
+
+/// Whether git's message says the transport gave up waiting: curl's own
+/// low-speed limit, or a connect timeout. Advised like a silent remote, and
+/// not retried (a retry would wait as long again).
+fn timed_out(message: &str) -> bool {
+    ["Operation too slow", "timed out"].iter().any(|n| message.contains(n))
+}
+
+/// The URL git pushes `remote` to, as configured now (the repository's
+/// config as opened may be older: someone may have changed it meanwhile).
+fn url_of(repo: &gix::Repository, remote: &str) -> String {
+    match git(repo, &["remote", "get-url", "--push", remote]) {
+        Ok(url) if !url.trim().is_empty() => url.trim().to_string(),
+        _ => repo
+            .find_remote(remote)
+            .ok()
+            .and_then(|r| r.url(gix::remote::Direction::Push).map(|u| u.to_bstring().to_string()))
+            .unwrap_or_default(),
+    }
+}
+
+/// How long one git call to the remote may take unless
+/// `git config agents.networkTimeout` says otherwise: far more than a
+/// transition needs (well under a second), short enough that a silent
+/// remote stops an agent's claim or heartbeat long before its lease ends.
+const NETWORK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `git config agents.networkTimeout`, else [`NETWORK_TIMEOUT`].
+fn network_timeout(repo: &gix::Repository) -> Result<Duration> {
+    let config = repo.config_snapshot();
+    let Some(value) = config.string("agents.networkTimeout") else {
+        return Ok(NETWORK_TIMEOUT);
+    };
+    let text = value.to_string();
+    crate::plan::duration::parse_positive(&text)
+        .map(Duration::from_secs)
+        .map_err(|why| {
+            Error::usage(format!("git config agents.networkTimeout \"{text}\" {why}"))
+                .hint("set a duration such as 30s or 2m: `git config agents.networkTimeout 2m`")
+        })
+}
+
+fn more_time(repo: &gix::Repository) -> String {
+    let now = network_timeout(repo).unwrap_or(NETWORK_TIMEOUT);
+    format!(
+        "if it is only slow, give each call to it longer than {}: `git config agents.networkTimeout 2m`",
+        seconds(now)
+    )
+}
+
+/// `30s`, `2m`, `90s`.
+fn seconds(d: Duration) -> String {
+    match d.as_secs() {
+        s if s >= 60 && s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+/// Why a git call to the remote did not succeed.
+enum NetFail {
+    /// No answer within the deadline: git was stopped.
+    Silent(Duration),
+    /// git failed; its message.
+    Failed(String),
+    /// git could not be run at all, or the deadline is misconfigured.
+    Setup(Error),
+}
+
+/// Runs git `args` for the remote (in [`run_dir`]) under the deadline of
+/// [`network_timeout`], with curl's low-speed limit set to the same time
+/// unless the user chose one: all it printed and its status, failed or not.
+fn net_output(repo: &gix::Repository, args: &[&str]) -> std::result::Result<std::process::Output, NetFail> {
+    let within = network_timeout(repo).map_err(NetFail::Setup)?;
+    let config = repo.config_snapshot();
+    let mut argv: Vec<String> = Vec::new();
+    if config.string("http.lowSpeedLimit").is_none() && config.string("http.lowSpeedTime").is_none() {
+        argv.extend([
+            "-c".to_string(),
+            "http.lowSpeedLimit=1".to_string(),
+            "-c".to_string(),
+            format!("http.lowSpeedTime={}", within.as_secs()),
+        ]);
+    }
+    argv.extend(args.iter().map(|a| a.to_string()));
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    match crate::process::git_output_with_deadline(&run_dir(repo), &argv, within) {
+        Ok(Some(output)) => Ok(output),
+        Ok(None) => Err(NetFail::Silent(within)),
+        Err(e) => Err(NetFail::Setup(e)),
+    }
+}
+
+/// [`net_output`] that succeeds only when git does: its stdout.
+fn net_git(repo: &gix::Repository, args: &[&str]) -> std::result::Result<String, NetFail> {
+    let output = net_output(repo, args)?;
+    if output.status.success() {
+        return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
+    Err(NetFail::Failed(if stderr.is_empty() {
+        format!("git {} failed", args.join(" "))
+    } else {
+        stderr
+    }))
+}
+
+/// The error for a git call to `remote` that did not succeed.
+fn network_error(repo: &gix::Repository, remote: &str, what: &str, fail: NetFail) -> Error {
+    match fail {
+        NetFail::Failed(cause) => unreachable(repo, remote, what, cause),
+        NetFail::Setup(e) => e,
+        NetFail::Silent(within) => Error::failure(format!(
+            "cannot {what} remote `{remote}` ({}): no answer within {}",
+            url_of(repo, remote),
+            seconds(within)
         ))
+        .cause("git got no answer from it in that time and was stopped")
+        .hint("nothing was recorded here: the local state follows only what the remote accepted")
+        .hint(more_time(repo))
+        .hint(format!(
+            "else check the server behind `git remote get-url {remote}`, then run the command again"
+        )),
+    }
 }
 
 fn last_fetch() -> Option<Instant> {
