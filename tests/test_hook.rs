@@ -99,6 +99,11 @@ fn judge(env: &TestEnv, repo: &Path, branch: &str, local: &str, remote: &str) ->
     .replace(&local_oid[..7], &format!("[{local}]"))
 }
 
+/// The remote's `branch` is what the local one holds: the push went through.
+fn assert_published(env: &TestEnv, repo: &std::path::Path, branch: &str) {
+    assert_eq!(remote_tip(env, branch), env.git(repo, &["rev-parse", branch]).trim());
+}
+
 #[test]
 fn a_task_branch_may_publish_only_what_its_task_owns() {
     let env = TestEnv::new();
@@ -324,7 +329,7 @@ fn a_hand_merge_of_task_work_into_the_base_is_refused() {
         0,
         "--no-verify skips the guard"
     );
-    assert_eq!(remote_tip(&env, "main"), env.git(&repo, &["rev-parse", "main"]).trim());
+    assert_published(&env, &repo, "main");
 }
 
 #[test]
@@ -374,7 +379,7 @@ fn task_work_landed_by_git_agents_merge_may_be_pushed() {
     env.run(&repo, &["merge", "-q", "--test", "true"]).success();
     let (code, stderr) = push(&env, &repo, &["main"]);
     assert_eq!(code, 0, "tested merges pass:\n{stderr}");
-    assert_eq!(remote_tip(&env, "main"), env.git(&repo, &["rev-parse", "main"]).trim());
+    assert_published(&env, &repo, "main");
 
     // A squashed merge without a test command is an untested merge made on
     // purpose: its note says so, and it goes out too.
@@ -389,7 +394,7 @@ fn task_work_landed_by_git_agents_merge_may_be_pushed() {
     env.run(&repo, &["merge", "-q", "--squash"]).success();
     let (code, stderr) = push(&env, &repo, &["main"]);
     assert_eq!(code, 0, "a noted untested merge passes:\n{stderr}");
-    assert_eq!(remote_tip(&env, "main"), env.git(&repo, &["rev-parse", "main"]).trim());
+    assert_published(&env, &repo, "main");
 }
 
 #[test]
@@ -400,17 +405,14 @@ fn pushes_without_task_work_pass_while_tasks_are_done() {
     commit_on(&env, &repo, "feature", &[("docs/feature.md", "feature\n")]);
     let (code, stderr) = push(&env, &repo, &["feature"]);
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(
-        remote_tip(&env, "feature"),
-        env.git(&repo, &["rev-parse", "feature"]).trim()
-    );
+    assert_published(&env, &repo, "feature");
 
     write_files(&repo, &[("README.md", "# demo, edited by hand\n")]);
     env.git(&repo, &["commit", "-q", "-am", "edit the readme"]);
     env.git(&repo, &["merge", "-q", "--no-ff", "--no-edit", "feature"]);
     let (code, stderr) = push(&env, &repo, &["main"]);
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(remote_tip(&env, "main"), env.git(&repo, &["rev-parse", "main"]).trim());
+    assert_published(&env, &repo, "main");
 }
 
 #[test]
@@ -478,7 +480,7 @@ fn commits_a_task_branch_was_started_from_are_not_its_work() {
     auth_done(&env, &repo);
     let (code, stderr) = push(&env, &repo, &["main"]);
     assert_eq!(code, 0, "main's own commit is not auth's work:\n{stderr}");
-    assert_eq!(remote_tip(&env, "main"), env.git(&repo, &["rev-parse", "main"]).trim());
+    assert_published(&env, &repo, "main");
 
     // The same with the commit still unpushed when auth lands by a tested merge.
     env.git(&repo, &["commit", "-q", "--allow-empty", "-m", "another one"]);
@@ -487,5 +489,5 @@ fn commits_a_task_branch_was_started_from_are_not_its_work() {
     env.run(&repo, &["merge", "-q", "--test", "true"]).success();
     let (code, stderr) = push(&env, &repo, &["main"]);
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(remote_tip(&env, "main"), env.git(&repo, &["rev-parse", "main"]).trim());
+    assert_published(&env, &repo, "main");
 }
