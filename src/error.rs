@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-/// Exit codes, stable across releases (DESIGN.md, "Command surface").
+/// Exit codes, stable across releases: README.md lists them for scripts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     /// Something went wrong that is not the user's input.
@@ -17,8 +17,12 @@ pub enum Exit {
     Conflict = 3,
     /// A test command failed.
     TestsFailed = 4,
-    /// Nothing to claim, or the race for a task was lost.
+    /// Nothing to claim: nothing ready, or the named task is not claimable
+    /// (a lost race is retried while another task is ready).
     NothingToClaim = 5,
+    /// `plan`: the plan is valid but was not recorded (no terminal to
+    /// confirm on and no `--yes`, or the answer was no).
+    NotRecorded = 6,
 }
 
 /// An error as the user sees it.

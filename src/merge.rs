@@ -92,6 +92,16 @@ pub struct Outcome {
     pub stop: Option<Stop>,
 }
 
+/// What a run reports while it works. `Now` is what runs at the moment (a
+/// live line on a terminal, a status line in a pipe); `Line` is history;
+/// `Landed` is a result, reported as it happens.
+#[derive(Debug, Clone, Copy)]
+pub enum Progress<'a> {
+    Line(&'a str),
+    Now(&'a str),
+    Landed { landed: &'a Landed, dry_run: bool },
+}
+
 /// A done task merge will not land, and why.
 #[derive(Debug, Serialize)]
 pub struct Refused {
@@ -124,8 +134,51 @@ fn checked_work(
         (None, Some(_)) => Err(format!(
             "{branch} did not exist when `{id}` was marked done, so nothing was checked; `git agents requeue {id}`"
         )),
-        _ => Err(format!("task `{id}` is done but recorded no work and {branch} is gone")),
+        _ => Err(match saved_branch(repo, id, recorded)?.first() {
+            // `clean --force` saves an unmerged branch before deleting it.
+            Some((backup, _)) if recorded.is_some() => format!(
+                "{branch} is gone and so is the commit checked at done; its work was saved as {backup}: \
+                 restore it with `git branch {branch} {backup}`, then `git agents requeue {id}` has it checked again"
+            ),
+            Some((backup, _)) => format!(
+                "{branch} is gone and nothing was checked at done; its work was saved as {backup}: \
+                 restore it with `git branch {branch} {backup}`, then `git agents requeue {id}` has it checked"
+            ),
+            None => format!(
+                "task `{id}` is done but recorded no work and {branch} is gone; `git agents requeue {id}` has it done again"
+            ),
+        }),
     })
+}
+
+/// The backups `clean --force` made of the task branch `agents/<id>`
+/// (`refs/agents/backup/agents-<id>`, then `-1`, `-2`, …), newest first; the
+/// one holding `head`, the work recorded at done, comes first of all.
+pub fn saved_branch(repo: &gix::Repository, id: &str, head: Option<ObjectId>) -> Result<Vec<(String, ObjectId)>> {
+    let name = format!("{}agents-{id}", state::BACKUP_PREFIX);
+    let platform = repo.references().context(|| "cannot list refs".into())?;
+    let mut found: Vec<(u32, String, ObjectId)> = Vec::new();
+    for r in platform
+        .prefixed(name.as_str())
+        .context(|| "cannot list the backups under refs/agents/backup".into())?
+        .flatten()
+    {
+        let full = r.name().as_bstr().to_string();
+        // `agents-<id>` or `agents-<id>-<n>`: not the backup of a task `<id>-x`.
+        let n = match full.strip_prefix(&name) {
+            Some("") => 0,
+            Some(rest) => match rest.strip_prefix('-').and_then(|n| n.parse().ok()) {
+                Some(n) => n,
+                None => continue,
+            },
+            None => continue,
+        };
+        if let Some(oid) = r.try_id() {
+            found.push((n, full, oid.detach()));
+        }
+    }
+    found.sort_by_key(|(n, _, oid)| (Some(*oid) != head, std::cmp::Reverse(*n)));
+    Ok(found.into_iter().map(|(_, name, oid)| (name, oid)).collect())
 }
 
 /// Done tasks in merge order: dependencies first, then plan order.
@@ -173,7 +226,12 @@ impl<'a> Run<'a> {
     }
 }
 
-pub fn run(ctx: &Context<'_>, workdir: &Path, opts: &Options, mut progress: impl FnMut(&str)) -> Result<Outcome> {
+pub fn run(
+    ctx: &Context<'_>,
+    workdir: &Path,
+    opts: &Options,
+    mut progress: impl FnMut(Progress<'_>),
+) -> Result<Outcome> {
     let repo = ctx.repo;
     let plan = &ctx.plan.plan;
     let target = opts.into.clone().unwrap_or_else(|| plan.base.clone());
@@ -206,7 +264,7 @@ pub fn run(ctx: &Context<'_>, workdir: &Path, opts: &Options, mut progress: impl
         // shared remote, taken only by the run that holds the merge lock
         // (a dry run previews the branches this clone has).
         for saved in state::remote::adopt_task_branches(repo, &done.iter().map(String::as_str).collect::<Vec<_>>())? {
-            progress(&saved);
+            progress(Progress::Line(&saved));
         }
         state::remote::fetch_notes(repo)?;
     }
@@ -219,8 +277,14 @@ pub fn run(ctx: &Context<'_>, workdir: &Path, opts: &Options, mut progress: impl
         }
         target_agrees_with_remote(repo, &target, current)?;
     }
-    for task in &order {
+    if let (Some(cmd), false) = (&run.test, opts.dry_run || order.is_empty()) {
+        // Said once here, not once per task.
+        progress(Progress::Line(&format!("testing each merge with `{cmd}`")));
+    }
+    let total = order.len();
+    for (k, task) in order.iter().enumerate() {
         let started = Instant::now();
+        let step = format!("[{}/{total}]", k + 1);
         let record = state::TaskRecord::read(repo, snap.tasks[&task.id].oid)?;
         let refused_dep = task
             .depends_on
@@ -232,7 +296,7 @@ pub fn run(ctx: &Context<'_>, workdir: &Path, opts: &Options, mut progress: impl
             None => checked_work(repo, &task.id, &record)?,
         };
         let mut refuse = |reason: String| {
-            progress(&format!("{}: refused: {reason}", task.id));
+            progress(Progress::Line(&format!("{step} {}: refused: {reason}", task.id)));
             outcome.waiting.retain(|w| w != &task.id);
             outcome.refused.push(Refused {
                 task: task.id.clone(),
@@ -261,7 +325,10 @@ pub fn run(ctx: &Context<'_>, workdir: &Path, opts: &Options, mut progress: impl
             refuse(format!("it changes files outside its `owns`: {}", outside.join(", ")));
             continue;
         }
-        progress(&format!("{}: merging {branch} into {target}", task.id));
+        progress(Progress::Now(&format!(
+            "{step} {}: merging {branch} into {target}",
+            task.id
+        )));
         let mut cached = None;
         let candidate = match merge_one(repo, plan, task, current, tip, start, opts.squash)? {
             Ok(commit) => commit,
@@ -295,7 +362,7 @@ pub fn run(ctx: &Context<'_>, workdir: &Path, opts: &Options, mut progress: impl
         if opts.dry_run {
             current = candidate;
         } else {
-            match land_one(ctx, &run, task, current, candidate, started, &mut progress)? {
+            match land_one(ctx, &run, task, &step, current, candidate, started, &mut progress)? {
                 Ok(when) => {
                     current = candidate;
                     cached = when;
@@ -316,13 +383,18 @@ pub fn run(ctx: &Context<'_>, workdir: &Path, opts: &Options, mut progress: impl
             }
         }
         outcome.waiting.retain(|w| w != &task.id);
-        outcome.landed.push(Landed {
+        let landed = Landed {
             task: task.id.clone(),
             commit: candidate.to_string(),
             test: run.test.clone(),
             cached,
             seconds: started.elapsed().as_secs_f64(),
+        };
+        progress(Progress::Landed {
+            landed: &landed,
+            dry_run: opts.dry_run,
         });
+        outcome.landed.push(landed);
     }
     Ok(outcome)
 }
@@ -405,14 +477,18 @@ fn dirty_checkout(workdir: &Path, target: &str) -> Result<Option<Stop>> {
 /// Test (unless cached), note, land, mark merged: one task's `candidate`
 /// from `current`. A stop leaves the target untouched. `Ok(Some(when))`:
 /// the test was not run, the tree had passed it `when`.
+// `step` and `started` are the run's bookkeeping for the progress lines; a
+// struct for them would be built at both call sites only to be taken apart.
+#[allow(clippy::too_many_arguments)]
 fn land_one(
     ctx: &Context<'_>,
     run: &Run<'_>,
     task: &Task,
+    step: &str,
     current: ObjectId,
     candidate: ObjectId,
     started: Instant,
-    progress: &mut impl FnMut(&str),
+    progress: &mut impl FnMut(Progress<'_>),
 ) -> Result<std::result::Result<Option<String>, Stop>> {
     let repo = ctx.repo;
     let mut result = "not tested".to_string();
@@ -432,14 +508,14 @@ fn land_one(
             let when = when.map_or("before".to_string(), |t| {
                 format!("{} ago", crate::protocol::age(state::now_seconds() - t))
             });
-            progress(&format!(
-                "{}: not tested again: `{cmd}` already passed on this tree {when}",
+            progress(Progress::Now(&format!(
+                "{step} {}: not tested again: the test already passed on this tree {when}",
                 task.id
-            ));
+            )));
             result = format!("passed earlier on this tree ({when}; not run again)");
             cached = Some(when);
         } else {
-            progress(&format!("{}: testing `{cmd}`", task.id));
+            progress(Progress::Now(&format!("{step} {}: testing", task.id)));
             match run_test(repo, &run.integration, &task.id, cmd, candidate, run.opts.retries)? {
                 Err(stop) => return Ok(Err(stop)),
                 Ok(0) => result = "passed".into(),
@@ -580,13 +656,13 @@ pub fn resume(
     workdir: &Path,
     base: &Options,
     given: &Overrides,
-    mut progress: impl FnMut(&str),
+    mut progress: impl FnMut(Progress<'_>),
 ) -> Result<Outcome> {
     let repo = ctx.repo;
     let (lock, stopped) = state::MergeLock::resume(repo)?;
     let (opts, lines) = continued_options(stopped.options.as_ref(), given, base);
     for line in &lines {
-        progress(line);
+        progress(Progress::Line(line));
     }
     let opts = &opts;
     let task_id = stopped.stopped_task.clone().unwrap_or_default();
@@ -675,7 +751,8 @@ pub fn resume(
         );
     };
     let started = Instant::now();
-    progress(&format!("{task_id}: landing the resolved merge"));
+    let step = "[resolved]";
+    progress(Progress::Now(&format!("{step} {task_id}: landing the resolved merge")));
     let candidate = if opts.squash {
         // A squash run lands the resolution as one commit on the target, like the rest.
         let tree = repo
@@ -691,7 +768,7 @@ pub fn resume(
     } else {
         candidate
     };
-    let cached = match land_one(ctx, &run, &task, seen, candidate, started, &mut progress)? {
+    let cached = match land_one(ctx, &run, &task, step, seen, candidate, started, &mut progress)? {
         Ok(when) => when,
         Err(stop) => {
             if let Stop::TestFailed { command, .. } = &stop {
@@ -721,6 +798,10 @@ pub fn resume(
         cached,
         seconds: started.elapsed().as_secs_f64(),
     };
+    progress(Progress::Landed {
+        landed: &landed,
+        dry_run: false,
+    });
     let rest = Options {
         into: Some(run.target.clone()),
         force: false,

@@ -21,8 +21,13 @@ impl<'r> Context<'r> {
     /// Fails with advice when no plan has been recorded yet.
     pub fn load(repo: &'r gix::Repository) -> Result<Self> {
         let plan = state::read_plan(repo)?.ok_or_else(|| {
-            Error::usage("no plan is recorded yet")
-                .hint("write agents.toml (`git agents init`), then record it with `git agents plan --yes`")
+            // After `init` the file is there: the next step is recording it, not writing one.
+            let written = crate::repo::workdir(repo).is_ok_and(|top| top.join("agents.toml").is_file());
+            Error::usage("no plan is recorded yet").hint(if written {
+                "agents.toml is written: check and record it with `git agents plan` (`--yes` records without asking)"
+            } else {
+                "write agents.toml (`git agents init`), then record it with `git agents plan --yes`"
+            })
         })?;
         // GIT_AGENTS_NOW pins the clock (seconds since the epoch) for reproducible runs and tests.
         let now = std::env::var("GIT_AGENTS_NOW")

@@ -219,7 +219,7 @@ fn base_tip(repo: &gix::Repository, plan: &Plan) -> Result<ObjectId> {
     })
 }
 
-/// `[agent] copy` and `[agent] setup`, once per new worktree.
+/// `[agent] copy` and `[agent] setup`, until they pass once in a worktree.
 fn prepare_new_worktree(
     repo: &gix::Repository,
     plan: &Plan,
@@ -238,15 +238,22 @@ fn prepare_new_worktree(
         match process::shell(setup, dir, &log, cancel)? {
             Ended::Exited(0) => {}
             ended => {
+                let how = match ended {
+                    Ended::Exited(-1) => "killed by a signal".to_string(),
+                    Ended::Exited(code) => format!("exited with status {code}"),
+                    Ended::TimedOut => "timed out".into(),
+                    Ended::Cancelled => "interrupted".into(),
+                };
                 return Err(
-                    Error::failure(format!("setup `{setup}` failed in {} ({ended:?})", dir.display()))
+                    Error::failure(format!("setup `{setup}` failed in {} ({how})", dir.display()))
                         .detail(process::tail(&log, 10))
                         .hint(format!("the full output is in {}", log.display())),
                 );
             }
         }
     }
-    Ok(())
+    // Only now: a worktree whose setup failed is set up again by the next spawn.
+    worktree::mark_prepared(dir)
 }
 
 enum Queue {
@@ -377,6 +384,8 @@ fn attempt_task(
         ("GIT_AGENTS_WORKTREE", worktree_str.clone()),
         ("GIT_AGENTS_BRANCH", branch.clone()),
         ("GIT_AGENTS_ATTEMPT", attempt.to_string()),
+        // One glob a line: globs may hold spaces, never a newline.
+        ("GIT_AGENTS_OWNS", task.owns.join("\n")),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -607,12 +616,20 @@ fn describe(ended: &Ended) -> String {
 }
 
 /// Where a task's branch starts: the base's tip now, with the branches of
-/// its dependencies merged in. A conflict is returned as a report.
+/// its dependencies merged in, as one commit whose first parent is the base
+/// and whose other parents are the dependencies' heads (one start commit per
+/// task reads as one merge in `git log --graph`; a chain of one merge per
+/// dependency was a tangle). A conflict is returned as a report.
 fn start_point(repo: &gix::Repository, plan: &Plan, task: &Task) -> Result<std::result::Result<ObjectId, String>> {
-    let mut current = base_tip(repo, plan)?;
+    let base = base_tip(repo, plan)?;
     let deps: Vec<&str> = task.depends_on.iter().map(String::as_str).collect();
     // A differing local branch is backed up (refs/agents/backup/), not lost.
     state::remote::adopt_task_branches(repo, &deps)?;
+    // The tree is merged one dependency at a time, as before; the commits in
+    // between are only the merge bases for the next step and no ref keeps
+    // them.
+    let mut current = base;
+    let mut merged: Vec<(&str, ObjectId)> = Vec::new();
     for dep in &task.depends_on {
         let Some(tip) = crate::repo::branch_tip(repo, &branch(dep))? else {
             continue;
@@ -630,10 +647,38 @@ fn start_point(repo: &gix::Repository, plan: &Plan, task: &Task) -> Result<std::
                 )));
             }
         };
-        let message = format!("start {}: merge {} into {}", task.id, branch(dep), plan.base);
-        current = state::write_commit(repo, &message, tree, [current, tip])?;
+        current = state::write_commit(
+            repo,
+            &format!("start {}: with {}", task.id, branch(dep)),
+            tree,
+            [current, tip],
+        )?;
+        merged.push((dep, tip));
     }
-    Ok(Ok(current))
+    if merged.is_empty() {
+        return Ok(Ok(base));
+    }
+    // A dependency whose head another merged dependency already contains is
+    // no parent of its own.
+    let heads: Vec<ObjectId> = merged.iter().map(|(_, tip)| *tip).collect();
+    let mut kept: Vec<(&str, ObjectId)> = Vec::new();
+    for &(dep, tip) in &merged {
+        let inside_another = heads
+            .iter()
+            .any(|&other| other != tip && crate::repo::is_ancestor(repo, tip, other));
+        if !inside_another {
+            kept.push((dep, tip));
+        }
+    }
+    let tree = repo
+        .find_commit(current)
+        .and_then(|c| c.tree_id())
+        .context(|| format!("cannot read commit {current}"))?
+        .detach();
+    let names: Vec<String> = kept.iter().map(|(dep, _)| branch(dep)).collect();
+    let message = format!("start {}: on {} with {}", task.id, plan.base, names.join(", "));
+    let parents = std::iter::once(base).chain(kept.iter().map(|(_, tip)| *tip));
+    Ok(Ok(state::write_commit(repo, &message, tree, parents)?))
 }
 
 /// Writes the brief under the git dir (outside the worktree, so it is

@@ -15,6 +15,9 @@ pub struct Ui {
     /// A terminal that can redraw (the live board); NO_COLOR does not change it.
     live: bool,
     interactive: bool,
+    /// Results go to stderr with the story: a command made of others
+    /// (`demo --json`) keeps stdout for its own result.
+    results_to_stderr: bool,
 }
 
 impl Ui {
@@ -25,6 +28,16 @@ impl Ui {
             color: stderr_tty && std::env::var_os("NO_COLOR").is_none(),
             live: stderr_tty && std::env::var("TERM").map_or(true, |t| t != "dumb"),
             interactive: stderr_tty && std::io::stdin().is_terminal(),
+            results_to_stderr: false,
+        }
+    }
+
+    /// This Ui with results sent to stderr, for the steps of a command
+    /// whose own result is the only thing on stdout.
+    pub fn results_on_stderr(&self) -> Ui {
+        Ui {
+            results_to_stderr: true,
+            ..self.clone()
         }
     }
 
@@ -33,12 +46,28 @@ impl Ui {
         self.interactive
     }
 
+    /// Whether `--quiet` was given: a command whose result is an action
+    /// (`plan --yes`) then prints nothing but errors.
+    pub fn is_quiet(&self) -> bool {
+        self.quiet
+    }
+
     /// The command's result, for people and pipes alike.
     pub fn result(&self, text: &str) {
         self.write_out(&printable(text));
     }
 
     fn write_out(&self, text: &str) {
+        if self.results_to_stderr {
+            if !self.quiet {
+                let mut err = std::io::stderr().lock();
+                let _ = err.write_all(text.as_bytes());
+                if !text.ends_with('\n') {
+                    let _ = err.write_all(b"\n");
+                }
+            }
+            return;
+        }
         let mut out = std::io::stdout().lock();
         // A closed pipe (`| head`) is not an error worth reporting.
         let _ = out.write_all(text.as_bytes());
@@ -200,6 +229,67 @@ impl Board {
             for bar in bars {
                 bar.finish_and_clear();
             }
+        }
+    }
+}
+
+/// One live line for a run of steps (merge's `[k/N] task: testing`): on a
+/// terminal an indicatif spinner with the step's elapsed time, and the lines
+/// of history printed above it; in a pipe every line plainly on stderr.
+pub struct StepLine {
+    bar: Option<indicatif::ProgressBar>,
+    quiet: bool,
+}
+
+impl Ui {
+    pub fn step_line(&self) -> StepLine {
+        let live = self.live && !self.quiet;
+        let bar = live.then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            let style = indicatif::ProgressStyle::with_template("{spinner} {wide_msg} {elapsed:>4}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
+            bar.set_style(style);
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
+            bar
+        });
+        StepLine { bar, quiet: self.quiet }
+    }
+}
+
+impl StepLine {
+    /// What runs now; its elapsed time starts again.
+    pub fn now(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => {
+                bar.reset_elapsed();
+                bar.set_message(printable(text).into_owned());
+            }
+            None if !self.quiet => eprintln!("{}", printable(text)),
+            None => {}
+        }
+    }
+
+    /// A line of history: above the live line on a terminal. `to_stdout`
+    /// for a result (the live line is on stderr, so it is only hidden
+    /// meanwhile).
+    pub fn line(&self, ui: &Ui, text: &str, to_stdout: bool) {
+        let print = || {
+            if to_stdout {
+                ui.result(text);
+            } else {
+                ui.status(text);
+            }
+        };
+        match &self.bar {
+            Some(bar) => bar.suspend(print),
+            None => print(),
+        }
+    }
+
+    /// Ends the live line; the history above it stays.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
         }
     }
 }

@@ -68,7 +68,9 @@ fn superproject(workdir: &Path) -> Option<(PathBuf, PathBuf)> {
 static REGISTERING: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
 /// Makes sure `dir` is a clean linked worktree of `repo`; creates it
-/// detached at `start` if missing. Returns whether it was created.
+/// detached at `start` if missing. Returns whether it still needs preparing
+/// (`[agent] copy` and `setup`): it was created now, or its preparation
+/// never passed ([`mark_prepared`]), so a failed setup is run again.
 pub fn ensure(repo: &gix::Repository, dir: &Path, start: ObjectId) -> Result<bool> {
     if orphan_of_a_cut_short_registration(repo, dir) {
         // Its registration was cut short and removed (here or by doctor):
@@ -97,7 +99,7 @@ pub fn ensure(repo: &gix::Repository, dir: &Path, start: ObjectId) -> Result<boo
                 )),
             );
         }
-        return Ok(false);
+        return Ok(!is_prepared(dir));
     }
     if let Some(parent) = dir.parent() {
         std::fs::create_dir_all(parent).context(|| format!("cannot create {}", parent.display()))?;
@@ -123,6 +125,21 @@ pub fn ensure(repo: &gix::Repository, dir: &Path, start: ObjectId) -> Result<boo
     // Fill the registered worktree: index and files at `start`.
     git_in(dir, &["reset", "-q", "--hard"])?;
     Ok(true)
+}
+
+/// The marker of a prepared worktree, in its own git dir (`.git/worktrees/<name>/`):
+/// it goes with the registration, so a worktree made again is prepared again.
+const PREPARED: &str = "git-agents-prepared";
+
+/// Records that `dir`'s copy and setup passed; until then every spawn that
+/// uses it prepares it again.
+pub fn mark_prepared(dir: &Path) -> Result<()> {
+    let marker = git_dir(dir)?.join(PREPARED);
+    std::fs::write(&marker, "").context(|| format!("cannot write {}", marker.display()))
+}
+
+fn is_prepared(dir: &Path) -> bool {
+    git_dir(dir).is_ok_and(|d| d.join(PREPARED).exists())
 }
 
 /// Registrations under `.git/worktrees/` that a kill cut short: `gitdir`,

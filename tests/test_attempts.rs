@@ -207,3 +207,64 @@ fn dry_run_shows_the_argv_of_a_preset() {
     [exit status: 0]
     "#);
 }
+
+#[test]
+fn status_counts_attempts_made_with_the_running_one() {
+    let env = TestEnv::new();
+    // `one` fails its first attempt and passes its second; `two` passes at once.
+    let script = "mkdir -p src/$GIT_AGENTS_TASK; echo good > src/$GIT_AGENTS_TASK/f; [ $GIT_AGENTS_ATTEMPT-$GIT_AGENTS_TASK != 1-one ] || exit 1";
+    let repo = env.planned_repo(&shell_plan(script, TWO_TASKS));
+    env.run(&repo, &["spawn", "1", "-q"]).success();
+    let attempts = |env: &TestEnv, repo: &Path| -> Vec<(String, u64)> {
+        let out = env.run(repo, &["status", "--json"]);
+        let json: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+        json["tasks"]
+            .as_array()
+            .expect("tasks")
+            .iter()
+            .map(|t| {
+                (
+                    t["id"].as_str().unwrap_or_default().to_string(),
+                    t["attempts"].as_u64().unwrap_or(99),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(attempts(&env, &repo), [("one".into(), 2), ("two".into(), 1)]);
+    let markdown = env.run(&repo, &["status", "--markdown"]).stdout;
+    assert!(markdown.contains("| one | done |"), "{markdown}");
+    assert!(
+        markdown
+            .lines()
+            .any(|l| l.starts_with("| one |") && l.ends_with("| 2 |")),
+        "{markdown}"
+    );
+
+    // A claim held right now is an attempt under way; failing it leaves it counted.
+    let env = TestEnv::new();
+    let repo = env.planned_repo(&shell_plan("true", ONE_TASK));
+    assert_eq!(attempts(&env, &repo), [("one".into(), 0)]);
+    env.run(&repo, &["claim", "--next", "--agent", "me"]).success();
+    assert_eq!(attempts(&env, &repo), [("one".into(), 1)]);
+    env.run(&repo, &["fail", "one", "--agent", "me", "--reason", "red"])
+        .success();
+    assert_eq!(attempts(&env, &repo), [("one".into(), 1)]);
+    let human = env.run(&repo, &["status"]).stdout;
+    assert!(human.contains("1 failed attempt, last: red"), "{human}");
+    env.run(&repo, &["claim", "--next", "--agent", "me"]).success();
+    assert_eq!(attempts(&env, &repo), [("one".into(), 2)]);
+}
+
+#[test]
+fn the_agent_sees_its_owned_globs_in_git_agents_owns() {
+    let env = TestEnv::new();
+    let seen = env.root().join("owns-seen");
+    let script = format!(
+        "printf '%s' \"$GIT_AGENTS_OWNS\" > {}; mkdir -p src/one; echo good > src/one/f",
+        seen.display()
+    );
+    let task = "[[task]]\nid = \"one\"\nowns = [\"src/one/**\", \"docs/one *.md\"]\nprompt = \"Make src/one/f.\"\n";
+    let repo = env.planned_repo(&shell_plan(&script, task));
+    env.run(&repo, &["spawn", "1", "-q"]).success();
+    assert_eq!(read(&seen), "src/one/**\ndocs/one *.md", "one glob a line, spaces kept");
+}

@@ -59,3 +59,61 @@ fn clean_keeps_work_unless_forced_and_then_backs_it_up() {
         "refs/agents/backup/agents-b\nrefs/agents/backup/worktree-agent-2\n"
     );
 }
+
+#[test]
+fn clean_json_lists_what_went_what_stayed_and_the_backups() {
+    let env = TestEnv::new();
+    let repo = spawned(&env);
+    let worktrees = repo.with_file_name("repo.agents");
+    env.git(&repo, &["merge", "-q", "--ff-only", "agents/a"]);
+    std::fs::write(worktrees.join("agent-2/scratch.txt"), "unsaved notes\n").expect("dirty");
+    let json = |out: &crate::common::Output| -> serde_json::Value {
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{out}"))
+    };
+    let out = env.run(&repo, &["clean", "--json"]);
+    assert_eq!(out.code, 1, "work was kept: {out}");
+    let v = json(&out);
+    let agent = |n: u32| worktrees.join(format!("agent-{n}")).canonicalize().unwrap_or_default();
+    let kept = v["kept"].as_array().expect("kept");
+    assert!(
+        kept.iter()
+            .any(|k| k["kind"] == "worktree" && k["why"] == "uncommitted changes"),
+        "{v}"
+    );
+    assert!(
+        kept.iter()
+            .any(|k| k["branch"] == "agents/b" && k["why"] == "not merged into main"),
+        "{v}"
+    );
+    assert!(
+        v["removed"]
+            .as_array()
+            .expect("removed")
+            .iter()
+            .any(|r| r["branch"] == "agents/a"),
+        "{v}"
+    );
+    assert!(agent(2).join("scratch.txt").exists(), "what it says it kept is there");
+    assert!(out.stderr.contains("kept 2 item(s) that hold work"), "{out}");
+
+    let out = env.run(&repo, &["clean", "--force", "--json"]);
+    out.success();
+    let v = json(&out);
+    let removed = v["removed"].as_array().expect("removed");
+    let b = removed
+        .iter()
+        .find(|r| r["branch"] == "agents/b")
+        .expect("agents/b removed");
+    assert_eq!(b["backup"], "refs/agents/backup/agents-b", "{v}");
+    let tree = removed
+        .iter()
+        .find(|r| r["kind"] == "worktree")
+        .expect("worktree removed");
+    let backup = tree["backup"].as_str().expect("the dirty worktree was backed up");
+    assert_eq!(
+        env.git(&repo, &["show", &format!("{backup}:scratch.txt")]),
+        "unsaved notes\n"
+    );
+    assert_eq!(v["kept"].as_array().map(Vec::len), Some(0), "{v}");
+    assert!(!worktrees.exists());
+}

@@ -164,3 +164,50 @@ fn refuses_reftable_with_a_way_out() {
     assert_eq!(out.code, 1, "{out}");
     assert!(out.stderr.contains("reftable"), "{out}");
 }
+
+#[test]
+fn global_options_are_listed_once_at_the_top_and_still_work_everywhere() {
+    let env = TestEnv::new();
+    let top = env.run(env.root(), &["--help"]);
+    assert!(
+        top.stdout.contains("--remote <NAME>") && top.stdout.contains("-q, --quiet"),
+        "{top}"
+    );
+    let commands: Vec<String> = top
+        .stdout
+        .split("Commands:\n")
+        .nth(1)
+        .expect("a command list")
+        .lines()
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .filter(|c| c != "help")
+        .collect();
+    let mut helps = commands.iter().map(|c| vec![c.as_str()]).collect::<Vec<_>>();
+    helps.push(vec!["hook", "install"]);
+    for cmd in helps {
+        for flag in ["--help", "-h"] {
+            let args: Vec<&str> = cmd.iter().copied().chain([flag]).collect();
+            let out = env.run(env.root(), &args);
+            out.success();
+            assert!(
+                !out.stdout.contains("--remote <NAME>") && !out.stdout.contains("-q, --quiet"),
+                "`git agents {}` repeats the global options:\n{out}",
+                args.join(" ")
+            );
+            assert!(
+                out.stdout
+                    .contains("Global options: -q/--quiet, --remote NAME (see `git agents --help`)"),
+                "`git agents {}` does not point at them:\n{out}",
+                args.join(" ")
+            );
+        }
+    }
+    // Still accepted after a subcommand, and still acted on.
+    let repo = env.basic_repo();
+    let out = env.run(&repo, &["status", "--remote", "nosuch"]);
+    assert_ne!(out.code, 0, "{out}");
+    assert!(out.stderr.contains("nosuch"), "the remote was used: {out}");
+    let out = env.run(&repo, &["hook", "install", "-q", "--remote", "nosuch"]);
+    assert!(!out.stderr.contains("unexpected argument"), "{out}");
+}

@@ -145,7 +145,7 @@ fn a_killed_agent_leaves_a_stale_claim_that_unlock_frees() {
     assert_eq!(out.stdout, "t000\n", "{out}");
     let log = env.run(&repo, &["log", "t000"]).stdout;
     assert!(
-        log.contains("unlock t000 by Test Committer: lease of doomed expired"),
+        log.contains("unlocked by Test Committer: lease of doomed expired"),
         "{log}"
     );
     env.git(&repo, &["fsck", "--no-progress"]);

@@ -113,3 +113,33 @@ fn a_worktree_registration_cut_short_is_removed() {
     env.git(&repo, &["fsck", "--no-progress", "--no-dangling"]);
     assert!(!repo.join(".git/worktrees/agent-1").exists());
 }
+
+/// doctor --fix restores a done task's branch from the backup of the work
+/// checked at done.
+#[test]
+fn doctor_fix_restores_a_done_branch_from_its_backup() {
+    let env = TestEnv::new();
+    let plan = "[[task]]\nid = \"x\"\nowns = [\"docs/x.md\"]\nprompt = \"write docs/x.md\"\n";
+    let repo = env.planned_repo(plan);
+    env.run(&repo, &["claim", "x", "--agent", "me"]).success();
+    env.git(&repo, &["checkout", "-q", "-b", "agents/x"]);
+    crate::common::write_files(&repo, &[("docs/x.md", "x")]);
+    env.git(&repo, &["add", "docs"]);
+    env.git(&repo, &["commit", "-q", "-m", "x"]);
+    env.git(&repo, &["checkout", "-q", "main"]);
+    env.run(&repo, &["done", "x", "--agent", "me"]).success();
+    let head = env.git(&repo, &["rev-parse", "agents/x"]);
+    env.run(&repo, &["clean", "--force"]).success();
+    assert!(!env.refs(&repo).contains("refs/heads/agents/x "));
+    let fixed = env.run(&repo, &["doctor", "--fix"]);
+    fixed.success();
+    assert!(
+        fixed.stdout.contains("fixed    task x: done but agents/x is gone"),
+        "{fixed}"
+    );
+    assert_eq!(env.git(&repo, &["rev-parse", "agents/x"]), head, "the branch is back");
+    insta::assert_snapshot!(env.run(&repo, &["doctor"]), @"
+    no problems found
+    [exit status: 0]
+    ");
+}

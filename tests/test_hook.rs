@@ -491,3 +491,89 @@ fn commits_a_task_branch_was_started_from_are_not_its_work() {
     assert_eq!(code, 0, "{stderr}");
     assert_published(&env, &repo, "main");
 }
+
+#[test]
+fn hook_json_says_what_was_installed_and_which_refs_a_push_may_publish() {
+    let env = TestEnv::new();
+    let repo = env.basic_repo();
+    std::fs::write(repo.join("agents.toml"), PLAN).expect("plan");
+    env.run(&repo, &["plan", "--yes", "-q"]).success();
+    let json = |out: &crate::common::Output| -> serde_json::Value {
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{out}"))
+    };
+    let hook = env.git(
+        &repo,
+        &["rev-parse", "--path-format=absolute", "--git-path", "hooks/pre-push"],
+    );
+    let out = env.run(&repo, &["hook", "install", "--json"]);
+    out.success();
+    let v = json(&out);
+    assert_eq!(
+        (v["action"].as_str(), v["changed"].as_bool()),
+        (Some("install"), Some(true)),
+        "{out}"
+    );
+    assert_eq!(v["hook"].as_str(), Some(hook.trim()));
+    assert!(std::path::Path::new(hook.trim()).exists(), "the hook is there");
+    assert_eq!(json(&env.run(&repo, &["hook", "--json", "install"]))["changed"], false);
+
+    // A task branch reaching outside its task: refused, the reason per ref.
+    commit_on(&env, &repo, "agents/auth", &[("docs/x.md", "x\n")]);
+    let tip = env.git(&repo, &["rev-parse", "agents/auth"]);
+    let zero = "0".repeat(40);
+    let mut child = env
+        .command(BIN, &repo)
+        .args(["hook", "pre-push", "origin", "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the guard");
+    let lines = format!(
+        "refs/heads/agents/auth {tip} refs/heads/agents/auth {zero}\nrefs/heads/main {main} refs/heads/main {zero}\n",
+        tip = tip.trim(),
+        main = env.git(&repo, &["rev-parse", "main"]).trim()
+    );
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(lines.as_bytes())
+        .expect("feed");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(1), "still refused by its exit code");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(v["accepted"], false, "{v}");
+    let refs = v["refs"].as_array().expect("refs");
+    assert_eq!(refs.len(), 2, "{v}");
+    assert_eq!(
+        (refs[0]["remote_ref"].as_str(), refs[0]["accepted"].as_bool()),
+        (Some("refs/heads/agents/auth"), Some(false))
+    );
+    assert!(
+        refs[0]["refusals"][0]["problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("outside the files task `auth` owns")),
+        "{v}"
+    );
+    let items = refs[0]["refusals"][0]["items"].as_array().expect("items");
+    assert!(items.iter().any(|i| i == "docs/x.md"), "{v}");
+    assert_eq!(
+        (
+            refs[1]["accepted"].as_bool(),
+            refs[1]["refusals"].as_array().map(Vec::len)
+        ),
+        (Some(true), Some(0)),
+        "{v}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("push refused"),
+        "people still read why"
+    );
+
+    let out = env.run(&repo, &["hook", "uninstall", "--json"]);
+    out.success();
+    assert_eq!(json(&out)["changed"], true, "{out}");
+    assert!(!std::path::Path::new(hook.trim()).exists(), "the hook is gone");
+}

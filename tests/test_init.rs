@@ -24,8 +24,9 @@ fn writes_a_template_that_validates() {
     1 task can run at once; the longest dependency chain has 2 tasks
     ------- stderr -------
     warning: the plan is effectively sequential: every wave holds one task, so only one agent can work at a time
-    not recorded; run `git agents plan --yes` to record this plan
-    [exit status: 0]
+    error: the plan is valid but was not recorded
+    hint: there is no terminal to ask on: run `git agents plan --yes` to record it
+    [exit status: 6]
     ");
 }
 
@@ -87,5 +88,53 @@ fn the_template_bases_the_plan_on_the_branch_you_are_on() {
     env.run(&repo, &["init"]).success();
     let written = std::fs::read_to_string(repo.join("agents.toml")).expect("template");
     assert!(written.contains("\nbase = \"master\"\n"), "{written}");
-    env.run(&repo, &["plan"]).success();
+    env.run(&repo, &["plan", "--yes"]).success();
+}
+
+/// After `init`, a command that needs a recorded plan says to record the
+/// agents.toml that is there, not to write one.
+#[test]
+fn without_a_recorded_plan_the_hint_follows_what_is_there() {
+    let env = TestEnv::new();
+    let repo = env.basic_repo();
+    let out = env.run(&repo, &["claim", "--next", "--agent", "me"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("no plan is recorded yet"), "{out}");
+    assert!(out.stderr.contains("`git agents init`"), "no agents.toml yet: {out}");
+    env.run(&repo, &["init"]).success();
+    let out = env.run(&repo.join("src"), &["claim", "--next", "--agent", "me"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(!out.stderr.contains("git agents init"), "{out}");
+    assert!(
+        out.stderr
+            .contains("agents.toml is written: check and record it with `git agents plan`"),
+        "{out}"
+    );
+}
+
+#[test]
+fn init_json_says_what_was_written_where() {
+    let env = TestEnv::new();
+    let repo = env.basic_repo();
+    let out = env.run(&repo.join("src"), &["init", "--json"]);
+    out.success();
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    let path = repo.join("agents.toml");
+    assert_eq!(json["path"], path.display().to_string(), "{out}");
+    assert_eq!(json["base"], "main", "{out}");
+    assert_eq!(json["tasks"], 2, "{out}");
+    assert_eq!(json["replaced"], false, "{out}");
+    assert_eq!(json["next"], "git agents plan", "{out}");
+    assert_eq!(
+        std::fs::read_to_string(&path).expect("written"),
+        std::fs::read_to_string(crate::common::fixture("template.toml")).expect("template")
+    );
+    // Refused: the error, and no JSON claiming a write.
+    let out = env.run(&repo, &["init", "--json"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert_eq!(out.stdout, "", "{out}");
+    let out = env.run(&repo, &["init", "--json", "--force"]);
+    out.success();
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(json["replaced"], true, "{out}");
 }

@@ -24,20 +24,27 @@ fn the_whole_run_reads_as_one_timeline() {
 
     let log = |args: &[&str]| env.run_with(&repo, args, &[("GIT_AGENTS_NOW", "1767232800")]);
     insta::assert_snapshot!(log(&["log"]), @"
-    2026-01-01 00:00:00 +0000  claimed    claim t001 by bob
-    2026-01-01 00:01:00 +0000  claimed    claim t000 by ann
-    2026-01-01 01:00:00 +0000  done       done t000 by ann
-    2026-01-01 02:00:00 +0000  available  fail t001 by bob: tests red
+    2026-01-01 00:00:00 +0000  t001  claimed    by bob
+    2026-01-01 00:01:00 +0000  t000  claimed    by ann
+    2026-01-01 01:00:00 +0000  t000  done       by ann
+    2026-01-01 02:00:00 +0000  t001  available  failed by bob: tests red
     [exit status: 0]
     ");
     insta::assert_snapshot!(log(&["log", "--agent", "bob"]), @"
-    2026-01-01 00:00:00 +0000  claimed    claim t001 by bob
-    2026-01-01 02:00:00 +0000  available  fail t001 by bob: tests red
+    2026-01-01 00:00:00 +0000  t001  claimed    by bob
+    2026-01-01 02:00:00 +0000  t001  available  failed by bob: tests red
     [exit status: 0]
     ");
     insta::assert_snapshot!(log(&["log", "--since", "90m"]), @"
-    2026-01-01 01:00:00 +0000  done       done t000 by ann
-    2026-01-01 02:00:00 +0000  available  fail t001 by bob: tests red
+    2026-01-01 01:00:00 +0000  t000  done       by ann
+    2026-01-01 02:00:00 +0000  t001  available  failed by bob: tests red
+    [exit status: 0]
+    ");
+    // One task's history: each line says its state once, with who and why.
+    insta::assert_snapshot!(log(&["log", "t001"]), @"
+    (plan)                     available  added to the plan
+    2026-01-01 00:00:00 +0000  claimed    by bob
+    2026-01-01 02:00:00 +0000  available  failed by bob: tests red
     [exit status: 0]
     ");
     let json: serde_json::Value = serde_json::from_str(&log(&["log", "--json"]).stdout).expect("json");
@@ -93,9 +100,9 @@ fn status_as_a_markdown_report() {
 
     | task | state | agent | branch | commits | attempts |
     |---|---|---|---|---:|---:|
-    | t000 | done | ann | `agents/t000` |  | 0 |
+    | t000 | done | ann | `agents/t000` |  | 1 |
     | t001 | **blocked** |  |  |  | 1 |
-    | t002 | claimed (**stale**) | bob | `agents/t002` |  | 0 |
+    | t002 | claimed (**stale**) | bob | `agents/t002` |  | 1 |
     | t003 | available |  |  |  | 0 |
 
     ## Blocked

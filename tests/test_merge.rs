@@ -45,6 +45,26 @@ fn five_tasks_land_as_five_tested_merges_with_notes() {
         subjects(&env, &repo),
         "Merge agents/t5: Task 5\nMerge agents/t4: Task 4\nMerge agents/t3: Task 3\nMerge agents/t2: Task 2\nMerge agents/t1: Task 1\ninitial\n"
     );
+    // Each step says where it is in the run, the test command is said once,
+    // and the run ends with a summary and what to run next.
+    assert!(out.stderr.contains("[1/5] t1: merging agents/t1 into main\n"), "{out}");
+    assert!(out.stderr.contains("[5/5] t5: testing\n"), "{out}");
+    assert_eq!(out.to_string().matches("test -d docs").count(), 1, "{out}");
+    assert_eq!(
+        out.stdout
+            .lines()
+            .filter(|l| l.starts_with("landed t") && l.ends_with('s'))
+            .count(),
+        5,
+        "each landed line ends with its time: {out}"
+    );
+    assert!(out.stderr.contains("summary: 5 landed, nothing stopped; "), "{out}");
+    assert!(out.stderr.contains("\n  per task: t1 "), "{out}");
+    assert!(
+        out.stderr
+            .contains("next: `git log --oneline --graph --notes=agents main`, then `git agents clean`"),
+        "{out}"
+    );
     let note = env.git(&repo, &["notes", "--ref=agents", "show", "main"]);
     assert!(note.starts_with("task: t5\nagent: agent-"), "{note}");
     assert!(note.contains("test: test -d docs\nresult: passed\n"), "{note}");
@@ -136,6 +156,140 @@ fn a_red_test_stops_with_exit_4_and_the_target_stays_green() {
     assert!(
         !repo.join("docs/t4.md").exists(),
         "the checkout stays at the last green merge"
+    );
+}
+
+/// A stop's JSON carries the commands to run next, as the error text does.
+#[test]
+fn a_stop_in_json_names_the_next_commands() {
+    let env = TestEnv::new();
+    let repo = five_done(&env);
+    crate::common::write_files(&repo, &[("docs/t3.md", "written on main\n")]);
+    env.git(&repo, &["add", "docs/t3.md"]);
+    env.git(&repo, &["commit", "-q", "-m", "main: t3 notes"]);
+    let out = env.run(&repo, &["merge", "--json"]);
+    assert_eq!(out.code, 3, "{out}");
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(json["stop"]["stop"], "conflict", "{out}");
+    let integration = repo.with_file_name("repo.agents").join("integration");
+    let next: Vec<&str> = json["next"]
+        .as_array()
+        .expect("next")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert_eq!(
+        next,
+        [
+            format!("git -C {} status", integration.display()),
+            format!("git -C {} commit", integration.display()),
+            "git agents merge --continue".to_string(),
+        ],
+        "{out}"
+    );
+    let or: Vec<&str> = json["or"]
+        .as_array()
+        .expect("or")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert_eq!(
+        or,
+        [
+            "git agents merge --abort",
+            "git agents merge --abort && git agents requeue t3"
+        ],
+        "{out}"
+    );
+    // The commands are real: resolving as they say lands the rest.
+    std::fs::write(integration.join("docs/t3.md"), "written on main\ntask 3\n").expect("resolve");
+    env.git(&integration, &["add", "docs/t3.md"]);
+    env.git(&integration, &["commit", "-q", "--no-edit"]);
+    let red = env.run(
+        &repo,
+        &["merge", "--continue", "--json", "--test", "test ! -e docs/t4.md"],
+    );
+    assert_eq!(red.code, 4, "{red}");
+    let json: serde_json::Value = serde_json::from_str(&red.stdout).expect("json");
+    assert_eq!(json["stop"]["stop"], "test_failed", "{red}");
+    assert_eq!(json["next"][1], "git agents merge --continue", "{red}");
+    assert_eq!(
+        env.git(&repo, &["show", "main:docs/t3.md"]),
+        "written on main\ntask 3\n",
+        "t3 landed before t4's test failed"
+    );
+}
+
+/// `clean --force` deletes a done task's unmerged branch after saving it:
+/// merge and doctor point at the backup instead of only saying it is gone.
+#[test]
+fn a_done_branch_deleted_by_clean_force_is_found_in_its_backup() {
+    let env = TestEnv::new();
+    let plan = "[[task]]\nid = \"x\"\nowns = [\"docs/x.md\"]\nprompt = \"write docs/x.md\"\n\n[[task]]\nid = \"y\"\nowns = [\"docs/y.md\"]\nprompt = \"write docs/y.md\"\n";
+    let repo = env.planned_repo(plan);
+    let work = |id: &str| {
+        env.git(&repo, &["checkout", "-q", "-b", &format!("agents/{id}")]);
+        crate::common::write_files(&repo, &[(&format!("docs/{id}.md") as &str, id)]);
+        env.git(&repo, &["add", "docs"]);
+        env.git(&repo, &["commit", "-q", "-m", id]);
+        env.git(&repo, &["checkout", "-q", "main"]);
+    };
+    // x: the usual order, its work checked and recorded at done.
+    env.run(&repo, &["claim", "x", "--agent", "me"]).success();
+    work("x");
+    env.run(&repo, &["done", "x", "--agent", "me"]).success();
+    // y: done before its branch existed, so nothing was recorded.
+    env.run(&repo, &["claim", "y", "--agent", "me"]).success();
+    env.run(&repo, &["done", "y", "--agent", "me"]).success();
+    work("y");
+    env.run(&repo, &["clean", "--force"]).success();
+    let refs = env.refs(&repo);
+    assert!(refs.contains("refs/agents/backup/agents-x "), "{refs}");
+    assert!(refs.contains("refs/agents/backup/agents-y "), "{refs}");
+
+    let doctor = env.run(&repo, &["doctor"]);
+    assert_eq!(doctor.code, 1, "y cannot land without its branch: {doctor}");
+    assert!(
+        doctor.stdout.contains(
+            "note     task x: done but agents/x is gone (merge still lands the commit checked at done); it is saved as refs/agents/backup/agents-x"
+        ),
+        "{doctor}"
+    );
+    assert!(
+        doctor
+            .stdout
+            .contains("problem  task y: done but agents/y is gone; its work is saved as refs/agents/backup/agents-y"),
+        "{doctor}"
+    );
+    assert!(
+        doctor
+            .stdout
+            .contains("`git branch agents/y refs/agents/backup/agents-y`"),
+        "{doctor}"
+    );
+
+    let merge = env.run(&repo, &["merge"]);
+    assert_eq!(merge.code, 1, "{merge}");
+    assert!(
+        merge.stdout.contains("landed x as "),
+        "x lands from its recorded head: {merge}"
+    );
+    assert!(
+        merge.stdout.contains(
+            "refused y: agents/y is gone and nothing was checked at done; its work was saved as refs/agents/backup/agents-y: restore it with `git branch agents/y refs/agents/backup/agents-y`"
+        ),
+        "{merge}"
+    );
+    assert!(env.refs(&repo).contains("refs/agents/tasks/done/y "));
+
+    // doctor --fix puts back only a backup of exactly the checked work (none is left
+    // here: x merged), so y's is for a person; the restore command it names works.
+    let fixed = env.run(&repo, &["doctor", "--fix"]);
+    assert_eq!(fixed.code, 1, "{fixed}");
+    env.git(&repo, &["branch", "agents/y", "refs/agents/backup/agents-y"]);
+    assert_eq!(
+        env.git(&repo, &["rev-parse", "agents/y"]),
+        env.git(&repo, &["rev-parse", "refs/agents/backup/agents-y"])
     );
 }
 
@@ -240,7 +394,7 @@ fn a_killed_merge_never_leaves_the_target_at_an_untested_commit() {
             "trial {trial}: {out}"
         );
         // A kill inside a transaction can leave a task listed under two states;
-        // readers resolve it to the newer one (DESIGN.md), so ask status.
+        // readers resolve it to the newer one (see `state`), so ask status.
         let status = env.run(&repo, &["status", "--json"]).stdout;
         let json: serde_json::Value = serde_json::from_str(&status).expect("json");
         let states: Vec<&str> = json["tasks"]

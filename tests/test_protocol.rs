@@ -103,12 +103,12 @@ fn a_task_through_its_life() {
     at(&env, &repo, 200, &["requeue", "billing"]).success();
     let out = at(&env, &repo, 210, &["log", "billing"]);
     insta::assert_snapshot!(out, @"
-    (plan)                     available  add billing
-    2026-01-01 00:00:05 +0000  claimed    claim billing by agent-2
-    2026-01-01 00:01:30 +0000  available  fail billing by agent-2: tests red
-    2026-01-01 00:02:40 +0000  claimed    claim billing by agent-2
-    2026-01-01 00:02:50 +0000  blocked    fail billing by agent-2: still red
-    2026-01-01 00:03:20 +0000  available  requeue billing by Test Committer (was blocked)
+    (plan)                     available  added to the plan
+    2026-01-01 00:00:05 +0000  claimed    by agent-2
+    2026-01-01 00:01:30 +0000  available  failed by agent-2: tests red
+    2026-01-01 00:02:40 +0000  claimed    by agent-2
+    2026-01-01 00:02:50 +0000  blocked    failed by agent-2: still red
+    2026-01-01 00:03:20 +0000  available  requeued by Test Committer (was blocked)
     [exit status: 0]
     ");
     let done = env.git(&repo, &["cat-file", "-p", "refs/agents/tasks/done/auth:task.toml"]);
@@ -217,9 +217,9 @@ fn release_and_forced_verdicts_are_recorded() {
     );
     out.success();
     let log = at(&env, &repo, 40, &["log", "auth"]).stdout;
-    assert!(log.contains("release auth by a1"), "{log}");
+    assert!(log.contains("released by a1"), "{log}");
     assert!(
-        log.contains("fail auth by human: wrong approach (forced; held by a2)"),
+        log.contains("failed by human: wrong approach (forced; held by a2)"),
         "{log}"
     );
     // A release does not count as a failed attempt; the forced failure does.

@@ -122,7 +122,7 @@ fn a_task_touching_files_it_does_not_own_is_blocked() {
         "{out}"
     );
     let log = env.run(&repo, &["log", "rogue"]).stdout;
-    assert_eq!(log.matches("claim rogue").count(), 2, "{log}");
+    assert_eq!(log.matches("  claimed    by ").count(), 2, "{log}");
     assert!(env.refs(&repo).contains("refs/agents/tasks/blocked/rogue "));
     assert!(env.refs(&repo).contains("refs/agents/tasks/done/good "));
 }
@@ -208,7 +208,7 @@ fn ctrl_c_releases_every_claim() {
         "nothing left claimed"
     );
     let log = env.run(&repo, &["log", "a"]).stdout;
-    assert!(log.contains("release a by agent-"), "{log}");
+    assert!(log.contains("  available  released by agent-"), "{log}");
 }
 
 #[test]
@@ -329,5 +329,129 @@ fn a_conflict_merging_a_dependency_blocks_the_dependent() {
     assert!(
         !env.refs(&repo).contains("refs/heads/agents/after "),
         "no half-merged branch is left"
+    );
+}
+
+#[test]
+fn spawn_json_gives_each_tasks_outcome_and_the_summary_on_stdout_alone() {
+    let env = TestEnv::new();
+    let repo = env.basic_repo();
+    let tasks = task("good", "\"docs/good.md\"", "", "agent: write docs/good.md fine")
+        + &task(
+            "flaky",
+            "\"docs/flaky.md\"",
+            "",
+            "agent: fail-once\nagent: write docs/flaky.md ok",
+        )
+        + &task("rogue", "\"docs/rogue.md\"", "", "agent: write README.md hijacked");
+    record(&env, &repo, &plan(&tasks, 2));
+    let out = env.run(&repo, &["spawn", "2", "--json"]);
+    assert_eq!(out.code, 1, "a blocked task still fails the command: {out}");
+    let v: serde_json::Value =
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("stdout is JSON alone ({e}):\n{out}"));
+    let task = |id: &str| {
+        v["tasks"]
+            .as_array()
+            .expect("tasks")
+            .iter()
+            .find(|t| t["id"] == id)
+            .unwrap_or_else(|| panic!("{id} in {v}"))
+            .clone()
+    };
+    assert_eq!(
+        (task("good")["state"].as_str(), task("good")["attempts"].as_u64()),
+        (Some("done"), Some(1))
+    );
+    assert_eq!(
+        (task("flaky")["state"].as_str(), task("flaky")["attempts"].as_u64()),
+        (Some("done"), Some(2))
+    );
+    let rogue = task("rogue");
+    assert_eq!(
+        (rogue["state"].as_str(), rogue["attempts"].as_u64()),
+        (Some("blocked"), Some(2)),
+        "{v}"
+    );
+    assert!(
+        rogue["last_failure"].as_str().is_some_and(|r| r.contains("README.md")),
+        "{v}"
+    );
+    assert_eq!(v["summary"]["done"], 2, "{v}");
+    assert_eq!(v["summary"]["retried"], 2, "{v}");
+    assert_eq!(v["summary"]["blocked"], 1, "{v}");
+    assert!(v["summary"]["wall_seconds"].as_f64().is_some_and(|s| s > 0.0), "{v}");
+    assert_eq!(
+        (v["status"]["completed"].as_u64(), v["status"]["total"].as_u64()),
+        (Some(2), Some(3))
+    );
+    // The promise behind the JSON: the refs say the same.
+    let refs = env.refs(&repo);
+    for r in ["tasks/done/good ", "tasks/done/flaky ", "tasks/blocked/rogue "] {
+        assert!(refs.contains(&format!("refs/agents/{r}")), "{r}: {refs}");
+    }
+    assert!(
+        out.stderr.contains("1 task(s) blocked: rogue"),
+        "people still read why: {out}"
+    );
+
+    let out = env.run(&repo, &["spawn", "2", "--json", "--dry-run"]);
+    out.success();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("dry run JSON");
+    assert_eq!(v["agents"][1]["name"], "agent-2", "{v}");
+    assert!(v["argv"][1] == "scripted-agent", "{v}");
+}
+
+#[test]
+fn a_failed_setup_is_run_again_by_the_next_spawn() {
+    let env = TestEnv::new();
+    let repo = env.basic_repo();
+    crate::common::write_files(&repo, &[(".gitignore", ".env\n"), (".env", "SECRET=1\n")]);
+    env.git(&repo, &["add", ".gitignore"]);
+    env.git(&repo, &["commit", "-q", "-m", "ignore .env"]);
+    // Setup fails until the file `pass` exists beside the repository; every
+    // run leaves a line in `setup-runs` there.
+    let runs = env.root().join("setup-runs");
+    let pass = env.root().join("pass");
+    let tasks = task("a", "\"docs/a.md\"", "", "agent: write docs/a.md a");
+    let plan = format!(
+        "[agent]\ncommand = [\"{BIN}\", \"scripted-agent\"]\nsetup = \"echo ran >> {} && test -f {}\"\ncopy = [\".env\"]\n\n{tasks}",
+        runs.display(),
+        pass.display()
+    );
+    std::fs::write(repo.join("agents.toml"), plan).expect("plan");
+    std::fs::write(repo.join(".git/info/exclude"), "agents.toml\n").expect("exclude");
+    env.run(&repo, &["plan", "--yes", "-q"]).success();
+    let out = env.run(&repo, &["spawn", "1"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr.contains("failed in") && out.stderr.contains("(exited with status 1)"),
+        "{out}"
+    );
+    assert!(!out.stderr.contains("Exited("), "no Rust debug text: {out}");
+    let wt = worktrees(&repo).join("agent-1");
+    // What the failed run left (its copied file) is not what the next one trusts.
+    std::fs::remove_file(wt.join(".env")).expect("copied the first time");
+
+    std::fs::write(&pass, "").expect("pass");
+    env.run(&repo, &["spawn", "1"]).success();
+    assert_eq!(
+        std::fs::read_to_string(&runs).expect("runs"),
+        "ran\nran\n",
+        "setup ran again"
+    );
+    assert_eq!(
+        std::fs::read_to_string(wt.join(".env")).expect("copied again"),
+        "SECRET=1\n"
+    );
+    assert!(env.refs(&repo).contains("refs/agents/tasks/done/a "));
+
+    // Once it passed, the worktree is ready: a later spawn does not set it up again.
+    env.run(&repo, &["requeue", "a"]).success();
+    env.run(&repo, &["spawn", "1"]).success();
+    assert_eq!(
+        std::fs::read_to_string(&runs).expect("runs"),
+        "ran\nran\n",
+        "{}",
+        wt.display()
     );
 }

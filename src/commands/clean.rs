@@ -33,6 +33,56 @@ pub struct CleanArgs {
     /// Do not ask before removing the state with --all
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Print what was removed, backed up and kept as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `clean --json` prints. Every entry is a worktree (`path`) or a
+/// branch (`branch`); `backup` is the ref its work was saved under.
+#[derive(Debug, Default, serde::Serialize)]
+struct Cleaned {
+    removed: Vec<Item>,
+    kept: Vec<Item>,
+    /// Refs removed under refs/agents with --all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state_refs_removed: Option<usize>,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct Item {
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    branch: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backup: Option<String>,
+    /// Why it was kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    why: Option<String>,
+}
+
+impl Item {
+    fn worktree(path: &std::path::Path) -> Self {
+        Item {
+            kind: "worktree",
+            path: Some(path.display().to_string()),
+            branch: None,
+            backup: None,
+            why: None,
+        }
+    }
+
+    fn branch(name: &str) -> Self {
+        Item {
+            kind: "branch",
+            path: None,
+            branch: Some(name.to_string()),
+            backup: None,
+            why: None,
+        }
+    }
 }
 
 pub fn run(args: &CleanArgs, ui: &Ui) -> Result<()> {
@@ -41,6 +91,9 @@ pub fn run(args: &CleanArgs, ui: &Ui) -> Result<()> {
     let root = crate::worktree::root(&repo, &workdir);
     let base = crate::state::read_plan(&repo)?.map(|p| p.plan.base);
     let mut kept = Vec::new();
+    let mut done = Cleaned::default();
+    // With --json, stdout holds the JSON alone: the lines go to stderr.
+    let say = |text: &str| if args.json { ui.status(text) } else { ui.result(text) };
 
     for path in agent_worktrees(&workdir, &root)? {
         let name = path
@@ -50,8 +103,13 @@ pub fn run(args: &CleanArgs, ui: &Ui) -> Result<()> {
         let dirty = !git_in(&path, &["status", "--porcelain"])?.trim().is_empty();
         if dirty && !args.force {
             kept.push(format!("worktree {} has uncommitted changes", path.display()));
+            done.kept.push(Item {
+                why: Some("uncommitted changes".into()),
+                ..Item::worktree(&path)
+            });
             continue;
         }
+        let mut item = Item::worktree(&path);
         if dirty {
             let identity = crate::worktree::identity_overrides(&repo);
             let saved = crate::worktree::snapshot_commit(
@@ -64,12 +122,14 @@ pub fn run(args: &CleanArgs, ui: &Ui) -> Result<()> {
                 "saved the uncommitted work of {} as {backup}; see it with `git show {backup}`, restore it with `git checkout {backup} -- .`",
                 path.display()
             ));
+            item.backup = Some(backup);
         }
         git_in(
             &workdir,
             &["worktree", "remove", "--force", &path.display().to_string()],
         )?;
-        ui.result(&format!("removed worktree {}", path.display()));
+        say(&format!("removed worktree {}", path.display()));
+        done.removed.push(item);
     }
     let _ = std::fs::remove_dir(&root);
 
@@ -81,31 +141,44 @@ pub fn run(args: &CleanArgs, ui: &Ui) -> Result<()> {
         let branch = format!("agents/{id}");
         let tip_hex = tip.to_string();
         let merged = base_tip.is_some_and(|b| crate::repo::is_ancestor(&repo, tip, b));
+        let base_name = base.as_deref().unwrap_or("the base");
         if !merged && !args.force {
-            kept.push(format!(
-                "branch {branch} is not merged into {}",
-                base.as_deref().unwrap_or("the base")
-            ));
+            kept.push(format!("branch {branch} is not merged into {base_name}"));
+            done.kept.push(Item {
+                why: Some(format!("not merged into {base_name}")),
+                ..Item::branch(&branch)
+            });
             continue;
         }
+        let mut item = Item::branch(&branch);
         if !merged {
             let backup = crate::state::backup(&repo, &branch.replace('/', "-"), &tip_hex)?;
             ui.status(&format!(
                 "saved {branch} as {backup}; restore it with `git branch {branch} {backup}`"
             ));
+            item.backup = Some(backup);
         }
         git_in(&workdir, &["branch", "-D", "-q", &branch])?;
-        ui.result(&format!("deleted branch {branch}"));
+        say(&format!("deleted branch {branch}"));
+        done.removed.push(item);
     }
 
     if args.all {
         if !(args.yes || ui.confirm("Remove the plan and every task's history under refs/agents?")) {
+            if args.json {
+                ui.json(&done);
+            }
             return Err(Error::usage("not removing refs/agents without confirmation").hint("rerun with `--all --yes`"));
         }
         let removed = crate::state::remove_all(&repo)?;
-        ui.result(&format!(
+        say(&format!(
             "removed {removed} refs under refs/agents (backups under refs/agents/backup stay)"
         ));
+        done.state_refs_removed = Some(removed);
+    }
+    // Printed before a "kept" error too: a script sees what went and what stayed.
+    if args.json {
+        ui.json(&done);
     }
     if !kept.is_empty() {
         let mut err = Error::failure(format!("kept {} item(s) that hold work", kept.len()));

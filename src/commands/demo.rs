@@ -4,8 +4,10 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use serde::Serialize;
 
 use crate::error::{Context as _, Error, Result};
+use crate::state::TaskState;
 use crate::ui::Ui;
 
 /// Run the whole workflow on a throw-away repository
@@ -14,11 +16,14 @@ use crate::ui::Ui;
 /// plan of six tasks in two waves, records it, spawns three scripted agents
 /// (one task fails once and is retried), shows the status, and merges the
 /// work into main with a test after each merge. Nothing outside that folder
-/// is touched.
+/// is touched: the agents' worktrees are inside it too (.git/agents/worktrees).
+/// A temporary folder is removed at the end (kept, and named, when the demo
+/// fails); a --dir folder is kept for you to look around.
 ///
 /// Examples:
 ///
 ///   git agents demo
+///   git agents demo --json | jq .tasks
 ///   git agents demo --dir /tmp/agents-demo && cd /tmp/agents-demo && git log --oneline --graph --all
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
@@ -26,6 +31,9 @@ pub struct DemoArgs {
     /// Where to create the demo repository (must not exist or be empty)
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Print the outcome as JSON (tasks done, failed, retried; the merge; where the repository is)
+    #[arg(long)]
+    pub json: bool,
 }
 
 const FILES: &[(&str, &str)] = &[
@@ -36,6 +44,14 @@ const FILES: &[(&str, &str)] = &[
     (".gitignore", "/target\n"),
 ];
 
+/// The plan's `test`: what `merge` runs after each merge.
+const MERGE_TEST: &str = "test -f src/lib.rs && ! grep -rq '^<<<<<<<' src tests docs";
+
+/// Where the demo keeps the agents' worktrees: inside its own folder (the
+/// default is a sibling `<dir>.agents`, outside it), and inside `.git`, so
+/// the demo repository's checkout never sees them as untracked files.
+const WORKTREES: &str = ".git/agents/worktrees";
+
 fn plan(agent: &str) -> String {
     let task = |id: &str, title: &str, owns: &str, deps: &str, test: &str, script: &str| {
         format!(
@@ -43,7 +59,7 @@ fn plan(agent: &str) -> String {
         )
     };
     let mut out = format!(
-        "# The demo plan: six tasks in two waves, run by a scripted agent.\nbase = \"main\"\n\n[agent]\ncommand = [\"{agent}\", \"scripted-agent\"]\nmax_attempts = 2\nlease = \"10m\"\n\n"
+        "# The demo plan: six tasks in two waves, run by a scripted agent.\nbase = \"main\"\n# merge runs this after each merge\ntest = \"{MERGE_TEST}\"\n\n[agent]\ncommand = [\"{agent}\", \"scripted-agent\"]\nmax_attempts = 2\nlease = \"10m\"\n\n"
     );
     for (op, sym) in [("add", "+"), ("sub", "-"), ("mul", "*")] {
         out.push_str(&task(
@@ -84,7 +100,34 @@ fn plan(agent: &str) -> String {
     out
 }
 
+/// `demo --json`: how the run went and where its repository is.
+#[derive(Serialize)]
+struct Report {
+    /// The demo repository; null once a temporary one is removed.
+    repo: Option<String>,
+    kept: bool,
+    ok: bool,
+    tasks: Tally,
+    merge: Option<crate::merge::Outcome>,
+    /// Why the demo stopped, when it did.
+    error: Option<String>,
+}
+
+/// The tasks at the end of the run.
+#[derive(Serialize, Default)]
+struct Tally {
+    total: usize,
+    /// Done or merged.
+    done: usize,
+    /// Failed at least once and not done (still available).
+    failed: usize,
+    blocked: usize,
+    /// Done after at least one failed attempt.
+    retried: Vec<String>,
+}
+
 pub fn run(args: &DemoArgs, ui: &Ui) -> Result<()> {
+    let temporary = args.dir.is_none();
     let dir = match &args.dir {
         Some(d) => d.clone(),
         None => std::env::temp_dir().join(format!("git-agents-demo-{}", std::process::id())),
@@ -93,15 +136,77 @@ pub fn run(args: &DemoArgs, ui: &Ui) -> Result<()> {
         return Err(Error::usage(format!("{} exists and is not empty", dir.display()))
             .hint("pick another folder with `--dir`, or remove that one"));
     }
+    let existed = dir.exists();
     std::fs::create_dir_all(&dir).context(|| format!("cannot create {}", dir.display()))?;
     let dir = dir
         .canonicalize()
         .context(|| format!("cannot resolve {}", dir.display()))?;
-    let exe = std::env::current_exe().context(|| "cannot find the git-agents program".into())?;
+    // With --json the steps tell their story on stderr; stdout is the JSON.
+    let steps = if args.json { ui.results_on_stderr() } else { ui.clone() };
+    let mut merge = None;
+    let result = play(&dir, &steps, &mut merge);
+    let tasks = tally(&dir);
+    let kept = !temporary || result.is_err();
+    if !kept {
+        // Out of the folder before it goes (the demo entered it).
+        let _ = std::env::set_current_dir(std::env::temp_dir());
+        let removed = if existed {
+            // Only what the demo made: the folder was empty.
+            std::fs::read_dir(&dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .try_for_each(|e| {
+                    let path = e.path();
+                    if path.is_dir() {
+                        std::fs::remove_dir_all(&path)
+                    } else {
+                        std::fs::remove_file(&path)
+                    }
+                })
+        } else {
+            std::fs::remove_dir_all(&dir)
+        };
+        if let Err(e) = removed {
+            ui.warn(&format!("cannot remove the demo repository {}: {e}", dir.display()));
+        }
+    }
+    let shown = dir.display().to_string();
+    if args.json {
+        ui.json(&Report {
+            repo: kept.then(|| shown.clone()),
+            kept,
+            ok: result.is_ok(),
+            tasks,
+            merge,
+            error: result.as_ref().err().map(|e| e.message.clone()),
+        });
+    } else if result.is_ok() && !kept {
+        ui.status(&format!(
+            "\nDone. The demo repository was temporary and is removed; to keep one and look around:\n  git agents demo --dir {}",
+            std::env::temp_dir().join("agents-demo").display()
+        ));
+    } else if result.is_ok() {
+        ui.status(&format!(
+            "\nDone. The demo repository is in {shown}: `cd {shown}` and look around \
+             (`git log --oneline --graph --notes=agents main`; `git agents log div` shows the retry)"
+        ));
+    } else {
+        ui.status(&format!(
+            "\nThe demo stopped; its repository is kept in {shown} for a look."
+        ));
+    }
+    result
+}
 
+/// Every step of the demo in `dir` (new and empty); the merge's outcome
+/// goes to `merge` even when the merge stops.
+fn play(dir: &std::path::Path, ui: &Ui, merge: &mut Option<crate::merge::Outcome>) -> Result<()> {
+    let exe = std::env::current_exe().context(|| "cannot find the git-agents program".into())?;
     ui.status(&format!("==> creating a demo repository in {}", dir.display()));
-    let git = |args: &[&str]| crate::process::git_in(&dir, args);
+    let git = |args: &[&str]| crate::process::git_in(dir, args);
     git(&["init", "-q", "-b", "main"])?;
+    git(&["config", "agents.worktreeDir", WORKTREES])?;
     for (path, text) in FILES {
         let full = dir.join(path);
         if let Some(parent) = full.parent() {
@@ -122,7 +227,7 @@ pub fn run(args: &DemoArgs, ui: &Ui) -> Result<()> {
         "-m",
         "calculator skeleton",
     ])?;
-    std::env::set_current_dir(&dir).context(|| format!("cannot enter {}", dir.display()))?;
+    std::env::set_current_dir(dir).context(|| format!("cannot enter {}", dir.display()))?;
 
     ui.status("\n==> git agents plan --yes");
     super::plan::run(
@@ -146,6 +251,7 @@ pub fn run(args: &DemoArgs, ui: &Ui) -> Result<()> {
             timeout: Some("1m".into()),
             grace: "5s".into(),
             dry_run: false,
+            json: false,
             command: Vec::new(),
         },
         ui,
@@ -161,11 +267,11 @@ pub fn run(args: &DemoArgs, ui: &Ui) -> Result<()> {
         ui,
     )?;
     spawned?;
-    let test = "test -f src/lib.rs && ! grep -rq '^<<<<<<<' src tests docs";
-    ui.status(&format!("\n==> git agents merge --test \"{test}\""));
-    super::merge::run(
+    // The test is the plan's, so the command line does not repeat it.
+    ui.status("\n==> git agents merge");
+    let (outcome, result) = super::merge::merge_and_report(
         &super::merge::MergeArgs {
-            test: Some(test.into()),
+            test: None,
             squash: false,
             into: None,
             dry_run: false,
@@ -177,10 +283,38 @@ pub fn run(args: &DemoArgs, ui: &Ui) -> Result<()> {
             json: false,
         },
         ui,
+        false,
     )?;
-    ui.status(&format!(
-        "\nDone. Look around:\n  cd {}\n  git log --oneline --graph --notes=agents main\n  git agents log div",
-        dir.display()
-    ));
-    Ok(())
+    *merge = outcome;
+    result
+}
+
+/// The tasks' states at the end, read from refs/agents (nothing when the
+/// demo stopped before a plan was recorded).
+fn tally(dir: &std::path::Path) -> Tally {
+    let Ok(repo) = gix::open(dir) else {
+        return Tally::default();
+    };
+    let Ok(snap) = crate::state::snapshot(&repo) else {
+        return Tally::default();
+    };
+    let mut tally = Tally {
+        total: snap.tasks.len(),
+        ..Tally::default()
+    };
+    for (id, t) in &snap.tasks {
+        let failures = crate::state::TaskRecord::read(&repo, t.oid).map_or(0, |r| r.attempts);
+        match t.state {
+            TaskState::Done | TaskState::Merged => {
+                tally.done += 1;
+                if failures > 0 {
+                    tally.retried.push(id.clone());
+                }
+            }
+            TaskState::Blocked => tally.blocked += 1,
+            _ if failures > 0 => tally.failed += 1,
+            _ => {}
+        }
+    }
+    tally
 }

@@ -21,13 +21,16 @@ use crate::ui::Ui;
 /// claims whose process is gone (a killed `spawn` on this host) or whose
 /// lease expired, and state refs git-agents did not write
 /// (refs/agents/tasks/<state>/<id> not holding a task history of <id> in
-/// that state, refs/agents/agents/<name> not holding agent.toml of <name>).
+/// that state, refs/agents/agents/<name> not holding agent.toml of <name>),
+/// and done tasks whose branch is gone (`clean --force` saves an unmerged
+/// branch under refs/agents/backup/ before deleting it).
 ///
 /// With --fix it removes lock files older than --older-than (a live writer
 /// holds one for milliseconds), deletes the older ref of a task under two
 /// states (the newer one descends from it), releases a merge lock whose
-/// process is gone, removes cut-short worktree registrations, and frees
-/// claims whose process is gone (the attempt counts). Expired leases are
+/// process is gone, removes cut-short worktree registrations, frees
+/// claims whose process is gone (the attempt counts), and puts a done
+/// task's branch back from its backup when that is the commit checked at done. Expired leases are
 /// reported, not freed: the holder may be alive elsewhere, so that is
 /// `git agents unlock --stale`, which counts the attempt. A forged state
 /// ref is deleted when another ref holds its task's history, or moved back
@@ -57,7 +60,7 @@ pub struct DoctorArgs {
 #[derive(Debug, Serialize)]
 struct Finding {
     /// `lock-file`, `two-states`, `dead-merge`, `stopped-merge`,
-    /// `worktree-registration`, `stale-claim`, `forged-ref`.
+    /// `worktree-registration`, `stale-claim`, `forged-ref`, `branch-gone`.
     kind: &'static str,
     subject: String,
     problem: String,
@@ -82,6 +85,7 @@ pub fn run(args: &DoctorArgs, ui: &Ui) -> Result<()> {
     tasks(&repo, args.fix, &forged, &mut findings)?;
     merge_lock(&repo, args.fix, &mut findings)?;
     registrations(&repo, args.fix, &mut findings);
+    lost_branches(&repo, args.fix, &mut findings)?;
 
     let remaining = findings.iter().filter(|f| f.serious && !f.fixed).count();
     if args.json {
@@ -112,6 +116,72 @@ pub fn run(args: &DoctorArgs, ui: &Ui) -> Result<()> {
         } else {
             err.hint("repair them with `git agents doctor --fix`")
         });
+    }
+    Ok(())
+}
+
+/// Done tasks whose branch is gone (`clean --force` deletes an unmerged
+/// branch after saving it under refs/agents/backup/): `--fix` puts the
+/// branch back from the backup holding the work recorded at done.
+fn lost_branches(repo: &gix::Repository, fix: bool, out: &mut Vec<Finding>) -> Result<()> {
+    let snap = state::snapshot(repo)?;
+    let branches = crate::repo::task_branches(repo)?;
+    for (id, task) in &snap.tasks {
+        if task.state != state::TaskState::Done || branches.contains_key(id) {
+            continue;
+        }
+        // A ref without a readable task.toml is the forged-ref check's to report.
+        let Ok(record) = state::TaskRecord::read(repo, task.oid) else {
+            continue;
+        };
+        let branch = format!("agents/{id}");
+        // A branch recorded under another name is not ours to judge.
+        if record.branch.as_deref().is_some_and(|b| b != branch) {
+            continue;
+        }
+        let head = record
+            .head
+            .as_deref()
+            .and_then(|h| ObjectId::from_hex(h.as_bytes()).ok());
+        let saved = crate::merge::saved_branch(repo, id, head)?;
+        // Done with no work recorded and nothing saved: there never was a
+        // branch (a script's claim/done loop), so none is gone.
+        if head.is_none() && saved.is_empty() {
+            continue;
+        }
+        let exact = saved.first().is_some_and(|(_, oid)| Some(*oid) == head);
+        // With the checked commit at hand, merge lands it without the branch.
+        let landable = head.is_some_and(|h| repo.find_commit(h).is_ok());
+        let mut finding = Finding {
+            kind: "branch-gone",
+            subject: format!("task {id}"),
+            problem: match saved.first() {
+                Some((backup, _)) if landable => format!(
+                    "done but {branch} is gone (merge still lands the commit checked at done); it is saved as {backup}"
+                ),
+                Some((backup, _)) => format!("done but {branch} is gone; its work is saved as {backup}"),
+                None => format!("done but {branch} is gone, with no backup of it"),
+            },
+            fix: match saved.first() {
+                Some((backup, _)) if exact => {
+                    format!("restore it: `git branch {branch} {backup}` (or `git agents doctor --fix`)")
+                }
+                // A backup other than the work checked at done is for a person to judge.
+                Some((backup, _)) => format!(
+                    "look at {backup} first (it is not the commit checked at done), then `git branch {branch} {backup}`"
+                ),
+                None => format!("`git agents requeue {id}` has it done again"),
+            },
+            serious: !landable,
+            fixed: false,
+        };
+        if let (true, true, Some((backup, _))) = (fix, exact, saved.first()) {
+            match crate::process::git_in(&crate::repo::workdir(repo)?, &["branch", &branch, backup]) {
+                Ok(_) => finding.fixed = true,
+                Err(e) => finding.fix = format!("{} ({})", finding.fix, e.message),
+            }
+        }
+        out.push(finding);
     }
     Ok(())
 }

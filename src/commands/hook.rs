@@ -28,8 +28,41 @@ use crate::ui::Ui;
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct HookArgs {
+    /// Print the outcome as JSON on stdout (for pre-push: each ref, accepted or refused and why)
+    #[arg(long, global = true)]
+    pub json: bool,
     #[command(subcommand)]
     pub action: HookAction,
+}
+
+/// What `hook install|uninstall --json` prints.
+#[derive(serde::Serialize)]
+struct Installed {
+    action: &'static str,
+    hook: PathBuf,
+    /// Whether this run changed the hook (false: already so, nothing to do).
+    changed: bool,
+    /// install: where the previous hook was kept; uninstall: the hook put back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    chained: Option<PathBuf>,
+}
+
+/// One pushed ref in `hook pre-push --json`.
+#[derive(serde::Serialize)]
+struct Judged {
+    local_ref: String,
+    remote_ref: String,
+    accepted: bool,
+    /// Why it is refused (one ref may break several rules).
+    refusals: Vec<Refused>,
+}
+
+#[derive(serde::Serialize)]
+struct Refused {
+    problem: String,
+    /// The offending paths or commits.
+    items: Vec<String>,
+    fix: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,9 +94,9 @@ const CHAINED_DIR: &str = "git-agents-chained";
 
 pub fn run(args: &HookArgs, ui: &Ui) -> Result<()> {
     match &args.action {
-        HookAction::Install { chain } => install(*chain, ui),
-        HookAction::Uninstall => uninstall(ui),
-        HookAction::PrePush { remote, .. } => pre_push(remote),
+        HookAction::Install { chain } => install(*chain, args.json, ui),
+        HookAction::Uninstall => uninstall(args.json, ui),
+        HookAction::PrePush { remote, .. } => pre_push(remote, args.json, ui),
     }
 }
 
@@ -121,15 +154,28 @@ pub(crate) fn put_in_place(hook: &Path, chained: &Path, write: impl FnOnce(&Path
     Ok(existing)
 }
 
-fn install(chain: bool, ui: &Ui) -> Result<()> {
+/// The human line, or with `json` the outcome alone on stdout.
+fn report(json: bool, ui: &Ui, line: &str, outcome: Installed) {
+    if json {
+        ui.json(&outcome);
+    } else {
+        ui.result(line);
+    }
+}
+
+fn install(chain: bool, json: bool, ui: &Ui) -> Result<()> {
     let dir = hooks_dir()?;
     let hook = dir.join("pre-push");
     let chained = chained_path(&dir, "pre-push");
     if is_ours(&hook) {
-        ui.result(&format!(
-            "the pre-push guard is already installed at {}",
-            hook.display()
-        ));
+        let line = format!("the pre-push guard is already installed at {}", hook.display());
+        let outcome = Installed {
+            action: "install",
+            hook,
+            changed: false,
+            chained: occupied(&chained).then_some(chained),
+        };
+        report(json, ui, &line, outcome);
         return Ok(());
     }
     let existing = occupied(&hook);
@@ -158,10 +204,17 @@ fn install(chain: bool, ui: &Ui) -> Result<()> {
         .hint("or remove it, then run `git agents hook install` again"));
     }
     put_in_place(&hook, &chained, write_hook)?;
-    ui.result(&format!("installed the pre-push guard at {}", hook.display()));
+    let line = format!("installed the pre-push guard at {}", hook.display());
     if existing {
         ui.status(&format!("the previous hook runs first, from {}", chained.display()));
     }
+    let outcome = Installed {
+        action: "install",
+        hook,
+        changed: true,
+        chained: existing.then_some(chained),
+    };
+    report(json, ui, &line, outcome);
     Ok(())
 }
 
@@ -197,12 +250,18 @@ fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
 
-fn uninstall(ui: &Ui) -> Result<()> {
+fn uninstall(json: bool, ui: &Ui) -> Result<()> {
     let dir = hooks_dir()?;
     let hook = dir.join("pre-push");
     let chained = dir.join(CHAINED);
     if !(hook.exists() || hook.is_symlink()) {
-        ui.result("no pre-push hook is installed; nothing to do");
+        let outcome = Installed {
+            action: "uninstall",
+            hook,
+            changed: false,
+            chained: None,
+        };
+        report(json, ui, "no pre-push hook is installed; nothing to do", outcome);
         return Ok(());
     }
     if !is_ours(&hook) {
@@ -218,28 +277,72 @@ fn uninstall(ui: &Ui) -> Result<()> {
         if let Some(folder) = chained.parent() {
             let _ = std::fs::remove_dir(folder); // only if empty
         }
-        ui.result(&format!(
+        let line = format!(
             "removed the pre-push guard; the previous hook is back at {}",
             hook.display()
-        ));
+        );
+        let outcome = Installed {
+            action: "uninstall",
+            hook: hook.clone(),
+            changed: true,
+            chained: Some(hook),
+        };
+        report(json, ui, &line, outcome);
     } else {
-        ui.result(&format!("removed the pre-push guard from {}", hook.display()));
+        let line = format!("removed the pre-push guard from {}", hook.display());
+        let outcome = Installed {
+            action: "uninstall",
+            hook,
+            changed: true,
+            chained: None,
+        };
+        report(json, ui, &line, outcome);
     }
     Ok(())
 }
 
-fn pre_push(remote: &str) -> Result<()> {
+fn pre_push(remote: &str, json: bool, ui: &Ui) -> Result<()> {
     let mut input = String::new();
     std::io::stdin()
         .read_to_string(&mut input)
         .context(|| "cannot read the pushed refs from stdin".into())?;
     let pushes = crate::guard::parse(&input)?;
-    if pushes.is_empty() {
-        return Ok(());
+    let refusals = if pushes.is_empty() {
+        Vec::new()
+    } else {
+        crate::state::remote::stay_offline();
+        let repo = crate::repo::open()?;
+        crate::guard::check(&repo, remote, &pushes)?
+    };
+    if json {
+        // Each pushed ref with the verdict on it; the exit code and the error
+        // on stderr stay what git acts on.
+        let judged: Vec<Judged> = pushes
+            .iter()
+            .map(|p| {
+                let refused: Vec<Refused> = refusals
+                    .iter()
+                    .filter(|r| r.reference == p.remote_ref)
+                    .map(|r| Refused {
+                        problem: r.problem.clone(),
+                        items: r.items.clone(),
+                        fix: r.fix.clone(),
+                    })
+                    .collect();
+                Judged {
+                    local_ref: p.local_ref.clone(),
+                    remote_ref: p.remote_ref.clone(),
+                    accepted: refused.is_empty(),
+                    refusals: refused,
+                }
+            })
+            .collect();
+        ui.json(&serde_json::json!({
+            "remote": remote,
+            "accepted": refusals.is_empty(),
+            "refs": judged,
+        }));
     }
-    crate::state::remote::stay_offline();
-    let repo = crate::repo::open()?;
-    let refusals = crate::guard::check(&repo, remote, &pushes)?;
     if refusals.is_empty() {
         return Ok(());
     }

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use serde::Serialize;
 
 use crate::error::{Context, Error, Result};
 use crate::ui::Ui;
@@ -16,6 +17,7 @@ use crate::ui::Ui;
 ///
 ///   git agents init && $EDITOR agents.toml && git agents plan
 ///   git agents init --force     # overwrite an existing agents.toml
+///   git agents init --json      # say what was written where, for scripts
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct InitArgs {
@@ -24,6 +26,24 @@ pub struct InitArgs {
     /// Overwrite an existing file
     #[arg(long)]
     pub force: bool,
+    /// Print what was written as JSON (path, base, tasks, replaced, next)
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The JSON document `--json` prints.
+#[derive(Serialize)]
+struct Written {
+    /// The file written, absolute when the default place was used.
+    path: String,
+    /// The base branch the template names.
+    base: String,
+    /// Example tasks in the template.
+    tasks: usize,
+    /// Whether an existing file was overwritten (`--force`).
+    replaced: bool,
+    /// The command to run next.
+    next: &'static str,
 }
 
 pub const TEMPLATE: &str = include_str!("../../fixtures/plans/template.toml");
@@ -36,12 +56,25 @@ pub fn run(args: &InitArgs, ui: &Ui) -> Result<()> {
         return Err(Error::usage(format!("{} already exists", path.display()))
             .hint("edit it, or rerun with `--force` to replace it with the template"));
     }
+    let replaced = path.exists();
     // The template says `base` defaults to the branch you are on: write that one.
-    let text = match crate::repo::current_branch(&repo) {
-        Some(branch) if branch != "main" => TEMPLATE.replacen("base = \"main\"", &format!("base = {branch:?}"), 1),
-        _ => TEMPLATE.to_string(),
+    let base = crate::repo::current_branch(&repo).unwrap_or_else(|| "main".into());
+    let text = if base == "main" {
+        TEMPLATE.to_string()
+    } else {
+        TEMPLATE.replacen("base = \"main\"", &format!("base = {base:?}"), 1)
     };
-    std::fs::write(&path, text).context(|| format!("cannot write {}", path.display()))?;
+    std::fs::write(&path, &text).context(|| format!("cannot write {}", path.display()))?;
+    if args.json {
+        ui.json(&Written {
+            path: path.display().to_string(),
+            base,
+            tasks: text.matches("\n[[task]]\n").count(),
+            replaced,
+            next: "git agents plan",
+        });
+        return Ok(());
+    }
     ui.status(&format!("wrote {}", path.display()));
     ui.status("next: edit the tasks, then run `git agents plan` to check the plan");
     Ok(())

@@ -110,10 +110,28 @@ pub fn run(args: &LogArgs, ui: &Ui) -> Result<()> {
         return Ok(());
     }
     let mut out = String::new();
+    // The timeline names each line's task in a column of its own; one task's
+    // history needs no task column.
+    let id_width = if args.task.is_none() {
+        entries.iter().map(|e| e.task.chars().count()).max().unwrap_or(0)
+    } else {
+        0
+    };
     for e in &entries {
         let when = gix::date::Time::new(e.time, 0).format_or_unix(gix::date::time::format::ISO8601);
         let when = if e.time == 0 { "(plan)".to_string() } else { when };
-        out.push_str(&format!("{when:<25}  {:<9}  {}\n", e.state.as_str(), e.message));
+        let task = if args.task.is_none() {
+            format!("{:<id_width$}  ", e.task)
+        } else {
+            String::new()
+        };
+        let line = format!(
+            "{when:<25}  {task}{:<9}  {}",
+            e.state.as_str(),
+            shown(&e.message, &e.task, e.state)
+        );
+        out.push_str(line.trim_end());
+        out.push('\n');
     }
     if let Some(task) = &args.task {
         let logs = attempt_logs(&repo, task);
@@ -128,6 +146,42 @@ pub fn run(args: &LogArgs, ui: &Ui) -> Result<()> {
     }
     ui.result(&out);
     Ok(())
+}
+
+/// A transition's commit message as a log line shows it next to the task
+/// and its state: "claim docs by agent-1" under `claimed` says only "by
+/// agent-1", "fail div by bob: red" under `available` says "failed by bob:
+/// red". The commit keeps the whole message (`git log` of the ref reads on
+/// its own); each line a person reads says one thing once.
+fn shown(message: &str, task: &str, state: state::TaskState) -> String {
+    let Some((verb, rest)) = message.split_once(' ') else {
+        return message.to_string();
+    };
+    let rest = match rest.strip_prefix(task) {
+        Some(after) if after.is_empty() || after.starts_with(' ') => after.trim_start(),
+        _ => return message.to_string(),
+    };
+    let did = match verb {
+        "add" => "added to the plan",
+        "claim" => "claimed",
+        "done" => "done",
+        "fail" => "failed",
+        "block" => "blocked",
+        "release" => "released",
+        "merge" => "merged",
+        "requeue" => "requeued",
+        "unlock" => "unlocked",
+        "heartbeat" => "heartbeat",
+        _ => return message.to_string(),
+    };
+    // The state column already says it: "done  by ann", not "done  done by ann".
+    if did == state.as_str() {
+        rest.to_string()
+    } else if rest.is_empty() {
+        did.to_string()
+    } else {
+        format!("{did} {rest}")
+    }
 }
 
 /// The task's attempt logs, oldest first (`<task>.<attempt>.log`).

@@ -71,6 +71,17 @@ pub struct MergeArgs {
 }
 
 pub fn run(args: &MergeArgs, ui: &Ui) -> Result<()> {
+    merge_and_report(args, ui, true)?.1
+}
+
+/// The outcome of a merge (none for `--abort`) and the command's result:
+/// an error for a stop or a refused task. `demo` reports the outcome, and
+/// says itself what to run next (`say_next` false).
+pub(crate) fn merge_and_report(
+    args: &MergeArgs,
+    ui: &Ui,
+    say_next: bool,
+) -> Result<(Option<merge::Outcome>, Result<()>)> {
     let repo = crate::repo::open()?;
     let workdir = crate::repo::workdir(&repo)?;
     let ctx = Context::load(&repo)?;
@@ -92,12 +103,21 @@ pub fn run(args: &MergeArgs, ui: &Ui) -> Result<()> {
                     stopped.stopped_task.as_deref().unwrap_or("?"),
                     stopped.target
                 ));
-                Ok(())
+                Ok((None, Ok(())))
             }
             None => Err(Error::usage("no merge to abort")),
         };
     }
     let integration = crate::worktree::root(&repo, &workdir).join("integration");
+    let started = std::time::Instant::now();
+    let live = ui.step_line();
+    let report_progress = |p: merge::Progress<'_>| match p {
+        merge::Progress::Line(text) => live.line(ui, text, false),
+        merge::Progress::Now(text) => live.now(text),
+        // Results as they land; with --json the JSON at the end is the result.
+        merge::Progress::Landed { .. } if args.json => {}
+        merge::Progress::Landed { landed, dry_run } => live.line(ui, &landed_line(landed, dry_run), true),
+    };
     let outcome = if args.continue_ {
         let given = merge::Overrides {
             test: args.test.clone(),
@@ -105,38 +125,137 @@ pub fn run(args: &MergeArgs, ui: &Ui) -> Result<()> {
             retries: args.retries,
             no_cache: args.no_cache,
         };
-        merge::resume(&ctx, &workdir, &opts, &given, |line| ui.status(line))?
+        merge::resume(&ctx, &workdir, &opts, &given, report_progress)
     } else {
-        merge::run(&ctx, &workdir, &opts, |line| ui.status(line))?
+        merge::run(&ctx, &workdir, &opts, report_progress)
     };
-    if !opts.dry_run {
+    live.finish();
+    let outcome = outcome?;
+    let result = finish(args, ui, &repo, &outcome, &integration, started.elapsed(), say_next);
+    Ok((Some(outcome), result))
+}
+
+/// `landed sub as 67a760f in 0.3s`, with how it was tested when not plainly.
+fn landed_line(l: &merge::Landed, dry_run: bool) -> String {
+    let verb = if dry_run { "would land" } else { "landed" };
+    let tested = match (&l.test, &l.cached) {
+        (None, _) => " (untested)".to_string(),
+        (Some(_), Some(when)) => format!(" (the test already passed on this tree {when})"),
+        (Some(t), None) if dry_run => format!(" (to test `{t}`)"),
+        (Some(_), None) => String::new(),
+    };
+    let time = if dry_run {
+        String::new()
+    } else {
+        format!(" in {:.1}s", l.seconds)
+    };
+    // `[k/N]` is on the progress lines; a result starts with its verb.
+    format!(
+        "{verb} {} as {}{time}{tested}",
+        l.task,
+        &l.commit[..7.min(l.commit.len())]
+    )
+}
+
+/// What to run after this outcome: the way on, then the ways out.
+fn next_commands(outcome: &merge::Outcome, integration: &str) -> (Vec<String>, Vec<String>) {
+    let target = &outcome.target;
+    match &outcome.stop {
+        Some(Stop::Conflict { task, .. }) => (
+            vec![
+                format!("git -C {integration} status"),
+                format!("git -C {integration} commit"),
+                "git agents merge --continue".into(),
+            ],
+            vec![
+                "git agents merge --abort".into(),
+                format!("git agents merge --abort && git agents requeue {task}"),
+            ],
+        ),
+        Some(Stop::TestFailed { task, .. }) => (
+            vec![
+                format!("git -C {integration} commit"),
+                "git agents merge --continue".into(),
+            ],
+            vec![
+                "git agents merge --abort".into(),
+                format!("git agents merge --abort && git agents requeue {task}"),
+            ],
+        ),
+        Some(Stop::TargetMoved { .. }) => (vec!["git agents merge".into()], Vec::new()),
+        Some(Stop::TargetDirty { worktree, .. }) => (
+            vec![format!("git -C {worktree} status"), "git agents merge".into()],
+            Vec::new(),
+        ),
+        None if outcome.dry_run => (vec!["git agents merge".into()], Vec::new()),
+        None if !outcome.refused.is_empty() => (
+            outcome
+                .refused
+                .iter()
+                .map(|r| format!("git agents log {}", r.task))
+                .collect(),
+            outcome
+                .refused
+                .iter()
+                .map(|r| format!("git agents requeue {}", r.task))
+                .collect(),
+        ),
+        None if outcome.landed.is_empty() => (vec!["git agents status".into()], Vec::new()),
+        None => (
+            vec![
+                format!("git log --oneline --graph --notes=agents {target}"),
+                "git agents clean".into(),
+            ],
+            Vec::new(),
+        ),
+    }
+}
+
+/// The outcome as JSON, with the commands to run next.
+#[derive(serde::Serialize)]
+struct Report<'a> {
+    #[serde(flatten)]
+    outcome: &'a merge::Outcome,
+    next: Vec<String>,
+    /// Other ways out of a stop (give up, redo the task).
+    or: Vec<String>,
+}
+
+/// Prints the end of a run (the JSON, or the summary) and turns a stop or
+/// a refusal into the command's error.
+fn finish(
+    args: &MergeArgs,
+    ui: &Ui,
+    repo: &gix::Repository,
+    outcome: &merge::Outcome,
+    integration: &std::path::Path,
+    elapsed: std::time::Duration,
+    say_next: bool,
+) -> Result<()> {
+    let opts_dry_run = outcome.dry_run;
+    if !opts_dry_run {
         // With a shared remote, other machines' pre-push guards read these
         // notes. The merge itself is done: a failure here is a warning.
-        if let Err(e) = crate::state::remote::push_notes(&repo) {
+        if let Err(e) = crate::state::remote::push_notes(repo) {
             ui.warn_error(&e);
         }
     }
+    let integration = &integration.display().to_string();
     if args.json {
-        ui.json(&outcome);
+        let (next, or) = next_commands(outcome, integration);
+        ui.json(&Report { outcome, next, or });
     } else {
         let mut out = String::new();
-        let verb = if outcome.dry_run { "would land" } else { "landed" };
-        for l in &outcome.landed {
-            let tested = match (&l.test, &l.cached) {
-                (None, _) => "untested".to_string(),
-                (Some(t), Some(when)) => format!("`{t}` already passed on this tree {when}"),
-                (Some(t), None) if outcome.dry_run => format!("to test `{t}`"),
-                (Some(t), None) => format!("tested `{t}`"),
-            };
-            out.push_str(&format!("{verb} {} as {} ({tested})\n", l.task, &l.commit[..7]));
-        }
         for r in &outcome.refused {
             out.push_str(&format!("refused {}: {}\n", r.task, r.reason));
         }
         if outcome.landed.is_empty() && outcome.stop.is_none() && outcome.refused.is_empty() {
             out.push_str("nothing to merge: no task is done\n");
         }
-        ui.result(&out);
+        if !out.is_empty() {
+            ui.result(&out);
+        }
+        ui.status(&summary(outcome, elapsed, integration, say_next));
     }
     let Some(stop) = &outcome.stop else {
         if outcome.refused.is_empty() {
@@ -150,7 +269,49 @@ pub fn run(args: &MergeArgs, ui: &Ui) -> Result<()> {
         ))
         .hint("look with `git agents log TASK`; `git agents requeue TASK` has it done and checked again"));
     };
-    Err(report(stop, &outcome, &integration.display().to_string()))
+    Err(report(stop, outcome, integration))
+}
+
+/// The last lines of a run: what landed and what stopped, the time per
+/// task and in all, and what to run next.
+fn summary(outcome: &merge::Outcome, elapsed: std::time::Duration, integration: &str, say_next: bool) -> String {
+    let verb = if outcome.dry_run { "would land" } else { "landed" };
+    let stopped = match &outcome.stop {
+        Some(Stop::Conflict { task, .. }) => format!("stopped at `{task}` (conflict)"),
+        Some(Stop::TestFailed { task, .. }) => format!("stopped at `{task}` (test failed)"),
+        Some(Stop::TargetMoved { target }) => format!("stopped: {target} moved"),
+        Some(Stop::TargetDirty { target, .. }) => format!("stopped: {target} has uncommitted changes"),
+        None => "nothing stopped".into(),
+    };
+    let refused = if outcome.refused.is_empty() {
+        String::new()
+    } else {
+        format!(", {} refused", outcome.refused.len())
+    };
+    let waiting = match outcome.waiting.len() {
+        0 => String::new(),
+        n => format!(", {n} still waiting"),
+    };
+    let mut out = format!(
+        "summary: {} {verb}, {stopped}{refused}{waiting}; {:.1}s in all",
+        outcome.landed.len(),
+        elapsed.as_secs_f64()
+    );
+    if !outcome.landed.is_empty() && !outcome.dry_run {
+        let times: Vec<String> = outcome
+            .landed
+            .iter()
+            .map(|l| format!("{} {:.1}s", l.task, l.seconds))
+            .collect();
+        out.push_str(&format!("\n  per task: {}", times.join(", ")));
+    }
+    let (next, _) = next_commands(outcome, integration);
+    // A stop's error below names the next commands with why; say them once.
+    if say_next && outcome.stop.is_none() && !next.is_empty() {
+        let shown: Vec<String> = next.iter().map(|c| format!("`{c}`")).collect();
+        out.push_str(&format!("\nnext: {}", shown.join(", then ")));
+    }
+    out
 }
 
 fn report(stop: &Stop, outcome: &merge::Outcome, integration: &str) -> Error {

@@ -34,6 +34,7 @@ use crate::ui::Ui;
 /// refs/agents/.
 #[derive(Debug, Parser)]
 #[command(name = "git-agents", bin_name = "git agents", version)]
+#[command(mut_subcommands(quiet_globals))]
 pub struct Cli {
     /// Print only results and errors, no status lines
     #[arg(long, short, global = true)]
@@ -76,6 +77,50 @@ pub enum Command {
     /// Runs a command so that nothing it starts outlives it or the runner (used by spawn)
     #[command(name = crate::process::KEEPER, hide = true)]
     Keeper(crate::keeper::KeeperArgs),
+}
+
+/// What every subcommand's help says instead of repeating the global options.
+const GLOBAL_OPTIONS: &str = "Global options: -q/--quiet, --remote NAME (see `git agents --help`)";
+
+/// Gives `sub` hidden copies of the global options, so its help does not
+/// repeat them (only the top-level help shows them in full) while they
+/// still parse after it and reach `Cli`: clap propagates a global option
+/// only to subcommands that lack one of that id, and hands the value of a
+/// global id up to the top-level matches. Each copy must parse like the
+/// original (same long, short, action).
+fn quiet_globals(sub: clap::Command) -> clap::Command {
+    use clap::{Arg, ArgAction};
+    // An argument of that id already there (`hook pre-push REMOTE`) keeps
+    // the global out, as clap's own propagation would.
+    let has = |sub: &clap::Command, id: &str| sub.get_arguments().any(|a| a.get_id() == id);
+    let mut sub = sub;
+    if !has(&sub, "quiet") {
+        sub = sub.arg(
+            Arg::new("quiet")
+                .long("quiet")
+                .short('q')
+                .action(ArgAction::SetTrue)
+                .global(true)
+                .hide(true),
+        );
+    }
+    let remote_taken = has(&sub, "remote");
+    if !remote_taken {
+        sub = sub.arg(
+            Arg::new("remote")
+                .long("remote")
+                .value_name("NAME")
+                .action(ArgAction::Set)
+                .global(true)
+                .hide(true),
+        );
+    }
+    let footer = if remote_taken {
+        "Global options: -q/--quiet (see `git agents --help`)"
+    } else {
+        GLOBAL_OPTIONS
+    };
+    sub.after_help(footer).mut_subcommands(quiet_globals)
 }
 
 pub fn dispatch(cli: &Cli, ui: &Ui) -> Result<()> {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use serde::Serialize;
 
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Error, Exit, Result};
 use crate::plan::report::{self, Summary};
 use crate::plan::validate::{validate, Workspace};
 use crate::plan::Problem;
@@ -18,12 +18,20 @@ use crate::ui::Ui;
 /// Validates task ids, dependencies (no cycles) and ownership: tasks that
 /// may run at the same time must not own a common file, checked against the
 /// files tracked at the base branch and glob against glob for new files.
-/// Prints the tasks as dependency waves.
+/// A glob owns what it matches and everything under the folders it
+/// matches (`src/auth`), unless it picks files by extension (`src/*.rs`).
+/// Prints the tasks as dependency waves; a task whose globs match no
+/// tracked file yet shows "new files".
 ///
 /// The plan is recorded under refs/agents/plan only after confirmation:
 /// answer the prompt on a terminal, or pass --yes. Re-recording a changed
 /// plan adds new tasks and refuses to change or drop claimed or done tasks
-/// unless --force.
+/// unless --force. With --quiet it prints nothing but errors.
+///
+/// Exit status: 0 when the plan was recorded (or drawn with --dot), 2 when
+/// it is invalid, 6 when it is valid but was not recorded (no --yes and no
+/// terminal to ask on, or the answer was no). --json says the same in
+/// `recorded` (true or false).
 ///
 /// Examples:
 ///
@@ -66,8 +74,11 @@ struct JsonReport<'a> {
     problems: Option<&'a [Problem]>,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     summary: Option<&'a Summary>,
+    /// Whether this run recorded the plan (the exit status says it too).
+    recorded: bool,
+    /// What recording changed, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
-    recorded: Option<&'a Recorded>,
+    record: Option<&'a Recorded>,
 }
 
 pub fn run(args: &PlanArgs, ui: &Ui) -> Result<()> {
@@ -95,7 +106,8 @@ pub fn run(args: &PlanArgs, ui: &Ui) -> Result<()> {
                     valid: false,
                     problems: Some(&problems),
                     summary: None,
-                    recorded: None,
+                    recorded: false,
+                    record: None,
                 });
             }
             return Err(invalid(&shown, &problems));
@@ -104,7 +116,7 @@ pub fn run(args: &PlanArgs, ui: &Ui) -> Result<()> {
     let summary = report::summarize(&checked);
 
     if args.json {
-        let recorded = if args.yes {
+        let record = if args.yes {
             Some(state::record_plan(&repo, &checked.plan, args.force)?)
         } else {
             None
@@ -114,30 +126,47 @@ pub fn run(args: &PlanArgs, ui: &Ui) -> Result<()> {
             valid: true,
             problems: None,
             summary: Some(&summary),
-            recorded: recorded.as_ref(),
+            recorded: record.is_some(),
+            record: record.as_ref(),
         });
-        return Ok(());
+        return match record {
+            Some(_) => Ok(()),
+            None => Err(not_recorded("pass --yes to record it")),
+        };
     }
 
-    for warning in &summary.warnings {
-        ui.warn(warning);
+    // --quiet: nothing but errors; a graph asked for with --dot is the result.
+    if !ui.is_quiet() {
+        for warning in &summary.warnings {
+            ui.warn(warning);
+        }
     }
-    ui.result(&if args.dot {
-        report::dot(&summary)
-    } else {
-        report::human(&summary)
-    });
+    if args.dot {
+        ui.result(&report::dot(&summary));
+    } else if !ui.is_quiet() {
+        ui.result(&report::human(&summary));
+    }
+    let asked = !args.yes && !args.dot && ui.is_interactive();
     let confirmed = args.yes || (!args.dot && ui.confirm("Record this plan?"));
     if !confirmed {
         if args.dot {
             return Ok(());
         }
-        ui.status("not recorded; run `git agents plan --yes` to record this plan");
-        return Ok(());
+        return Err(not_recorded(if asked {
+            "the answer was no; run `git agents plan --yes` to record it without asking"
+        } else {
+            "there is no terminal to ask on: run `git agents plan --yes` to record it"
+        }));
     }
     let recorded = state::record_plan(&repo, &checked.plan, args.force)?;
     ui.status(&recorded_line(&recorded));
     Ok(())
+}
+
+/// A valid plan that was not recorded: its own exit status, so a script
+/// that meant to record it can tell.
+fn not_recorded(hint: &str) -> Error {
+    Error::new(Exit::NotRecorded, "the plan is valid but was not recorded").hint(hint)
 }
 
 fn read_plan_file(path: &Path, shown: &str) -> Result<String> {

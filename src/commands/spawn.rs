@@ -30,14 +30,28 @@ use crate::ui::{Board, Ui};
 /// Placeholders: {brief} (the whole brief: goal, owned files, dependencies,
 /// acceptance, rules and, on a retry, why the last attempt failed),
 /// {brief_file} (the same in a file), {prompt} (the plan's prompt alone),
-/// {task}, {worktree}, {branch}. Environment: GIT_AGENTS_TASK,
-/// GIT_AGENTS_AGENT, GIT_AGENTS_BRIEF_FILE, GIT_AGENTS_WORKTREE,
-/// GIT_AGENTS_BRANCH, GIT_AGENTS_ATTEMPT. Ctrl-C and --timeout stop an
-/// agent with SIGTERM to its process group, then SIGKILL after --grace;
-/// Ctrl-C releases the claims. Each agent name runs in one spawn at a time
-/// (a second spawn under the same names refuses, naming the first; run
-/// more alongside with --name-prefix); the claims of a spawn that was
-/// killed on this host are freed when the next one starts.
+/// {task}, {worktree}, {branch}.
+///
+/// The agent's environment:
+///   GIT_AGENTS_TASK        the task id
+///   GIT_AGENTS_AGENT       the agent's name (agent-1, ...)
+///   GIT_AGENTS_BRANCH      the task branch, agents/<task>
+///   GIT_AGENTS_WORKTREE    the agent's worktree (also its working folder)
+///   GIT_AGENTS_BRIEF_FILE  the brief as a file (GIT_AGENTS_PROMPT_FILE: the same)
+///   GIT_AGENTS_OWNS        the task's owned globs, one per line
+///   GIT_AGENTS_ATTEMPT     1 for the first attempt, 2 for the first retry, ...
+///   GIT_AGENTS_REMOTE      the shared remote (empty without one), so
+///                          `git agents` run by the agent uses it too
+///
+/// Ctrl-C and --timeout stop an agent's whole process tree (also what left
+/// its process group or double-forked): SIGTERM to every process, SIGKILL
+/// after --grace to what is still running; nothing it started outlives
+/// the attempt. Ctrl-C releases the claims.
+///
+/// Each agent name runs in one spawn at a time (a second spawn under the
+/// same names refuses, naming the first; run more alongside with
+/// --name-prefix); the claims of a spawn that was killed on this host are
+/// freed when the next one starts.
 ///
 /// Examples:
 ///
@@ -64,6 +78,9 @@ pub struct SpawnArgs {
     /// Show the agents, worktrees and command (argv) without starting anything
     #[arg(long)]
     pub dry_run: bool,
+    /// Print the outcome as JSON on stdout (per task, the summary, why agents stopped); progress goes to stderr
+    #[arg(long)]
+    pub json: bool,
     /// The agent command and its arguments, after `--`
     #[arg(last = true)]
     pub command: Vec<String>,
@@ -105,6 +122,21 @@ pub fn run(args: &SpawnArgs, ui: &Ui) -> Result<()> {
         workdir: workdir.clone(),
         identity: crate::worktree::identity_overrides(&repo),
     };
+    if args.dry_run && args.json {
+        let t = &settings.template;
+        let agents: Vec<serde_json::Value> = names
+            .iter()
+            .map(|name| serde_json::json!({"name": name, "worktree": settings.worktree_root.join(name)}))
+            .collect();
+        ui.json(&serde_json::json!({
+            "command": agent_command::shell_line(&t.argv),
+            "argv": t.argv,
+            "env": t.env.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
+            "state_files": t.state_files,
+            "agents": agents,
+        }));
+        return Ok(());
+    }
     if args.dry_run {
         let t = &settings.template;
         let mut out = format!("command: {}\n", agent_command::shell_line(&t.argv));
@@ -173,10 +205,10 @@ pub fn run(args: &SpawnArgs, ui: &Ui) -> Result<()> {
             .collect()
     });
     board.board.finish();
-    if let Ok(timing) = board.timing.lock() {
-        for line in timing.summary(started.elapsed()) {
-            ui.status(&line);
-        }
+    let wall = started.elapsed();
+    let timing = board.timing.lock().map(|t| t.clone()).unwrap_or_default();
+    for line in timing.summary(wall, plan.test.is_some()) {
+        ui.status(&line);
     }
     // Agents that stopped for the same reason (one broken command) are one error.
     let mut errors_by_message: Vec<(Vec<String>, Error)> = Vec::new();
@@ -197,6 +229,21 @@ pub fn run(args: &SpawnArgs, ui: &Ui) -> Result<()> {
     // The first error becomes the command's own error unless an interrupt
     // or blocked tasks say more; every other one is a warning.
     let returned = usize::from(!CANCEL.load(Ordering::SeqCst) && blocked.is_empty());
+    // The result on stdout: the counts line, or with --json the whole outcome
+    // (the same exit code and error on stderr follow either way).
+    let json = args.json.then(|| {
+        outcome(
+            &timing,
+            wall,
+            &status,
+            &errors_by_message,
+            CANCEL.load(Ordering::SeqCst),
+        )
+    });
+    let result = || match &json {
+        Some(json) => ui.json(json),
+        None => ui.result(&summary),
+    };
     for (names, e) in errors_by_message.iter().skip(returned) {
         ui.warn(&format!("{} stopped: {}", names.join(", "), e.message));
         for line in e.details.iter().chain(&e.causes).chain(&e.hints) {
@@ -204,7 +251,7 @@ pub fn run(args: &SpawnArgs, ui: &Ui) -> Result<()> {
         }
     }
     if CANCEL.load(Ordering::SeqCst) {
-        ui.result(&summary);
+        result();
         return Err(Error::failure("interrupted: agents stopped, their claims released")
             .hint("run `git agents spawn` again to go on"));
     }
@@ -213,18 +260,70 @@ pub fn run(args: &SpawnArgs, ui: &Ui) -> Result<()> {
         for t in status.tasks.iter().filter(|t| t.state == TaskState::Blocked) {
             err = err.detail(format!("{}: {}", t.id, t.last_failure.as_deref().unwrap_or("?")));
         }
-        ui.result(&summary);
+        result();
         return Err(err.hint("see `git agents log TASK`; fix the cause and `git agents requeue TASK`"));
     }
     if let Some((names, e)) = errors_by_message.into_iter().next() {
-        ui.result(&summary);
+        result();
         return Err(Error {
             message: format!("{} stopped: {}", names.join(", "), e.message),
             ..e
         });
     }
-    ui.result(&summary);
+    result();
     Ok(())
+}
+
+/// What `spawn --json` prints: each task this run worked on, the summary
+/// the human output ends with, the counts of `status`, and why agents stopped.
+fn outcome(
+    timing: &Timing,
+    wall: std::time::Duration,
+    status: &crate::commands::status::Status,
+    stopped: &[(Vec<String>, Error)],
+    interrupted: bool,
+) -> serde_json::Value {
+    let tasks: Vec<serde_json::Value> = timing
+        .tasks
+        .iter()
+        .map(|(id, spent, tries, _)| {
+            let now = status.tasks.iter().find(|t| &t.id == id);
+            let state = now.map(|t| t.state);
+            serde_json::json!({
+                "id": id,
+                "state": state,
+                "attempts": tries,
+                "seconds": spent.as_secs_f64(),
+                "last_failure": now
+                    .filter(|t| !t.state.is_complete())
+                    .and_then(|t| t.last_failure.clone()),
+            })
+        })
+        .collect();
+    let totals = timing.totals(wall);
+    serde_json::json!({
+        "tasks": tasks,
+        "summary": {
+            "done": totals.done,
+            "retried": totals.retried,
+            "blocked": totals.blocked,
+            "agent_seconds": totals.agent.as_secs_f64(),
+            "wall_seconds": wall.as_secs_f64(),
+            "speedup": totals.speedup,
+        },
+        "status": {
+            "completed": status.completed,
+            "total": status.total,
+            "in_progress": status.in_progress,
+            "failed": status.failed,
+            "blocked": status.blocked,
+        },
+        "stopped": stopped
+            .iter()
+            .map(|(names, e)| serde_json::json!({"agents": names, "message": e.message}))
+            .collect::<Vec<_>>(),
+        "interrupted": interrupted,
+    })
 }
 
 /// Who runs an agent name, as written into its lock file.
@@ -341,7 +440,7 @@ struct BoardReport {
 
 /// Per task: attempts started, attempts failed, time spent working; for the
 /// summary at the end (agent time against wall time is the parallel speedup).
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Timing {
     running: std::collections::HashMap<String, std::time::Instant>,
     /// In the order tasks were first started.
@@ -365,16 +464,32 @@ impl Timing {
         }
     }
 
-    fn summary(&self, wall: std::time::Duration) -> Vec<String> {
+    /// The figures the summary shows (human and JSON alike).
+    fn totals(&self, wall: std::time::Duration) -> Totals {
+        let count = |s: TaskState| self.tasks.iter().filter(|t| t.3 == Some(s)).count();
+        let agent: std::time::Duration = self.tasks.iter().map(|t| t.1).sum();
+        Totals {
+            done: count(TaskState::Done),
+            retried: self.tasks.iter().filter(|t| t.2 > 1).count(),
+            blocked: count(TaskState::Blocked),
+            agent,
+            speedup: agent.as_secs_f64() / wall.as_secs_f64().max(0.001),
+        }
+    }
+
+    fn summary(&self, wall: std::time::Duration, plan_has_test: bool) -> Vec<String> {
         // Nothing finished (stopped before any verdict): nothing to sum up.
         if self.tasks.iter().all(|t| t.3.is_none()) {
             return Vec::new();
         }
-        let count = |s: TaskState| self.tasks.iter().filter(|t| t.3 == Some(s)).count();
-        let retried = self.tasks.iter().filter(|t| t.2 > 1).count();
-        let agent: std::time::Duration = self.tasks.iter().map(|t| t.1).sum();
+        let Totals {
+            done,
+            retried,
+            blocked,
+            agent,
+            speedup,
+        } = self.totals(wall);
         let secs = |d: std::time::Duration| format!("{:.1}s", d.as_secs_f64());
-        let speedup = agent.as_secs_f64() / wall.as_secs_f64().max(0.001);
         let per_task: Vec<String> = self
             .tasks
             .iter()
@@ -389,20 +504,30 @@ impl Timing {
             .collect();
         let mut lines = vec![
             format!(
-                "summary: {} done, {} retried, {} blocked; agent time {} in {} of wall time ({speedup:.1}x in parallel)",
-                count(TaskState::Done),
-                retried,
-                count(TaskState::Blocked),
+                "summary: {done} done, {retried} retried, {blocked} blocked; agent time {} in {} of wall time ({speedup:.1}x in parallel)",
                 secs(agent),
                 secs(wall)
             ),
             format!("  per task: {}", per_task.join(", ")),
         ];
-        if count(TaskState::Done) > 0 {
-            lines.push("next: `git agents merge --test \"...\"` lands the done tasks".into());
+        if done > 0 {
+            // The plan's own test is what merge runs when none is given.
+            lines.push(if plan_has_test {
+                "next: `git agents merge` lands the done tasks, testing each with the plan's test".into()
+            } else {
+                "next: `git agents merge --test \"<your test command>\"` lands the done tasks".into()
+            });
         }
         lines
     }
+}
+
+struct Totals {
+    done: usize,
+    retried: usize,
+    blocked: usize,
+    agent: std::time::Duration,
+    speedup: f64,
 }
 
 impl Report for BoardReport {

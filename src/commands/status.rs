@@ -16,7 +16,9 @@ use crate::ui::Ui;
 /// The first line counts tasks: `N completed / M total (K in progress, F
 /// failed, B blocked)`, where completed is done or merged and failed counts
 /// tasks with a failed attempt that are not done. Then one line per agent
-/// (its task, lease, STALE when the lease ran out) and one per task.
+/// (its task, lease, STALE when the lease ran out) and one per task. A
+/// task's attempts (--json, --markdown) count every attempt made, the
+/// running one included; failed_attempts (--json) only those that failed.
 ///
 /// --markdown writes the same as a report to paste into an issue or commit
 /// as status.md: overview, agents, tasks, blocked tasks with their
@@ -123,10 +125,13 @@ pub(crate) struct AgentLine {
 pub struct TaskLine {
     pub id: String,
     pub state: TaskState,
+    /// Attempts made: the failed ones plus the running or successful one.
     pub(crate) attempts: u32,
+    /// Attempts that failed (what `max_attempts` counts).
+    pub(crate) failed_attempts: u32,
     pub(crate) agent: Option<String>,
     pub(crate) branch: Option<String>,
-    /// Commits on the task branch that the base does not have.
+    /// The task's own commits: on its branch, not on the base, not in its start point.
     pub(crate) ahead: Option<usize>,
     pub(crate) ready: bool,
     pub(crate) waiting_for: Vec<String>,
@@ -181,14 +186,21 @@ pub fn gather(ctx: &Context<'_>) -> Result<Status> {
         let record = record.unwrap_or_default();
         let readiness = protocol::readiness_of(def, &snap);
         let tip = branches.get(&def.id);
+        // The task's own commits: not the base's, and not those of the start
+        // point the runner made (its dependencies' merged work).
+        let start = record
+            .start
+            .as_deref()
+            .and_then(|s| gix::ObjectId::from_hex(s.as_bytes()).ok());
         let ahead = match (tip, base) {
-            (Some(&tip), Some(base)) => Some(crate::repo::commits_ahead(repo, tip, base)?),
+            (Some(&tip), Some(base)) => Some(own_commits(repo, tip, base, start)?),
             _ => None,
         };
         tasks.push(TaskLine {
             id: def.id.clone(),
             state: tref.state,
-            attempts: record.attempts,
+            attempts: record.attempts_made(tref.state),
+            failed_attempts: record.attempts,
             agent: record.agent.clone().filter(|_| tref.state != TaskState::Available),
             // A branch only counts once it exists or the task is held.
             branch: match (tip, tref.state) {
@@ -250,7 +262,7 @@ pub fn gather(ctx: &Context<'_>) -> Result<Status> {
         completed: count(&|t| t.state.is_complete()),
         in_progress: count(&|t| t.state == TaskState::Claimed),
         // Failed at least once and still to be retried; blocked ones count apart.
-        failed: count(&|t| t.attempts > 0 && !t.state.is_complete() && t.state != TaskState::Blocked),
+        failed: count(&|t| t.failed_attempts > 0 && !t.state.is_complete() && t.state != TaskState::Blocked),
         blocked: count(&|t| t.state == TaskState::Blocked),
         available: count(&|t| t.state == TaskState::Available),
         agents: agents.into_values().collect(),
@@ -314,10 +326,10 @@ pub(crate) fn human(s: &Status, now: i64) -> String {
                 TaskState::Available => notes.push(format!("waits for {}", t.waiting_for.join(", "))),
                 _ => {}
             }
-            if t.attempts > 0 && !t.state.is_complete() {
-                let plural = if t.attempts == 1 { "" } else { "s" };
+            if t.failed_attempts > 0 && !t.state.is_complete() {
+                let plural = if t.failed_attempts == 1 { "" } else { "s" };
                 let why = t.last_failure.as_deref().unwrap_or("?");
-                notes.push(format!("{} failed attempt{plural}, last: {why}", t.attempts));
+                notes.push(format!("{} failed attempt{plural}, last: {why}", t.failed_attempts));
             }
             vec![
                 t.id.clone(),
@@ -335,6 +347,32 @@ pub(crate) fn human(s: &Status, now: i64) -> String {
         out.push_str(&merge_text(m));
     }
     out
+}
+
+/// Commits on `tip` that neither the base nor the task's start point has:
+/// with dependencies merged into the start, `base..tip` would also count
+/// every commit of theirs ("+9" for a task that made one).
+fn own_commits(
+    repo: &gix::Repository,
+    tip: gix::ObjectId,
+    base: gix::ObjectId,
+    start: Option<gix::ObjectId>,
+) -> Result<usize> {
+    use crate::error::Context as _;
+    let Some(start) = start.filter(|s| repo.find_commit(*s).is_ok()) else {
+        return crate::repo::commits_ahead(repo, tip, base);
+    };
+    let walk = repo
+        .rev_walk([tip])
+        .with_hidden([base, start])
+        .all()
+        .context(|| format!("cannot walk history from {tip}"))?;
+    let mut count = 0;
+    for info in walk {
+        info.context(|| format!("cannot walk history from {tip}"))?;
+        count += 1;
+    }
+    Ok(count)
 }
 
 /// The merge lock in a few lines (human and markdown output share it).

@@ -56,6 +56,13 @@ pub fn parse(source: &str) -> Result<RawPlan, Problem> {
 
 fn schema_hint(message: &str) -> String {
     if message.contains("unknown field") {
+        // serde names the unknown key first, then the ones it expected, each in backticks.
+        let names: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
+        if let Some((unknown, expected)) = names.split_first() {
+            if let Some(near) = super::spelling::closest(unknown, expected.iter().copied()) {
+                return format!("did you mean `{near}`?");
+            }
+        }
         "check the spelling; the keys a plan knows are listed in the template `git agents init` writes".into()
     } else if message.contains("missing field") {
         "add the missing key".into()

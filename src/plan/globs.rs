@@ -5,8 +5,9 @@
 //! Semantics: `*` and `?` stay within one path component, `**` spans any
 //! number of components, `\` makes the next character literal (outside a
 //! class), and a glob that names a directory owns everything under it
-//! (`src/auth` owns `src/auth/mod.rs`). globset is the matcher; the overlap
-//! check reads globs exactly as it does.
+//! (`src/auth` owns `src/auth/mod.rs`), except a glob that picks files by
+//! extension (`src/*.rs`, see [`names_folders`]). globset is the matcher;
+//! the overlap check reads globs exactly as it does.
 
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 
@@ -110,14 +111,62 @@ fn build(glob: &str) -> Result<Glob, globset::Error> {
         .build()
 }
 
-/// Every pattern a glob stands for: itself, and everything under it.
-fn patterns(glob: &OwnedGlob) -> [String; 2] {
-    let under = if glob.0.ends_with("/**") || glob.0 == "**" {
-        glob.0.clone()
+/// Every pattern a glob stands for: itself, and everything under the
+/// folders it names, unless it names files only (see [`names_folders`]).
+fn patterns(glob: &OwnedGlob) -> Vec<String> {
+    if glob.0.ends_with("/**") || glob.0 == "**" || !names_folders(&glob.0) {
+        vec![glob.0.clone()]
     } else {
-        format!("{}/**", glob.0)
-    };
-    [glob.0.clone(), under]
+        vec![glob.0.clone(), format!("{}/**", glob.0)]
+    }
+}
+
+/// Whether a glob also owns what is under the folders it matches. It does,
+/// except when its last part has a wildcard and ends in a file extension
+/// with a letter (`src/*.rs`, `test_*.py`, `[ab].md`): such a glob picks
+/// files by type, and reading it as folders too (`src/x.rs/`) made it
+/// clash with every glob that reaches below (`src/**/*.txt`). A literal
+/// path keeps the folder reading, extension or not (`deploy/conf.d`, and
+/// `src/auth` owns `src/auth/mod.rs`). Escapes are read as the characters
+/// they stand for, and an escaped `/` is a separator, so a glob's text and
+/// its normal form decide alike.
+pub fn names_folders(glob: &str) -> bool {
+    let last = glob.rsplit('/').next().unwrap_or(glob);
+    let chars: Vec<char> = last.chars().collect();
+    let mut wildcard = false;
+    // The literal characters after the last special one.
+    let mut tail = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '\\' => {
+                if let Some(&c) = chars.get(i + 1) {
+                    tail.push(c);
+                }
+                i += 1;
+            }
+            '*' | '?' => {
+                wildcard = true;
+                tail.clear();
+            }
+            '[' => {
+                wildcard = true;
+                tail.clear();
+                i = class(&chars, i + 1).map_or(chars.len(), |c| c.end);
+                continue;
+            }
+            '{' | '}' | ',' => tail.clear(),
+            c => tail.push(c),
+        }
+        i += 1;
+    }
+    let extension = tail.rsplit_once('.').map(|(_, ext)| ext);
+    let picks_files = extension.is_some_and(|ext| {
+        !ext.is_empty()
+            && ext.chars().all(|c| c.is_ascii_alphanumeric())
+            && ext.chars().any(|c| c.is_ascii_alphabetic())
+    });
+    !(wildcard && picks_files)
 }
 
 /// Matches paths against many tasks' globs at once.
@@ -243,7 +292,7 @@ pub fn candidate_pairs(globs: &[Vec<OwnedGlob>]) -> std::collections::BTreeMap<(
 }
 
 /// The part of a glob before its first special character.
-fn literal_prefix(glob: &str) -> &str {
+pub fn literal_prefix(glob: &str) -> &str {
     let end = glob.find(['*', '?', '[', '{', '\\']).unwrap_or(glob.len());
     &glob[..end]
 }
@@ -702,6 +751,11 @@ mod tests {
             ("a/*/c", "a/b/*"),
             ("src/{a,b}/x", "src/b/**"),
             ("tests/auth*.rs", "tests/*_test.rs"),
+            // These name folders too: `src/x/y.txt`, `src/lib.rs/y.txt`, `gen/a.rs`.
+            ("src/*", "src/**/*.txt"),
+            ("src/lib.rs", "src/**/*.txt"),
+            ("src/*.1", "src/**/*.txt"),
+            ("gen/*.rs", "gen/[ab].rs"),
         ];
         for (a, b) in yes {
             assert!(may_overlap(&g(a), &g(b)), "{a} vs {b}");
@@ -714,10 +768,43 @@ mod tests {
             ("src/{a,b}/x", "src/c/**"),
             ("docs/*.md", "docs/sub/x.md"),
             ("src/[ab].rs", "src/c.rs"),
+            // A glob that picks files by extension names no folder `src/x.rs/`.
+            ("src/*.rs", "src/**/*.txt"),
+            ("gen/[ab].rs", "gen/c*"),
+            ("test_*.py", "**/*.md"),
         ];
         for (a, b) in no {
             assert!(!may_overlap(&g(a), &g(b)), "{a} vs {b}");
             assert!(!may_overlap(&g(b), &g(a)), "{b} vs {a}");
+        }
+    }
+
+    #[test]
+    fn globs_that_pick_files_by_extension_name_no_folders() {
+        for files in [
+            "*.rs",
+            "src/*.rs",
+            "test_*.py",
+            "[ab].md",
+            "a?.txt",
+            r"*.\r\s",
+            "x*y.tar.gz",
+        ] {
+            assert!(!names_folders(files), "{files}");
+        }
+        for folders in [
+            "src",
+            "src/auth",
+            "src/lib.rs",
+            "conf.d",
+            "src/*",
+            "auth*",
+            "*.1",
+            r"\*.rs",
+            "*.{rs,md}",
+            "*.",
+        ] {
+            assert!(names_folders(folders), "{folders}");
         }
     }
 
@@ -809,8 +896,10 @@ mod tests {
             seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             ((seed >> 33) as usize) % n
         };
-        let glob_parts = ["a", "b", "ab", "*", "a*", "*b", "?", "**", "{a,b}", "[ab]", "a?"];
-        let path_parts = ["a", "b", "ab", "ba", "aa", "abb"];
+        let glob_parts = [
+            "a", "b", "ab", "*", "a*", "*b", "?", "**", "{a,b}", "[ab]", "a?", "*.ab", "[ab].b", "a.ab",
+        ];
+        let path_parts = ["a", "b", "ab", "ba", "aa", "abb", "a.ab", "b.b", "x.ab"];
         let random = |parts: &[&str], max: usize, next: &mut dyn FnMut(usize) -> usize| {
             let len = 1 + next(max);
             (0..len).map(|_| parts[next(parts.len())]).collect::<Vec<_>>().join("/")

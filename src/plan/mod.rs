@@ -8,6 +8,7 @@ pub mod graph;
 pub mod ids;
 pub mod import;
 pub mod report;
+pub mod spelling;
 pub mod validate;
 
 use serde::{Deserialize, Serialize};

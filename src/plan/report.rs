@@ -28,6 +28,10 @@ pub struct TaskLine {
     pub wave: usize,
     pub owned_files: usize,
     pub owns: Vec<String>,
+    /// Globs of `owns` that match no tracked file at base: only files the
+    /// task creates (the table says "new files" when all of them are).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub new_only: Vec<String>,
     pub depends_on: Vec<String>,
 }
 
@@ -47,12 +51,14 @@ pub fn summarize(checked: &Checked) -> Summary {
             .iter()
             .zip(&checked.waves)
             .zip(&checked.owned_files)
-            .map(|((t, &w), &n)| TaskLine {
+            .zip(&checked.new_only)
+            .map(|(((t, &w), &n), new_only)| TaskLine {
                 id: t.id.clone(),
                 title: t.title.clone(),
                 wave: w + 1,
                 owned_files: n,
                 owns: t.owns.clone(),
+                new_only: new_only.clone(),
                 depends_on: t.depends_on.clone(),
             })
             .collect(),
@@ -109,6 +115,9 @@ pub fn human(s: &Summary) -> String {
 fn files_column(t: &TaskLine) -> String {
     if t.owns.is_empty() {
         "owns everything".to_string()
+    } else if t.owned_files == 0 {
+        // Its globs name files it is to create: "0 files" read as a mistake.
+        "new files".to_string()
     } else {
         format!("{} file{}", t.owned_files, plural(t.owned_files))
     }

@@ -28,6 +28,9 @@ pub struct Checked {
     pub waves: Vec<usize>,
     /// Tracked files at base each task owns, in plan order.
     pub owned_files: Vec<usize>,
+    /// Per task, its globs that match no tracked file at base: files the
+    /// task is to create (or a typo, which a warning names).
+    pub new_only: Vec<Vec<String>>,
     pub tracked_files: usize,
 }
 
@@ -132,10 +135,12 @@ impl Validator<'_> {
             (Vec::new(), Vec::new())
         };
         let mut owned_files = vec![0; tasks.len()];
+        let mut new_only = vec![Vec::new(); tasks.len()];
         if let Some(files) = &tracked {
             if cycles.is_empty() && task_globs.iter().all(Option::is_some) {
                 let globs: Vec<Vec<OwnedGlob>> = task_globs.into_iter().map(Option::unwrap_or_default).collect();
-                owned_files = self.ownership(&raw, &tasks, &globs, &ancestors, files, base.as_deref().unwrap_or(""));
+                (owned_files, new_only) =
+                    self.ownership(&raw, &tasks, &globs, &ancestors, files, base.as_deref().unwrap_or(""));
             }
         }
 
@@ -163,6 +168,7 @@ impl Validator<'_> {
             warnings: Vec::new(),
             waves,
             owned_files,
+            new_only,
             tracked_files: tracked.map_or(0, |f| f.len()),
         }))
     }
@@ -394,7 +400,10 @@ impl Validator<'_> {
                     }
                 }
                 None => {
-                    let hint = match closest(name, index.keys()) {
+                    // Sorted: a tie must not depend on the map's order.
+                    let mut known: Vec<&str> = index.keys().map(String::as_str).collect();
+                    known.sort_unstable();
+                    let hint = match super::spelling::closest(name, known) {
                         Some(near) => format!("did you mean `{near}`?"),
                         None => "depends_on lists ids of tasks in this plan".into(),
                     };
@@ -412,7 +421,8 @@ impl Validator<'_> {
         out
     }
 
-    /// File-level independence; returns each task's count of owned tracked files.
+    /// File-level independence; returns each task's count of owned tracked
+    /// files and the globs of each task that match none.
     fn ownership(
         &mut self,
         raw: &RawPlan,
@@ -421,18 +431,24 @@ impl Validator<'_> {
         ancestors: &[graph::TaskSet],
         files: &[String],
         base: &str,
-    ) -> Vec<usize> {
+    ) -> (Vec<usize>, Vec<Vec<String>>) {
         let matcher = Matcher::new(globs);
         let mut owned = vec![0usize; tasks.len()];
         let mut glob_hits: Vec<Vec<bool>> = globs.iter().map(|g| vec![false; g.len()]).collect();
-        // (a, b) with a < b -> (example paths, total shared)
-        let mut clashes: BTreeMap<(usize, usize), (Vec<String>, usize)> = BTreeMap::new();
+        // (a, b) with a < b -> the clash, glob pair by glob pair
+        let mut clashes: BTreeMap<(usize, usize), Clash> = BTreeMap::new();
         let mut scratch = Vec::new();
+        // (task, glob) pairs that match the path, one entry each.
+        let mut hits: Vec<(usize, usize)> = Vec::new();
         let mut owners: Vec<usize> = Vec::new();
         for path in files {
+            hits.clear();
             owners.clear();
             matcher.for_each_match(path, &mut scratch, |t, g| {
                 glob_hits[t][g] = true;
+                if !hits.contains(&(t, g)) {
+                    hits.push((t, g));
+                }
                 if !owners.contains(&t) {
                     owners.push(t);
                 }
@@ -442,56 +458,41 @@ impl Validator<'_> {
             }
             for (x, &a) in owners.iter().enumerate() {
                 for &b in &owners[x + 1..] {
-                    if graph::concurrent(ancestors, a, b) {
-                        let entry = clashes.entry((a.min(b), a.max(b))).or_default();
-                        if entry.0.len() < MAX_EXAMPLES {
-                            entry.0.push(path.clone());
+                    if !graph::concurrent(ancestors, a, b) {
+                        continue;
+                    }
+                    let (a, b) = (a.min(b), a.max(b));
+                    let clash = clashes.entry((a, b)).or_default();
+                    clash.total += 1;
+                    for &(_, ga) in hits.iter().filter(|h| h.0 == a) {
+                        for &(_, gb) in hits.iter().filter(|h| h.0 == b) {
+                            clash.pairs.entry((ga, gb)).or_default().add(path);
                         }
-                        entry.1 += 1;
                     }
                 }
             }
         }
-        let unmatched: Vec<String> = glob_hits
+        let unmatched: Vec<Vec<String>> = glob_hits
             .iter()
             .enumerate()
-            .filter(|(t, _)| !tasks[*t].owns.is_empty())
-            .flat_map(|(t, hits)| {
+            .map(|(t, hits)| {
+                if tasks[t].owns.is_empty() {
+                    return Vec::new();
+                }
                 hits.iter()
-                    .enumerate()
-                    .filter(|(_, hit)| !**hit)
-                    .map(move |(g, _)| (t, g))
+                    .zip(&globs[t])
+                    .filter(|(hit, _)| !**hit)
+                    .map(|(_, g)| g.0.clone())
+                    .collect()
             })
-            .map(|(t, g)| format!("`{}` (task `{}`)", globs[t][g].0, tasks[t].id))
             .collect();
-        // One line per glob while that stays readable; a summary beyond.
-        if unmatched.len() <= MAX_EXAMPLES {
-            for glob in &unmatched {
-                self.warnings.push(format!(
-                    "{glob} matches no tracked file at `{base}`; fine if the task creates it"
-                ));
-            }
-        } else {
-            self.warnings.push(format!(
-                "{} owned globs match no tracked file at `{base}`, fine if their tasks create them: {} and {} more",
-                unmatched.len(),
-                unmatched[..MAX_EXAMPLES].join(", "),
-                unmatched.len() - MAX_EXAMPLES
-            ));
-        }
-        for (&(a, b), (examples, total)) in &clashes {
-            let more = if *total > examples.len() {
-                format!(" (and {} more)", total - examples.len())
-            } else {
-                String::new()
-            };
+        self.misspelled(tasks, &unmatched, files, base);
+        for (&(a, b), clash) in &clashes {
             let (ia, ib) = (&tasks[a].id, &tasks[b].id);
+            let what = clash.describe(&globs[a], ia, &globs[b], ib);
             self.problem_at(
                 raw.tasks[b].get_ref().id.span(),
-                format!(
-                    "tasks `{ia}` and `{ib}` may run at the same time but both own {}{more}",
-                    examples.join(", ")
-                ),
+                format!("tasks `{ia}` and `{ib}` may run at the same time but both own {what}"),
                 &format!("narrow `owns` of one of them, or add depends_on = [\"{ia}\"] to `{ib}`"),
             );
         }
@@ -520,31 +521,162 @@ impl Validator<'_> {
                     );
             }
         }
-        owned
+        (owned, unmatched)
+    }
+
+    /// One warning line for the globs that match no tracked file and whose
+    /// literal folder is missing while a folder of a close name exists
+    /// (`scr/` beside `src/`): likely typos. Any other glob that matches
+    /// nothing is a task's new files, which the waves table shows as such.
+    /// Only folders are compared: a new file is often named like its
+    /// neighbours (`mul.rs` beside `mod.rs`), a new folder rarely is.
+    fn misspelled(&mut self, tasks: &[Task], unmatched: &[Vec<String>], files: &[String], base: &str) {
+        if unmatched.iter().all(Vec::is_empty) {
+            return;
+        }
+        // Every tracked folder, and the folder names inside each ("" is the top).
+        let mut folders: HashMap<&str, Vec<&str>> = HashMap::new();
+        for path in files {
+            let mut end = 0;
+            while let Some(i) = path[end..].find('/') {
+                let (parent, name, folder) = (&path[..end.saturating_sub(1)], &path[end..end + i], &path[..end + i]);
+                if !folders.contains_key(folder) {
+                    folders.insert(folder, Vec::new());
+                    folders.entry(parent).or_default().push(name);
+                }
+                end += i + 1;
+            }
+        }
+        let mut suspects = Vec::new();
+        for (task, globs) in tasks.iter().zip(unmatched) {
+            for glob in globs {
+                let literal = globs::literal_prefix(glob);
+                // The folders the glob names literally; a wholly literal
+                // glob's last part may be a file and is not compared.
+                let folder_part = match literal.rfind('/') {
+                    Some(i) => &literal[..i],
+                    None => continue,
+                };
+                let mut parent = "";
+                for (i, name) in folder_part.split('/').enumerate() {
+                    let here = if i == 0 {
+                        name.to_string()
+                    } else {
+                        format!("{parent}/{name}")
+                    };
+                    if folders.contains_key(here.as_str()) {
+                        parent = &folder_part[..here.len()];
+                        continue;
+                    }
+                    let siblings = folders.get(parent).map(Vec::as_slice).unwrap_or_default();
+                    if let Some(near) = super::spelling::closest(name, siblings.iter().copied()) {
+                        let meant = if parent.is_empty() {
+                            near.to_string()
+                        } else {
+                            format!("{parent}/{near}")
+                        };
+                        suspects.push(format!(
+                            "`{glob}` (task `{}`): no folder `{here}`, did you mean `{meant}`?",
+                            task.id
+                        ));
+                    }
+                    break;
+                }
+            }
+        }
+        if suspects.is_empty() {
+            return;
+        }
+        let count = suspects.len();
+        let more = count.saturating_sub(MAX_EXAMPLES);
+        suspects.truncate(MAX_EXAMPLES);
+        self.warnings.push(format!(
+            "{count} owned glob{} match{} no tracked file at `{base}` and may be misspelled: {}{}; fine if the task creates {}",
+            if count == 1 { "" } else { "s" },
+            if count == 1 { "es" } else { "" },
+            suspects.join("; "),
+            if more > 0 { format!("; and {more} more") } else { String::new() },
+            if count == 1 { "that folder" } else { "those folders" },
+        ));
     }
 }
 
-/// The known id closest to `name`, if it is a likely typo.
-fn closest<'a>(name: &str, known: impl Iterator<Item = &'a String>) -> Option<&'a String> {
-    known
-        .map(|k| (edit_distance(name, k), k))
-        .filter(|(d, _)| *d <= 2)
-        .min()
-        .map(|(_, k)| k)
+/// Two tasks' shared tracked files, per pair of their globs.
+#[derive(Default)]
+struct Clash {
+    /// Files both tasks own.
+    total: usize,
+    /// (glob of the first task, glob of the second) -> the files both match.
+    pairs: BTreeMap<(usize, usize), Shared>,
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != cb);
-            let next = (row[j + 1] + 1).min(row[j] + 1).min(prev + cost);
-            prev = row[j + 1];
-            row[j + 1] = next;
+/// Files two globs share: how many, and the shallowest (then shortest) few as examples
+/// (the first in path order all come from one deep folder, which says
+/// less about the clash than `src/x/mod.rs` does).
+#[derive(Default)]
+struct Shared {
+    count: usize,
+    examples: Vec<String>,
+}
+
+/// Examples per pair of globs.
+const SHARED_EXAMPLES: usize = 3;
+/// Pairs of globs named per clash.
+const SHARED_PAIRS: usize = 3;
+
+impl Shared {
+    fn add(&mut self, path: &str) {
+        self.count += 1;
+        let key = |p: &str| (p.bytes().filter(|&b| b == b'/').count(), p.len());
+        let new = (key(path), path);
+        let at = self
+            .examples
+            .binary_search_by(|e| (key(e), e.as_str()).cmp(&new))
+            .unwrap_or_else(|i| i);
+        if at < SHARED_EXAMPLES {
+            self.examples.insert(at, path.to_string());
+            self.examples.truncate(SHARED_EXAMPLES);
         }
     }
-    row[b.len()]
+}
+
+impl Clash {
+    /// What both tasks own: the pairs of globs that clash, each with its
+    /// count and examples, the largest first.
+    fn describe(&self, a: &[OwnedGlob], ia: &str, b: &[OwnedGlob], ib: &str) -> String {
+        let mut pairs: Vec<(&(usize, usize), &Shared)> = self.pairs.iter().collect();
+        pairs.sort_by_key(|(_, shared)| std::cmp::Reverse(shared.count));
+        let globs = |&(x, y): &(usize, usize)| format!("`{}` of `{ia}` and `{}` of `{ib}`", a[x].0, b[y].0);
+        if self.total == 1 {
+            let path = pairs
+                .first()
+                .and_then(|(_, s)| s.examples.first())
+                .cloned()
+                .unwrap_or_default();
+            let names: Vec<String> = pairs.iter().map(|(p, _)| globs(p)).collect();
+            return format!("{path}: {}", names.join("; "));
+        }
+        let mut parts: Vec<String> = pairs
+            .iter()
+            .take(SHARED_PAIRS)
+            .map(|(p, shared)| {
+                let more = shared.count - shared.examples.len();
+                format!(
+                    "{} share {}: {}{}",
+                    globs(p),
+                    shared.count,
+                    shared.examples.join(", "),
+                    if more > 0 {
+                        format!(" (and {more} more)")
+                    } else {
+                        String::new()
+                    }
+                )
+            })
+            .collect();
+        if pairs.len() > SHARED_PAIRS {
+            parts.push(format!("and {} more pairs of globs", pairs.len() - SHARED_PAIRS));
+        }
+        format!("{} tracked files: {}", self.total, parts.join("; "))
+    }
 }

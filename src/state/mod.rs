@@ -1,6 +1,6 @@
 //! The state layer: the only code that writes under `refs/agents/`. Every
 //! write is one ref transaction with expected old values, so racing writers
-//! never overwrite each other (DESIGN.md, "Ref layout").
+//! never overwrite each other (the ref layout is in ARCHITECTURE.md).
 
 mod agent_record;
 mod objects;

@@ -1,4 +1,4 @@
-//! Coordination through a shared remote (DESIGN.md, "Beyond one machine").
+//! Coordination through a shared remote (ARCHITECTURE.md, `state::remote`).
 //!
 //! With `agents.remote` set (or `--remote`, or `GIT_AGENTS_REMOTE`), the
 //! remote is the source of truth: a transition is one

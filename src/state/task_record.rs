@@ -15,6 +15,9 @@ pub const TASK_FILE: &str = "task.toml";
 pub struct TaskRecord {
     pub id: String,
     pub state: TaskState,
+    /// Attempts that ended without success (failed, or freed as stale):
+    /// what `max_attempts` is compared with. Not the attempts made, which
+    /// also count the running or successful one ([`TaskRecord::attempts_made`]).
     pub attempts: u32,
     /// Seconds since the epoch when this link was written (0 for the first).
     pub updated_at: i64,
@@ -63,6 +66,14 @@ pub struct TaskRecord {
 }
 
 impl TaskRecord {
+    /// Attempts made on the task in `state` (the ref's namespace, which
+    /// decides): the failed ones, plus the one under way (claimed) or the
+    /// one that succeeded (done, merged).
+    pub fn attempts_made(&self, state: TaskState) -> u32 {
+        let current = matches!(state, TaskState::Claimed | TaskState::Done | TaskState::Merged);
+        self.attempts + u32::from(current)
+    }
+
     pub fn to_toml(&self) -> String {
         toml::to_string(self).unwrap_or_default()
     }
