@@ -117,7 +117,11 @@ fn task_branch(repo: &gix::Repository, remote: &str, base: &str, task: &Task, pu
     // The start point merges the base and the dependencies' branches in;
     // their commits are not this task's to judge.
     let others = std::iter::once(format!("heads/{base}"))
-        .chain(task.depends_on.iter().map(|d| format!("heads/agents/{d}")))
+        .chain(
+            task.depends_on
+                .iter()
+                .map(|d| format!("heads/{}", crate::layout::task_branch(d))),
+        )
         .collect::<Vec<_>>();
     for name in &others {
         hidden.extend(crate::repo::ref_tip(repo, &format!("refs/{name}")));
@@ -367,8 +371,10 @@ fn task_tips(repo: &gix::Repository, plan: &Plan) -> Result<Vec<TaskTips>> {
         }
     }
     for (id, task) in tips.iter_mut() {
-        task.branches
-            .extend(crate::repo::ref_tip(repo, &format!("refs/heads/agents/{id}")));
+        task.branches.extend(crate::repo::ref_tip(
+            repo,
+            &format!("refs/heads/{}", crate::layout::task_branch(id)),
+        ));
     }
     let platform = repo.references().context(|| "cannot list refs".into())?;
     for r in platform

@@ -16,12 +16,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::error::Result;
-use crate::process;
-
-/// The runner's side of the handshake on the keeper's stdout (a pipe to
-/// the runner; the command's output goes to the log on stderr).
-pub const STARTED: &str = "started";
-pub const FAILED: &str = "failed: ";
+// The handshake words live in `process`, which reads them, so that
+// `process` never imports the keeper it starts.
+use crate::process::{self, KEEPER_FAILED as FAILED, KEEPER_STARTED as STARTED};
 
 #[derive(Debug, clap::Args)]
 pub struct KeeperArgs {

@@ -8,7 +8,9 @@ pub mod commands;
 pub mod error;
 pub mod failure_reason;
 pub mod guard;
+pub mod host;
 pub mod keeper;
+pub mod layout;
 pub mod merge;
 pub mod plan;
 pub mod process;
@@ -18,6 +20,7 @@ pub mod repo;
 pub mod runner;
 pub mod scripted_agent;
 pub mod state;
+pub mod tree_merge;
 pub mod ui;
 pub mod worktree;
 
@@ -37,7 +40,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     };
     let ui = ui::Ui::new(cli.quiet);
     if let Some(remote) = &cli.remote {
-        state::remote::set_flag(remote);
+        state::backend::set_flag(remote);
     }
     let result = commands::dispatch(&cli, &ui);
     if repo::fallback_identity_used() {

@@ -14,6 +14,7 @@ use crate::plan::{graph, Plan, Task};
 use crate::process::{self, Ended};
 use crate::protocol::Context;
 use crate::state::{self, TaskState};
+use crate::tree_merge::{apply_change, merge_trees, ConflictPath, Conflicted};
 
 #[derive(Clone)]
 pub struct Options {
@@ -38,14 +39,6 @@ pub struct Landed {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cached: Option<String>,
     pub seconds: f64,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ConflictPath {
-    pub path: String,
-    pub kind: &'static str,
-    /// Index stages as `stage:object`: 1 base, 2 ours (the target), 3 theirs (the task).
-    pub stages: Vec<String>,
 }
 
 /// Why a run stopped before merging everything.
@@ -116,7 +109,7 @@ fn checked_work(
     id: &str,
     record: &state::TaskRecord,
 ) -> Result<std::result::Result<(ObjectId, Option<ObjectId>), String>> {
-    let branch = record.branch.clone().unwrap_or_else(|| format!("agents/{id}"));
+    let branch = record.branch.clone().unwrap_or_else(|| crate::layout::task_branch(id));
     let parse = |s: &Option<String>| s.as_deref().and_then(|h| ObjectId::from_hex(h.as_bytes()).ok());
     let recorded = parse(&record.head);
     let start = parse(&record.start);
@@ -217,8 +210,8 @@ impl<'a> Run<'a> {
     fn new(ctx: &Context<'_>, workdir: &'a Path, opts: &'a Options, target: String) -> Result<Self> {
         Ok(Run {
             workdir,
-            remote: state::remote::name(ctx.repo)?,
-            integration: crate::worktree::root(ctx.repo, workdir).join("integration"),
+            remote: state::backend::current(ctx.repo)?.remote_name().map(str::to_string),
+            integration: crate::layout::integration_worktree(&crate::worktree::root(ctx.repo, workdir)),
             test: opts.test.clone().or_else(|| ctx.plan.plan.test.clone()),
             target,
             opts,
@@ -263,10 +256,12 @@ pub fn run(
         // Done on other machines: their branches and notes come from the
         // shared remote, taken only by the run that holds the merge lock
         // (a dry run previews the branches this clone has).
-        for saved in state::remote::adopt_task_branches(repo, &done.iter().map(String::as_str).collect::<Vec<_>>())? {
+        for saved in state::backend::current(repo)?
+            .adopt_task_branches(repo, &done.iter().map(String::as_str).collect::<Vec<_>>())?
+        {
             progress(Progress::Line(&saved));
         }
-        state::remote::fetch_notes(repo)?;
+        state::backend::current(repo)?.fetch_notes(repo)?;
     }
     let run = Run::new(ctx, workdir, opts, target.clone())?;
     if !opts.dry_run {
@@ -310,7 +305,7 @@ pub fn run(
                 continue;
             }
         };
-        let branch = format!("agents/{}", task.id);
+        let branch = crate::layout::task_branch(&task.id);
         if !opts.dry_run && crate::repo::is_ancestor(repo, tip, current) {
             // Already on the target (landed by a run that was killed before
             // recording it, or merged by hand): record it, make no commit.
@@ -444,7 +439,7 @@ fn owned_change_outside(
 /// there, with a lease): both must start from the same commit, or the push
 /// would publish commits nobody asked to publish, or be refused.
 fn target_agrees_with_remote(repo: &gix::Repository, target: &str, current: ObjectId) -> Result<()> {
-    let Some((remote, theirs)) = state::remote::target_on_remote(repo, target)? else {
+    let Some((remote, theirs)) = state::backend::current(repo)?.target_on_remote(repo, target)? else {
         return Ok(());
     };
     if theirs.is_none_or(|t| t == current) {
@@ -817,7 +812,7 @@ pub fn abort(ctx: &Context<'_>, workdir: &Path) -> Result<Option<state::MergeRec
     let Some(record) = state::MergeLock::abort(ctx.repo)? else {
         return Ok(None);
     };
-    let dir = crate::worktree::root(ctx.repo, workdir).join("integration");
+    let dir = crate::layout::integration_worktree(&crate::worktree::root(ctx.repo, workdir));
     if dir.exists() {
         let _ = process::git_in(&dir, &["merge", "--abort"]);
         if let Some(seen) = record
@@ -860,112 +855,14 @@ fn merge_one(
         let message = format!("{}: {}\n\n{}\n\n{trailer}\n", task.id, task.title, subjects.join("\n"));
         state::write_commit(repo, &message, tree, [current])?
     } else {
-        let message = format!("Merge agents/{}: {}\n\n{trailer}\n", task.id, task.title);
+        let message = format!(
+            "Merge {}: {}\n\n{trailer}\n",
+            crate::layout::task_branch(&task.id),
+            task.title
+        );
         state::write_commit(repo, &message, tree, [current, tip])?
     };
     Ok(Ok(commit))
-}
-
-/// The outcome of a merge that left conflicts.
-pub struct Conflicted {
-    pub paths: Vec<ConflictPath>,
-    /// The conflicted tree (with markers), for inspection.
-    pub tree: String,
-}
-
-/// Merges commit `theirs` into `ours` in memory (gix, the same trees as
-/// `git merge-tree`): the merged tree, or the paths left in conflict.
-pub fn merge_trees(
-    repo: &gix::Repository,
-    ours: ObjectId,
-    theirs: ObjectId,
-    our_label: &str,
-    their_label: &str,
-) -> Result<std::result::Result<ObjectId, Conflicted>> {
-    let labels = gix::merge::blob::builtin_driver::text::Labels {
-        ancestor: None,
-        current: Some(our_label.into()),
-        other: Some(their_label.into()),
-    };
-    let options = repo
-        .tree_merge_options()
-        .context(|| "cannot read merge options".into())?
-        .into();
-    let merged = repo
-        .merge_commits(ours, theirs, labels, options)
-        .context(|| format!("cannot merge {their_label} into {our_label}"))?;
-    tree_or_conflicts(merged.tree_merge)
-}
-
-/// Applies the change `base..theirs` to `ours` (a three-way merge of the
-/// commits' trees with `base` as the ancestor): how a squashed task lands
-/// as its own change, whatever became of the commits it started from.
-fn apply_change(
-    repo: &gix::Repository,
-    base: ObjectId,
-    ours: ObjectId,
-    theirs: ObjectId,
-    our_label: &str,
-    their_label: &str,
-) -> Result<std::result::Result<ObjectId, Conflicted>> {
-    let tree = |id: ObjectId| -> Result<ObjectId> {
-        Ok(repo
-            .find_commit(id)
-            .and_then(|c| c.tree_id())
-            .context(|| format!("cannot read commit {id}"))?
-            .detach())
-    };
-    let labels = gix::merge::blob::builtin_driver::text::Labels {
-        ancestor: Some("start".into()),
-        current: Some(our_label.into()),
-        other: Some(their_label.into()),
-    };
-    let options = repo
-        .tree_merge_options()
-        .context(|| "cannot read merge options".into())?;
-    let merged = repo
-        .merge_trees(tree(base)?, tree(ours)?, tree(theirs)?, labels, options)
-        .context(|| format!("cannot apply {their_label} to {our_label}"))?;
-    tree_or_conflicts(merged)
-}
-
-fn tree_or_conflicts(mut merged: gix::merge::tree::Outcome<'_>) -> Result<std::result::Result<ObjectId, Conflicted>> {
-    let unresolved = gix::merge::tree::TreatAsUnresolved::git();
-    if merged.has_unresolved_conflicts(unresolved) {
-        let paths = merged
-            .conflicts
-            .iter()
-            .filter(|c| c.is_unresolved(unresolved))
-            .map(|c| ConflictPath {
-                path: c.ours.location().to_string(),
-                kind: conflict_kind(c),
-                stages: c
-                    .entries()
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, e)| e.map(|e| format!("{}:{}", i + 1, e.id.to_hex_with_len(7))))
-                    .collect(),
-            })
-            .collect();
-        // The tree with conflict markers, as `git merge-tree --write-tree` would print it.
-        let tree = merged.tree.write().map(|t| t.to_string()).unwrap_or_default();
-        return Ok(Err(Conflicted { paths, tree }));
-    }
-    let tree = merged.tree.write().context(|| "cannot write the merged tree".into())?;
-    Ok(Ok(tree.detach()))
-}
-
-fn conflict_kind(c: &gix::merge::tree::Conflict) -> &'static str {
-    use gix::diff::tree_with_rewrites::Change;
-    if c.ours.location() != c.theirs.location() {
-        return "rename";
-    }
-    match (&c.ours, &c.theirs) {
-        (Change::Addition { .. }, Change::Addition { .. }) => "add/add",
-        (Change::Deletion { .. }, _) | (_, Change::Deletion { .. }) => "modify/delete",
-        (Change::Rewrite { .. }, _) | (_, Change::Rewrite { .. }) => "rename",
-        _ => "content",
-    }
 }
 
 /// Subjects of the commits on the task branch that the target lacks, oldest first.
@@ -999,7 +896,7 @@ fn run_test(
     retries: u32,
 ) -> Result<std::result::Result<u32, Stop>> {
     integration_worktree(repo, dir, candidate)?;
-    let log = crate::runner::log_dir(repo)?.join(format!("merge-{task}.log"));
+    let log = crate::layout::merge_test_log(repo, task)?;
     let _ = std::fs::remove_file(&log);
     let never = std::sync::atomic::AtomicBool::new(false);
     let mut ended = Ended::Exited(0);

@@ -190,11 +190,11 @@ pub fn supervise(
     if let Some(out) = keeper.stdout.take() {
         let _ = std::io::BufReader::new(out).read_line(&mut said);
     }
-    if said.trim_end() != crate::keeper::STARTED {
+    if said.trim_end() != KEEPER_STARTED {
         let _ = keeper.wait();
         let why = said
             .trim_end()
-            .strip_prefix(crate::keeper::FAILED)
+            .strip_prefix(KEEPER_FAILED)
             .unwrap_or("its keeper ended first");
         return Err(cannot_start(&why));
     }
@@ -241,6 +241,13 @@ pub fn supervise(
 
 /// The hidden subcommand [`supervise`] runs every command through.
 pub const KEEPER: &str = "keeper";
+
+/// The keeper's first line on its stdout (a pipe to the runner; the
+/// command's output goes to the log on stderr): the command started, or
+/// `KEEPER_FAILED` and why not. Here rather than in `keeper`, which
+/// writes them, because this side reads them and must not import it.
+pub const KEEPER_STARTED: &str = "started";
+pub const KEEPER_FAILED: &str = "failed: ";
 
 /// How long past the grace period a stopping keeper may take (its SIGKILL
 /// rounds) before the runner ends it and what it keeps itself.

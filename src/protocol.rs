@@ -194,12 +194,12 @@ pub fn claim(ctx: &Context<'_>, agent: &str, target: Target<'_>) -> Result<(Stri
         let old = TaskRecord::read(ctx.repo, from.oid)?;
         let mut record = old.next(TaskState::Claimed, agent, ctx.now);
         record.agent = Some(agent.to_string());
-        record.host = Some(host());
+        record.host = Some(crate::host::name());
         let (pid, judged) = holder();
         record.set_holder(pid, judged);
         record.claimed_at = Some(ctx.now);
         record.lease_until = Some(ctx.now + lease);
-        record.branch = Some(format!("agents/{id}"));
+        record.branch = Some(crate::layout::task_branch(&id));
         let registration = register(ctx, &snap, agent)?;
         let m = Move {
             id: &id,
@@ -286,7 +286,7 @@ fn register(ctx: &Context<'_>, snap: &Snapshot, agent: &str) -> Result<(AgentRec
             ..AgentRecord::default()
         },
     };
-    record.host = host();
+    record.host = crate::host::name();
     let (pid, judged) = holder();
     record.set_holder(pid, judged);
     record.heartbeat = ctx.now;
@@ -346,14 +346,14 @@ pub fn finish(ctx: &Context<'_>, agent: &str, id: &str, verdict: Verdict, force:
                 let mut r = old.next(TaskState::Done, agent, ctx.now);
                 r.start = start.map(|s| s.to_string());
                 r.unverified = *unverified;
-                let name = branch.clone().unwrap_or_else(|| format!("agents/{id}"));
+                let name = branch.clone().unwrap_or_else(|| crate::layout::task_branch(id));
                 r.head = branch_head(ctx.repo, &name, branch.is_some())?;
                 if let Some(head) = r
                     .head
                     .as_deref()
                     .and_then(|h| gix::ObjectId::from_hex(h.as_bytes()).ok())
                 {
-                    state::remote::publish_branch(ctx.repo, id, head)?;
+                    state::backend::current(ctx.repo)?.publish_branch(ctx.repo, id, head)?;
                 }
                 r.branch = Some(name);
                 let skipped = if *unverified {
@@ -680,15 +680,6 @@ pub fn age(seconds: i64) -> String {
         3600..=86399 => format!("{}h", s / 3600),
         _ => format!("{}d", s / 86400),
     }
-}
-
-pub fn host() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into())
 }
 
 /// Set by `spawn`: this process runs the agents and holds their claims.

@@ -145,9 +145,14 @@ pub fn branch_tip(repo: &gix::Repository, branch: &str) -> Result<Option<gix::Ob
 
 /// How many commits `tip` has that `base` does not.
 pub fn commits_ahead(repo: &gix::Repository, tip: gix::ObjectId, base: gix::ObjectId) -> Result<usize> {
+    commits_ahead_of_all(repo, tip, &[base])
+}
+
+/// How many commits `tip` has that none of `bases` has.
+pub fn commits_ahead_of_all(repo: &gix::Repository, tip: gix::ObjectId, bases: &[gix::ObjectId]) -> Result<usize> {
     let walk = repo
         .rev_walk([tip])
-        .with_hidden([base])
+        .with_hidden(bases.iter().copied())
         .all()
         .context(|| format!("cannot walk history from {tip}"))?;
     let mut count = 0;

@@ -15,6 +15,7 @@ use crate::brief::{self, Facts, Previous};
 pub use crate::checks::Ownership;
 use crate::error::{Context as _, Error, Exit, Result};
 use crate::failure_reason;
+use crate::layout;
 use crate::plan::{Plan, Task};
 use crate::process::{self, Ended, Supervised};
 use crate::protocol::{self, Context, Target, Verdict};
@@ -169,7 +170,7 @@ pub fn run_agent(
         let (state, note) = match outcome {
             Attempt::Done { start } => {
                 let verdict = Verdict::Done {
-                    branch: Some(branch(&id)),
+                    branch: Some(layout::task_branch(&id)),
                     start: Some(start),
                     unverified: false,
                 };
@@ -200,16 +201,12 @@ pub fn run_agent(
                 let shown = crate::agent_command::shell_line(&settings.template.argv);
                 return Err(Error::usage(format!("the agent command cannot start: {reason}"))
                     .detail(format!("command: {shown}"))
-                    .detail(format!("its output: {}", log_path(&repo, &id, attempt)?.display()))
+                    .detail(format!("its output: {}", layout::attempt_log(&repo, &id, attempt)?.display()))
                     .hint("fix the command (try it by hand in a worktree), then run `git agents spawn` again; no attempt was counted"));
             }
         };
         report.event(agent, Event::Finished { task: &id, state, note });
     }
-}
-
-fn branch(id: &str) -> String {
-    format!("agents/{id}")
 }
 
 fn base_tip(repo: &gix::Repository, plan: &Plan) -> Result<ObjectId> {
@@ -231,10 +228,7 @@ fn prepare_new_worktree(
         crate::ui::Ui::new(false).warn(&warning);
     }
     if let Some(setup) = &plan.agent.setup {
-        let log = log_dir(repo)?.join(format!(
-            "setup-{}.log",
-            dir.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
-        ));
+        let log = layout::setup_log(repo, &dir.file_name().map(|n| n.to_string_lossy()).unwrap_or_default())?;
         match process::shell(setup, dir, &log, cancel)? {
             Ended::Exited(0) => {}
             ended => {
@@ -293,18 +287,6 @@ fn queue_state(repo: &gix::Repository, plan: &Plan) -> Result<Queue> {
     }
 }
 
-/// `$GIT_COMMON_DIR/agents/logs`, created on demand.
-pub fn log_dir(repo: &gix::Repository) -> Result<PathBuf> {
-    let dir = repo.common_dir().join("agents").join("logs");
-    std::fs::create_dir_all(&dir).context(|| format!("cannot create {}", dir.display()))?;
-    Ok(dir)
-}
-
-/// The log of one attempt of a task.
-pub fn log_path(repo: &gix::Repository, task: &str, attempt: u32) -> Result<PathBuf> {
-    Ok(log_dir(repo)?.join(format!("{task}.{attempt}.log")))
-}
-
 /// The longest single argument Linux passes to a program (MAX_ARG_STRLEN).
 const ARG_MAX_ONE: usize = 128 * 1024;
 
@@ -328,13 +310,13 @@ fn attempt_task(
         Ok(start) => start,
         Err(conflict) => return Ok(Attempt::Blocked(conflict)),
     };
-    let branch = branch(&task.id);
+    let branch = layout::task_branch(&task.id);
     worktree::switch(dir, &branch, start)?;
-    let log = log_path(repo, &task.id, attempt)?;
+    let log = layout::attempt_log(repo, &task.id, attempt)?;
     let prompt = state::read_prompt(repo, &ctx.plan, &task.id)?;
     let previous = match last_failure {
         Some(reason) if attempt > 1 => {
-            let text = std::fs::read_to_string(log_path(repo, &task.id, attempt - 1)?).unwrap_or_default();
+            let text = std::fs::read_to_string(layout::attempt_log(repo, &task.id, attempt - 1)?).unwrap_or_default();
             Some(Previous::from_log(attempt - 1, reason, &text))
         }
         _ => None,
@@ -373,7 +355,10 @@ fn attempt_task(
             ARG_MAX_ONE / 1024
         )));
     }
-    let remote = state::remote::name(ctx.repo)?.unwrap_or_default();
+    let remote = state::backend::current(ctx.repo)?
+        .remote_name()
+        .unwrap_or_default()
+        .to_string();
     let mut env: Vec<(String, String)> = [
         // An agent that runs `git agents` itself shares the same remote.
         (state::remote::REMOTE_ENV, remote),
@@ -546,7 +531,7 @@ fn check(
     // An agent that switched branches or detached HEAD left its work off
     // the task branch: work that builds on the start is taken (and checked
     // like any other), anything else fails the attempt.
-    let branch = branch(&task.id);
+    let branch = layout::task_branch(&task.id);
     let on = worktree::current_branch(dir)?;
     if on.as_deref() != Some(format!("refs/heads/{branch}").as_str()) {
         let head = worktree::head(dir)?;
@@ -624,20 +609,20 @@ fn start_point(repo: &gix::Repository, plan: &Plan, task: &Task) -> Result<std::
     let base = base_tip(repo, plan)?;
     let deps: Vec<&str> = task.depends_on.iter().map(String::as_str).collect();
     // A differing local branch is backed up (refs/agents/backup/), not lost.
-    state::remote::adopt_task_branches(repo, &deps)?;
+    state::backend::current(repo)?.adopt_task_branches(repo, &deps)?;
     // The tree is merged one dependency at a time, as before; the commits in
     // between are only the merge bases for the next step and no ref keeps
     // them.
     let mut current = base;
     let mut merged: Vec<(&str, ObjectId)> = Vec::new();
     for dep in &task.depends_on {
-        let Some(tip) = crate::repo::branch_tip(repo, &branch(dep))? else {
+        let Some(tip) = crate::repo::branch_tip(repo, &layout::task_branch(dep))? else {
             continue;
         };
         if crate::repo::is_ancestor(repo, tip, current) {
             continue; // already contained
         }
-        let tree = match crate::merge::merge_trees(repo, current, tip, &plan.base, dep)? {
+        let tree = match crate::tree_merge::merge_trees(repo, current, tip, &plan.base, dep)? {
             Ok(tree) => tree,
             Err(conflicts) => {
                 let paths: Vec<String> = conflicts.paths.into_iter().map(|c| c.path).collect();
@@ -649,7 +634,7 @@ fn start_point(repo: &gix::Repository, plan: &Plan, task: &Task) -> Result<std::
         };
         current = state::write_commit(
             repo,
-            &format!("start {}: with {}", task.id, branch(dep)),
+            &format!("start {}: with {}", task.id, layout::task_branch(dep)),
             tree,
             [current, tip],
         )?;
@@ -675,7 +660,7 @@ fn start_point(repo: &gix::Repository, plan: &Plan, task: &Task) -> Result<std::
         .and_then(|c| c.tree_id())
         .context(|| format!("cannot read commit {current}"))?
         .detach();
-    let names: Vec<String> = kept.iter().map(|(dep, _)| branch(dep)).collect();
+    let names: Vec<String> = kept.iter().map(|(dep, _)| layout::task_branch(dep)).collect();
     let message = format!("start {}: on {} with {}", task.id, plan.base, names.join(", "));
     let parents = std::iter::once(base).chain(kept.iter().map(|(_, tip)| *tip));
     Ok(Ok(state::write_commit(repo, &message, tree, parents)?))
@@ -684,7 +669,7 @@ fn start_point(repo: &gix::Repository, plan: &Plan, task: &Task) -> Result<std::
 /// Writes the brief under the git dir (outside the worktree, so it is
 /// never committed) for `{brief_file}` and `$GIT_AGENTS_BRIEF_FILE`.
 fn write_brief(repo: &gix::Repository, task: &Task, text: &str) -> Result<PathBuf> {
-    let dir = repo.common_dir().join("agents").join("prompts");
+    let dir = layout::briefs(repo.common_dir());
     std::fs::create_dir_all(&dir).context(|| format!("cannot create {}", dir.display()))?;
     let path = dir.join(format!("{}.md", task.id));
     std::fs::write(&path, text).context(|| format!("cannot write {}", path.display()))?;

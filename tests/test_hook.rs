@@ -577,3 +577,42 @@ fn hook_json_says_what_was_installed_and_which_refs_a_push_may_publish() {
     assert_eq!(json(&out)["changed"], true, "{out}");
     assert!(!std::path::Path::new(hook.trim()).exists(), "the hook is gone");
 }
+
+#[test]
+fn the_guard_judges_by_this_clones_state_without_reaching_the_shared_remote() {
+    let env = TestEnv::new();
+    let repo = guarded(&env);
+    // The state is shared through a remote that cannot be reached: every
+    // command that reads state fails on it, the guard never asks it.
+    env.git(&repo, &["remote", "add", "state", "../nowhere.git"]);
+    env.git(&repo, &["config", "agents.remote", "state"]);
+    let out = env.run(&repo, &["status"]);
+    assert_ne!(out.code, 0, "status reads the shared remote: {out}");
+    assert!(out.stderr.contains("remote `state`"), "{out}");
+
+    commit_on(
+        &env,
+        &repo,
+        "agents/auth",
+        &[("src/auth/mod.rs", "pub fn login2() {}\n")],
+    );
+    let (code, stderr) = push(&env, &repo, &["agents/auth"]);
+    assert_eq!(code, 0, "owned changes pass:\n{stderr}");
+    assert_published(&env, &repo, "agents/auth");
+
+    // It still judges, by the plan this clone holds.
+    env.git(&repo, &["switch", "-q", "agents/auth"]);
+    write_files(&repo, &[("src/billing/mod.rs", "// auth was here\n")]);
+    env.git(&repo, &["commit", "-q", "-am", "reach into billing"]);
+    env.git(&repo, &["switch", "-q", "main"]);
+    let (code, stderr) = push(&env, &repo, &["agents/auth"]);
+    assert_ne!(code, 0, "the push is refused:\n{stderr}");
+    assert!(
+        stderr.contains("would publish changes outside the files task `auth` owns"),
+        "{stderr}"
+    );
+    assert!(
+        !repo.join(".git/agents/follows-state").exists(),
+        "the guard never synced with the remote"
+    );
+}

@@ -263,3 +263,44 @@ fn agents_on_two_machines_build_on_each_others_work() {
     assert_eq!(env.git(a, &["show", "main:src/client.rs"]), "uses api\n");
     assert_eq!(remote_refs(&env, &bare, "refs/agents/tasks/merged").len(), 2);
 }
+
+#[test]
+fn the_remote_is_named_by_the_flag_then_the_environment_then_the_config() {
+    let env = TestEnv::new();
+    let (_, clones) = shared(&env, 2, 2);
+    let (m, other) = (&clones[0], &clones[1]);
+    env.run(other, &["claim", "t000", "--agent", "b"]).success();
+    env.git(m, &["config", "agents.remote", "nosuch"]);
+    let before = env.refs(m);
+    // The config alone (an empty variable names nothing) is refused.
+    for vars in [&[][..], &[("GIT_AGENTS_REMOTE", "")][..]] {
+        let out = env.run_with(m, &["status"], vars);
+        assert_eq!(out.code, 2, "{out}");
+        assert!(out.stderr.contains("git config agents.remote names `nosuch`"), "{out}");
+        assert!(out.stderr.contains("git config --unset agents.remote"), "{out}");
+        assert_eq!(env.refs(m), before, "nothing was fetched");
+    }
+    // The variable wins over the config: the other machine's claim is read.
+    let out = env.run_with(m, &["status"], &[("GIT_AGENTS_REMOTE", "origin")]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        env.refs(m).contains("refs/agents/tasks/claimed/t000"),
+        "{}",
+        env.refs(m)
+    );
+    let out = env.run_with(m, &["status"], &[("GIT_AGENTS_REMOTE", "upstream")]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("GIT_AGENTS_REMOTE names `upstream`"), "{out}");
+    // The flag wins over both, and a transition goes to the remote it names.
+    let out = env.run_with(
+        m,
+        &["--remote", "origin", "claim", "t001", "--agent", "a"],
+        &[("GIT_AGENTS_REMOTE", "upstream")],
+    );
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        remote_refs(&env, &env.root().join("shared.git"), "refs/agents/tasks/claimed/")
+            .contains(&"refs/agents/tasks/claimed/t001".to_string()),
+        "the claim was pushed"
+    );
+}

@@ -138,7 +138,7 @@ pub fn run(args: &CleanArgs, ui: &Ui) -> Result<()> {
         None => None,
     };
     for (id, tip) in crate::repo::task_branches(&repo)? {
-        let branch = format!("agents/{id}");
+        let branch = crate::layout::task_branch(&id);
         let tip_hex = tip.to_string();
         let merged = base_tip.is_some_and(|b| crate::repo::is_ancestor(&repo, tip, b));
         let base_name = base.as_deref().unwrap_or("the base");

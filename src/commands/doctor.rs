@@ -134,7 +134,7 @@ fn lost_branches(repo: &gix::Repository, fix: bool, out: &mut Vec<Finding>) -> R
         let Ok(record) = state::TaskRecord::read(repo, task.oid) else {
             continue;
         };
-        let branch = format!("agents/{id}");
+        let branch = crate::layout::task_branch(id);
         // A branch recorded under another name is not ours to judge.
         if record.branch.as_deref().is_some_and(|b| b != branch) {
             continue;
@@ -417,7 +417,7 @@ struct Forgery {
 /// without agent.toml of that agent. Returns the task refs left in place.
 fn forged_refs(repo: &gix::Repository, fix: bool, out: &mut Vec<Finding>) -> Result<Vec<Forged>> {
     let mut left = Vec::new();
-    let remote = state::remote::name(repo)?;
+    let remote = state::backend::current(repo)?.remote_name();
     for (id, refs) in state::list_tasks(repo)? {
         let judged: Vec<_> = refs
             .iter()

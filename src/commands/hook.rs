@@ -310,7 +310,7 @@ fn pre_push(remote: &str, json: bool, ui: &Ui) -> Result<()> {
     let refusals = if pushes.is_empty() {
         Vec::new()
     } else {
-        crate::state::remote::stay_offline();
+        crate::state::backend::stay_offline();
         let repo = crate::repo::open()?;
         crate::guard::check(&repo, remote, &pushes)?
     };

@@ -187,11 +187,7 @@ fn shown(message: &str, task: &str, state: state::TaskState) -> String {
 /// The task's attempt logs, oldest first (`<task>.<attempt>.log`).
 fn attempt_logs(repo: &gix::Repository, task: &str) -> Vec<std::path::PathBuf> {
     let common = repo.common_dir();
-    let dir = common
-        .canonicalize()
-        .unwrap_or_else(|_| common.to_path_buf())
-        .join("agents")
-        .join("logs");
+    let dir = crate::layout::logs(&common.canonicalize().unwrap_or_else(|_| common.to_path_buf()));
     let mut logs: Vec<(u32, std::path::PathBuf)> = std::fs::read_dir(&dir)
         .into_iter()
         .flatten()

@@ -108,7 +108,7 @@ pub(crate) fn merge_and_report(
             None => Err(Error::usage("no merge to abort")),
         };
     }
-    let integration = crate::worktree::root(&repo, &workdir).join("integration");
+    let integration = crate::layout::integration_worktree(&crate::worktree::root(&repo, &workdir));
     let started = std::time::Instant::now();
     let live = ui.step_line();
     let report_progress = |p: merge::Progress<'_>| match p {
@@ -236,7 +236,7 @@ fn finish(
     if !opts_dry_run {
         // With a shared remote, other machines' pre-push guards read these
         // notes. The merge itself is done: a failure here is a warning.
-        if let Err(e) = crate::state::remote::push_notes(repo) {
+        if let Err(e) = crate::state::backend::current(repo).and_then(|b| b.push_notes(repo)) {
             ui.warn_error(&e);
         }
     }

@@ -15,8 +15,6 @@ pub mod presets;
 pub mod requeue;
 pub mod spawn;
 pub mod status;
-mod status_markdown;
-mod status_watch;
 pub mod unlock;
 pub mod verdict;
 

@@ -218,8 +218,8 @@ pub fn run(args: &SpawnArgs, ui: &Ui) -> Result<()> {
             None => errors_by_message.push((vec![name], e)),
         }
     }
-    let status = crate::commands::status::gather(&Context::load(&repo)?)?;
-    let summary = crate::commands::status::counts_line(&status);
+    let status = crate::commands::status::gather::gather(&Context::load(&repo)?)?;
+    let summary = crate::commands::status::gather::counts_line(&status);
     let blocked: Vec<&str> = status
         .tasks
         .iter()
@@ -279,7 +279,7 @@ pub fn run(args: &SpawnArgs, ui: &Ui) -> Result<()> {
 fn outcome(
     timing: &Timing,
     wall: std::time::Duration,
-    status: &crate::commands::status::Status,
+    status: &crate::commands::status::gather::Status,
     stopped: &[(Vec<String>, Error)],
     interrupted: bool,
 ) -> serde_json::Value {
@@ -351,23 +351,23 @@ fn hold_names(repo: &gix::Repository, names: &[String], prefix: &str) -> Result<
             .open(path)
             .context(|| format!("cannot open {}", path.display()))
     };
-    let dir = repo.common_dir().join("agents").join("spawn");
+    let dir = crate::layout::spawn_names(repo.common_dir());
     std::fs::create_dir_all(&dir).context(|| format!("cannot create {}", dir.display()))?;
     // Names are taken one by one: without one spawn at a time here, two
     // could each get some names and both refuse for the rest.
-    let turn_path = repo.common_dir().join("agents").join("spawn.flock");
+    let turn_path = crate::layout::spawn_turn_lock(repo.common_dir());
     let turn = open(&turn_path)?;
     turn.lock().context(|| format!("cannot lock {}", turn_path.display()))?;
     let mut held = Vec::new();
     let mut taken: Vec<(&str, Option<NameHolder>)> = Vec::new();
     for name in names {
-        let path = dir.join(format!("{name}.flock"));
+        let path = crate::layout::spawn_name_lock(repo.common_dir(), name);
         let file = open(&path)?;
         match file.try_lock() {
             Ok(()) => {
                 let me = NameHolder {
                     pid: std::process::id(),
-                    host: crate::protocol::host(),
+                    host: crate::host::name(),
                     started: crate::state::now_seconds(),
                 };
                 let text = toml::to_string(&me).unwrap_or_default();

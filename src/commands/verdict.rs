@@ -63,7 +63,10 @@ pub fn done(args: &DoneArgs, ui: &Ui) -> Result<()> {
     let Some(task) = plan.tasks.iter().find(|t| t.id == held.task) else {
         return Err(Error::usage(format!("task `{}` is not in the plan", held.task)));
     };
-    let name = args.branch.clone().unwrap_or_else(|| format!("agents/{}", task.id));
+    let name = args
+        .branch
+        .clone()
+        .unwrap_or_else(|| crate::layout::task_branch(&task.id));
     // No branch, no work to check (and nothing for merge to land).
     if let Some(head) = crate::repo::branch_tip(&repo, &name)? {
         check_ownership(&ctx, task, &name, head)?;
@@ -91,7 +94,7 @@ fn check_ownership(ctx: &Context<'_>, task: &crate::plan::Task, branch: &str, he
         .into_iter()
         .collect();
     for dep in &task.depends_on {
-        hidden.extend(crate::repo::branch_tip(repo, &format!("agents/{dep}"))?);
+        hidden.extend(crate::repo::branch_tip(repo, &crate::layout::task_branch(dep))?);
     }
     let outside = crate::checks::Ownership::of(task).outside_commits(repo, head, &hidden)?;
     if outside.is_empty() {
@@ -130,7 +133,7 @@ fn check_acceptance(repo: &gix::Repository, id: &str, branch: &str, head: gix::O
         ))
         .hint("or skip the command with `--no-verify` (recorded in the task's history)"));
     }
-    let log = crate::runner::log_dir(repo)?.join(format!("{id}.done.log"));
+    let log = crate::layout::done_log(repo, id)?;
     let _ = std::fs::remove_file(&log);
     let never = std::sync::atomic::AtomicBool::new(false);
     match crate::process::shell(test, &here, &log, &never)? {

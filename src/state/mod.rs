@@ -3,17 +3,19 @@
 //! never overwrite each other (the ref layout is in ARCHITECTURE.md).
 
 mod agent_record;
+pub mod backend;
 mod objects;
 mod plan_record;
 pub mod remote;
 mod task_record;
 mod transaction;
+mod write_error;
 
 pub use agent_record::{AgentRecord, AGENTS_PREFIX};
 pub use objects::write_commit;
 pub use plan_record::{load_prompts, read_plan, read_prompt, record_plan, PlanChange, Recorded, RecordedPlan};
 pub use task_record::{initial_commit, TaskRecord};
-pub use transaction::WriteError;
+pub use write_error::WriteError;
 
 use std::collections::BTreeMap;
 
@@ -101,7 +103,7 @@ type Listing = (BTreeMap<String, Vec<(TaskState, ObjectId)>>, BTreeMap<String, O
 /// taken again (a transaction that moved a task may have added its new ref
 /// where the scan had already passed).
 fn list(repo: &gix::Repository) -> Result<Listing> {
-    remote::refresh(repo)?;
+    backend::refresh(repo)?;
     let mut last_error = None;
     for _ in 0..20 {
         match list_once(repo)? {
@@ -253,7 +255,7 @@ pub fn move_task(repo: &gix::Repository, m: Move<'_>) -> std::result::Result<Obj
             &message,
         )?);
     }
-    transaction::commit(repo, edits)?;
+    backend::commit(repo, edits)?;
     Ok(commit)
 }
 
@@ -268,7 +270,7 @@ pub fn drop_leftovers(repo: &gix::Repository, id: &str, task: &TaskRef) -> std::
     if edits.is_empty() {
         return Ok(());
     }
-    transaction::commit(repo, edits)
+    backend::commit(repo, edits)
 }
 
 /// Lock files in the git directory (refs, `packed-refs.lock`, worktrees'
@@ -402,7 +404,7 @@ impl MergeRecord {
     fn running(target: &str) -> Self {
         MergeRecord {
             target: target.to_string(),
-            host: crate::protocol::host(),
+            host: crate::host::name(),
             pid: std::process::id(),
             started: now_seconds(),
             stopped_task: None,
@@ -415,7 +417,7 @@ impl MergeRecord {
 
     /// Its process is gone (same host, pid not running).
     pub fn gone(&self) -> bool {
-        self.host == crate::protocol::host() && !std::path::Path::new(&format!("/proc/{}", self.pid)).exists()
+        self.host == crate::host::name() && !std::path::Path::new(&format!("/proc/{}", self.pid)).exists()
     }
 
     fn write(&self, repo: &gix::Repository) -> Result<ObjectId> {
@@ -427,7 +429,7 @@ impl MergeRecord {
 
 /// The merge lock's value and record, if held.
 pub fn read_merge(repo: &gix::Repository) -> Result<Option<(ObjectId, MergeRecord)>> {
-    remote::refresh(repo)?;
+    backend::refresh(repo)?;
     let _ = repo.refs.force_refresh_packed_buffer();
     let Some(oid) = repo
         .try_find_reference(MERGE_REF)
@@ -471,7 +473,7 @@ impl<'r> MergeLock<'r> {
                 }
             }
             let edit = update(MERGE_REF, mine, expect(held.map(|(o, _)| o)), "merge started")?;
-            match transaction::commit(repo, vec![edit]) {
+            match backend::commit(repo, vec![edit]) {
                 Ok(()) => {
                     return Ok(MergeLock {
                         repo,
@@ -498,7 +500,7 @@ impl<'r> MergeLock<'r> {
             );
         }
         let mine = MergeRecord::running(&record.target).write(repo)?;
-        match transaction::commit(
+        match backend::commit(
             repo,
             vec![update(MERGE_REF, mine, expect(Some(held)), "merge continued")?],
         ) {
@@ -532,7 +534,7 @@ impl<'r> MergeLock<'r> {
         }
         .write(self.repo)?;
         let edit = update(MERGE_REF, stopped, expect(Some(self.oid)), "merge stopped")?;
-        transaction::commit(self.repo, vec![edit]).map_err(|e| match e {
+        backend::commit(self.repo, vec![edit]).map_err(|e| match e {
             WriteError::Moved => crate::error::Error::failure("refs/agents/merge was changed by someone else"),
             WriteError::Failed(e) => e,
         })?;
@@ -552,7 +554,7 @@ impl<'r> MergeLock<'r> {
                     .hint("stop that process first (Ctrl-C)"),
             );
         }
-        match transaction::commit(repo, vec![delete(MERGE_REF, held)?]) {
+        match backend::commit(repo, vec![delete(MERGE_REF, held)?]) {
             Ok(()) => Ok(Some(record)),
             Err(WriteError::Moved) => Err(crate::error::Error::failure("refs/agents/merge changed meanwhile")
                 .hint("run `git agents merge --abort` again")),
@@ -564,7 +566,7 @@ impl<'r> MergeLock<'r> {
 impl Drop for MergeLock<'_> {
     fn drop(&mut self) {
         if !self.keep {
-            let _ = delete(MERGE_REF, self.oid).map(|edit| transaction::commit(self.repo, vec![edit]));
+            let _ = delete(MERGE_REF, self.oid).map(|edit| backend::commit(self.repo, vec![edit]));
         }
     }
 }
@@ -703,7 +705,7 @@ pub fn backup(repo: &gix::Repository, name: &str, oid: &str) -> Result<String> {
 
 /// Deletes every ref under refs/agents except backups; returns how many.
 pub fn remove_all(repo: &gix::Repository) -> Result<usize> {
-    remote::refresh(repo)?;
+    backend::refresh(repo)?;
     let platform = repo.references().context(|| "cannot list refs".into())?;
     let mut edits = Vec::new();
     for r in platform
@@ -724,7 +726,7 @@ pub fn remove_all(repo: &gix::Repository) -> Result<usize> {
         return Ok(0);
     }
     // Meant for when no agent is working: the state is being thrown away.
-    match transaction::commit(repo, edits) {
+    match backend::commit(repo, edits) {
         Ok(()) => Ok(count),
         Err(WriteError::Moved) => Err(crate::error::Error::failure(
             "refs under refs/agents changed while removing them",

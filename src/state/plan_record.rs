@@ -7,7 +7,7 @@ use gix::ObjectId;
 
 use super::objects::{read_file, write_commit, write_tree};
 use super::task_record::initial_commit;
-use super::{delete, expect, list_tasks, transaction, update, TaskState, WriteError, PLAN_REF};
+use super::{delete, expect, list_tasks, update, TaskState, WriteError, PLAN_REF};
 use crate::error::{Context, Error, Result};
 use crate::plan::Plan;
 
@@ -54,7 +54,7 @@ impl PlanChange {
 
 /// Reads the recorded plan, if any; prompts are left empty (see [`load_prompts`]).
 pub fn read_plan(repo: &gix::Repository) -> Result<Option<RecordedPlan>> {
-    super::remote::refresh(repo)?;
+    super::backend::refresh(repo)?;
     let Some(mut reference) = repo
         .try_find_reference(PLAN_REF)
         .context(|| format!("cannot read {PLAN_REF}"))?
@@ -148,7 +148,7 @@ pub fn record_plan(repo: &gix::Repository, plan: &Plan, force: bool) -> Result<R
             edits.push(delete(&state.ref_name(id), oid)?);
         }
     }
-    transaction::commit(repo, edits).map_err(|e| match e {
+    super::backend::commit(repo, edits).map_err(|e| match e {
         WriteError::Moved => Error::failure("could not record the plan: refs under refs/agents changed meanwhile")
             .hint("run `git agents plan --yes` again"),
         WriteError::Failed(e) => e,

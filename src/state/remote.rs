@@ -18,32 +18,15 @@
 //! the remote and the setting named, instead of holding it forever.
 
 use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use gix::refs::transaction::{Change, PreviousValue, RefEdit};
 use gix::refs::Target;
 use gix::ObjectId;
 
-use super::transaction::WriteError;
+use super::write_error::WriteError;
 use crate::error::{Context, Error, Result};
-
-/// `--remote NAME`, set once by the command line before anything runs.
-static FLAG: OnceLock<String> = OnceLock::new();
-/// The resolved remote, checked once per process.
-static RESOLVED: OnceLock<Option<String>> = OnceLock::new();
-/// When this process last fetched; a read right after a fetch skips the
-/// next one. Cleared by every push so a write is always followed by a fetch.
-static LAST_FETCH: Mutex<Option<Instant>> = Mutex::new(None);
-
-/// Set by [`stay_offline`]: reads use the local mirror as it is.
-static OFFLINE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Makes this process read the local mirror without fetching (the pre-push
-/// guard: it judges by what this clone knows and must not slow every push).
-pub fn stay_offline() {
-    OFFLINE.store(true, std::sync::atomic::Ordering::Relaxed);
-}
 
 /// How long a fetch counts as fresh for the next read in the same process.
 const FRESH: Duration = Duration::from_millis(250);
@@ -51,76 +34,252 @@ const FRESH: Duration = Duration::from_millis(250);
 /// The environment variable that names the remote for child processes.
 pub const REMOTE_ENV: &str = "GIT_AGENTS_REMOTE";
 
-/// Records `--remote NAME` from the command line.
-pub fn set_flag(name: &str) {
-    let _ = FLAG.set(name.to_string());
+/// A shared remote that holds the state, and what this process knows of
+/// it. One value per process (threads share it), chosen by
+/// [`super::backend`]; only that module calls these methods, through
+/// `Backend::Remote`.
+#[derive(Debug)]
+pub struct Remote {
+    name: String,
+    /// When this process last fetched; a read right after a fetch skips the
+    /// next one. Cleared by every push so a write is always followed by a fetch.
+    last_fetch: Mutex<Option<Instant>>,
 }
 
-/// The remote that holds the state, if any: `--remote`, else
-/// `GIT_AGENTS_REMOTE`, else `git config agents.remote`. A name that is not
-/// a configured remote is an error.
-pub fn name(repo: &gix::Repository) -> Result<Option<String>> {
-    if let Some(resolved) = RESOLVED.get() {
-        return Ok(resolved.clone());
-    }
-    let (name, source) = if let Some(flag) = FLAG.get() {
-        (Some(flag.clone()), "--remote")
-    } else if let Some(env) = std::env::var(REMOTE_ENV).ok().filter(|v| !v.is_empty()) {
-        (Some(env), REMOTE_ENV)
-    } else {
-        let config = repo.config_snapshot();
-        (
-            config
-                .string("agents.remote")
-                .map(|v| v.to_string())
-                .filter(|v| !v.is_empty()),
-            "git config agents.remote",
-        )
-    };
-    if let Some(name) = &name {
-        if repo.find_remote(name.as_str()).is_err() {
-            let err = Error::usage(format!(
-                "{source} names `{name}`, which is not a remote of this repository"
-            ))
-            .hint("list the remotes with `git remote -v`; add one with `git remote add NAME URL`");
-            return Err(if source == "git config agents.remote" {
-                err.hint("or stop sharing state through a remote: `git config --unset agents.remote`")
-            } else {
-                err
-            });
+impl Remote {
+    /// A remote named `name`, not yet fetched from; the caller has checked
+    /// that it is a remote of the repository.
+    pub(super) fn new(name: String) -> Self {
+        Remote {
+            name,
+            last_fetch: Mutex::new(None),
         }
     }
-    let _ = RESOLVED.set(name.clone());
-    Ok(name)
-}
 
-/// Brings the local mirror of refs/agents/* up to the remote's, unless this
-/// process fetched a moment ago and wrote nothing since.
-pub fn refresh(repo: &gix::Repository) -> Result<()> {
-    if OFFLINE.load(std::sync::atomic::Ordering::Relaxed) {
-        return Ok(());
+    /// The remote's name, as git knows it.
+    pub fn name(&self) -> &str {
+        &self.name
     }
-    let Some(remote) = name(repo)? else { return Ok(()) };
-    if last_fetch().is_some_and(|at| at.elapsed() < FRESH) {
-        return Ok(());
-    }
-    fetch(repo, &remote)
-}
 
-/// Fetches refs/agents/* (pruning what the remote deleted; local backups
-/// are never pruned) under the mirror lock.
-fn fetch(repo: &gix::Repository, remote: &str) -> Result<()> {
-    let _guard = MirrorLock::take(repo)?;
-    first_sync(repo, remote)?;
-    git_fetch(
-        repo,
-        remote,
-        &["--prune", "+refs/agents/*:refs/agents/*", "^refs/agents/backup/*"],
-    )
-    .map_err(|fail| network_error(repo, remote, "read the shared state from", fail))?;
-    set_last_fetch(Some(Instant::now()));
-    let _ = repo.refs.force_refresh_packed_buffer();
-    Ok(())
+    /// Brings the local mirror of refs/agents/* up to the remote's, unless this
+    /// process fetched a moment ago and wrote nothing since.
+    pub(super) fn refresh(&self, repo: &gix::Repository) -> Result<()> {
+        if self.last_fetch().is_some_and(|at| at.elapsed() < FRESH) {
+            return Ok(());
+        }
+        self.fetch(repo)
+    }
+
+    fn last_fetch(&self) -> Option<Instant> {
+        self.last_fetch.lock().ok().and_then(|g| *g)
+    }
+
+    fn set_last_fetch(&self, at: Option<Instant>) {
+        if let Ok(mut g) = self.last_fetch.lock() {
+            *g = at;
+        }
+    }
+
+    /// Fetches refs/agents/* (pruning what the remote deleted; local backups
+    /// are never pruned) under the mirror lock.
+    fn fetch(&self, repo: &gix::Repository) -> Result<()> {
+        let remote = self.name.as_str();
+        let _guard = MirrorLock::take(repo)?;
+        first_sync(repo, remote)?;
+        git_fetch(
+            repo,
+            remote,
+            &["--prune", "+refs/agents/*:refs/agents/*", "^refs/agents/backup/*"],
+        )
+        .map_err(|fail| network_error(repo, remote, "read the shared state from", fail))?;
+        self.set_last_fetch(Some(Instant::now()));
+        let _ = repo.refs.force_refresh_packed_buffer();
+        Ok(())
+    }
+
+    /// Pushes `edits` to the remote as one atomic push with a lease per ref.
+    /// `Ok` means the remote accepted all of them; the caller then applies them
+    /// to the local mirror with [`Remote::apply_locally`].
+    pub(super) fn push(&self, repo: &gix::Repository, edits: &[RefEdit]) -> std::result::Result<(), WriteError> {
+        let remote = self.name.as_str();
+        let args = atomic_push_args(remote, edits)?;
+        self.set_last_fetch(None);
+        let mut attempt = 0;
+        loop {
+            let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+            let output = match net_output(repo, &argv) {
+                Ok(output) => output,
+                Err(fail) => {
+                    let err = network_error(repo, remote, "record the change on", fail);
+                    return Err(WriteError::Failed(err.hint(format!(
+                        "the change may have reached `{remote}` before it went quiet; the next command reads what it holds"
+                    ))));
+                }
+            };
+            if output.status.success() {
+                return Ok(());
+            }
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let rejected: Vec<&str> = stdout.lines().filter(|l| l.starts_with('!')).collect();
+            if rejected.is_empty() {
+                // No per-ref verdict: the remote was never reached.
+                return Err(WriteError::Failed(unreachable(
+                    repo,
+                    remote,
+                    "record the change on",
+                    stderr.trim(),
+                )));
+            }
+            match judge_rejection(&rejected, &stderr) {
+                Rejection::LostRace => return Err(WriteError::Moved),
+                Rejection::LockHeld if attempt < PUSH_RETRIES => {
+                    attempt += 1;
+                    std::thread::sleep(Duration::from_millis(
+                        20 * attempt as u64 + u64::from(std::process::id() % 17),
+                    ));
+                    continue;
+                }
+                Rejection::LockHeld | Rejection::Refused => {}
+            }
+            return Err(WriteError::Failed(refused(remote, &rejected, &stderr)));
+        }
+    }
+
+    /// Applies edits the remote accepted to the local mirror. A mirror that had
+    /// meanwhile moved on (another process of this clone fetched newer state)
+    /// is refreshed instead of being set back.
+    pub(super) fn apply_locally(
+        &self,
+        repo: &gix::Repository,
+        apply: impl FnOnce() -> std::result::Result<(), WriteError>,
+    ) -> Result<()> {
+        let outcome = {
+            let _guard = MirrorLock::take(repo)?;
+            apply()
+        };
+        match outcome {
+            Ok(()) => Ok(()),
+            // The remote holds the truth and took the change; the next read fetches it.
+            Err(_) => self.fetch(repo).or(Ok(())),
+        }
+    }
+
+    /// Publishes the work of task `id` as `agents/<id>` on the remote (forced:
+    /// that branch belongs to the task), so `merge` and dependent tasks on other
+    /// machines can take it. Only that name is ever written, whatever branch
+    /// held the work locally.
+    pub(super) fn publish_branch(&self, repo: &gix::Repository, id: &str, head: ObjectId) -> Result<()> {
+        let remote = self.name.as_str();
+        net_git(
+            repo,
+            &[
+                "push",
+                "--quiet",
+                "--no-verify",
+                remote,
+                &format!("+{head}:refs/heads/agents/{id}"),
+            ],
+        )
+        .map(|_| ())
+        .map_err(|fail| {
+            network_error(repo, remote, &format!("publish the work of task `{id}` to"), fail)
+                .hint("the task is still claimed; run `git agents done` again when the remote is back")
+        })
+    }
+
+    /// Makes the branches `agents/<id>` of done tasks `ids` what the remote
+    /// holds (the work the task was marked done with): fetched, then created
+    /// or moved. A local branch that is not part of it (a failed attempt's
+    /// work) is backed up under refs/agents/backup/ first, never lost; the
+    /// returned lines say which.
+    pub(super) fn adopt_task_branches(&self, repo: &gix::Repository, ids: &[&str]) -> Result<Vec<String>> {
+        let mut saved_lines = Vec::new();
+        let remote = self.name.as_str();
+        if ids.is_empty() {
+            return Ok(saved_lines);
+        }
+        let spec = format!("+refs/heads/agents/*:refs/remotes/{remote}/agents/*");
+        {
+            // Agents of one spawn are threads that may adopt at the same moment.
+            let _guard = MirrorLock::take(repo)?;
+            git_fetch(repo, remote, &[&spec])
+                .map_err(|fail| network_error(repo, remote, "fetch task branches from", fail))?;
+        }
+        for id in ids {
+            let tracking = format!("refs/remotes/{remote}/agents/{id}");
+            let Some(theirs) = crate::repo::ref_tip(repo, &tracking) else {
+                continue;
+            };
+            let local = format!("refs/heads/agents/{id}");
+            let ours = crate::repo::ref_tip(repo, &local);
+            if ours == Some(theirs) {
+                continue;
+            }
+            if let Some(ours) = ours.filter(|&o| !crate::repo::is_ancestor(repo, o, theirs)) {
+                let saved = super::backup(repo, &format!("agents-{id}"), &ours.to_string())?;
+                saved_lines.push(format!(
+                    "agents/{id}: the local branch differs from the work published on `{remote}`; saved it as {saved}"
+                ));
+            }
+            let edit = super::update(
+                &local,
+                theirs,
+                super::expect(ours),
+                "git agents: task branch from remote",
+            )?;
+            repo.edit_reference(edit)
+                .context(|| format!("cannot update {local} from {tracking}"))?;
+        }
+        Ok(saved_lines)
+    }
+
+    /// Where the remote's `target` branch is now (fetched), `None` when the
+    /// remote has no such branch.
+    pub(super) fn target_tip(&self, repo: &gix::Repository, target: &str) -> Result<Option<ObjectId>> {
+        let remote = self.name.as_str();
+        let tracking = format!("refs/remotes/{remote}/{target}");
+        {
+            let _guard = MirrorLock::take(repo)?;
+            git_fetch(repo, remote, &[&format!("+refs/heads/{target}:{tracking}")])
+                .or_else(|e| match e {
+                    NetFail::Failed(text) if text.contains("couldn't find remote ref") => Ok(()),
+                    other => Err(other),
+                })
+                .map_err(|fail| network_error(repo, remote, &format!("read `{target}` from"), fail))?;
+        }
+        let _ = repo.refs.force_refresh_packed_buffer();
+        Ok(crate::repo::ref_tip(repo, &tracking))
+    }
+
+    /// Pushes the merge notes to the remote (fast-forward only), so the
+    /// pre-push guard on other machines sees which commits were tested.
+    pub(super) fn push_notes(&self, repo: &gix::Repository) -> Result<()> {
+        let remote = self.name.as_str();
+        let refs: Vec<String> = [super::NOTES_REF, super::TESTS_NOTES_REF]
+            .into_iter()
+            .filter(|r| crate::repo::ref_tip(repo, r).is_some())
+            .map(|r| format!("{r}:{r}"))
+            .collect();
+        if refs.is_empty() {
+            return Ok(());
+        }
+        let mut args = vec!["push", "--quiet", "--no-verify", remote];
+        args.extend(refs.iter().map(String::as_str));
+        net_git(repo, &args).map(|_| ()).map_err(|fail| {
+            network_error(repo, remote, "push the merge notes to", fail)
+                .hint(format!("push them later with `git push {remote} refs/notes/agents`"))
+        })
+    }
+
+    /// Fetches the merge notes (fast-forward only: local notes not yet pushed
+    /// are kept, and a diverged notes ref is left for `push_notes` to report).
+    pub(super) fn fetch_notes(&self, repo: &gix::Repository) -> Result<()> {
+        let remote = self.name.as_str();
+        let _guard = MirrorLock::take(repo)?;
+        let _ = git_fetch(repo, remote, &["refs/notes/agents*:refs/notes/agents*"]);
+        Ok(())
+    }
 }
 
 /// `git fetch` of `args` (options and refspecs) from `remote`, quiet, with
@@ -179,10 +338,9 @@ fn first_sync(repo: &gix::Repository, remote: &str) -> Result<()> {
     std::fs::write(&marker, format!("{remote}\n")).context(|| format!("cannot write {}", marker.display()))
 }
 
-/// Pushes `edits` to the remote as one atomic push with a lease per ref.
-/// `Ok` means the remote accepted all of them; the caller then applies them
-/// to the local mirror with [`apply_locally`].
-pub(super) fn push(repo: &gix::Repository, remote: &str, edits: &[RefEdit]) -> std::result::Result<(), WriteError> {
+/// `git push` of `edits` to `remote`, atomic, with a lease per ref on the
+/// value (or absence) the edit expects.
+fn atomic_push_args(remote: &str, edits: &[RefEdit]) -> std::result::Result<Vec<String>, WriteError> {
     let mut args: Vec<String> = ["push", "--porcelain", "--atomic", "--no-verify", remote]
         .map(String::from)
         .to_vec();
@@ -213,65 +371,29 @@ pub(super) fn push(repo: &gix::Repository, remote: &str, edits: &[RefEdit]) -> s
         }
         args.push(spec);
     }
-    set_last_fetch(None);
-    let mut attempt = 0;
-    loop {
-        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-        let output = match net_output(repo, &argv) {
-            Ok(output) => output,
-            Err(fail) => {
-                let err = network_error(repo, remote, "record the change on", fail);
-                return Err(WriteError::Failed(err.hint(format!(
-                    "the change may have reached `{remote}` before it went quiet; the next command reads what it holds"
-                ))));
-            }
-        };
-        if output.status.success() {
-            return Ok(());
-        }
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let rejected: Vec<&str> = stdout.lines().filter(|l| l.starts_with('!')).collect();
-        if rejected.is_empty() {
-            // No per-ref verdict: the remote was never reached.
-            return Err(WriteError::Failed(unreachable(
-                repo,
-                remote,
-                "record the change on",
-                stderr.trim(),
-            )));
-        }
-        match judge_rejection(&rejected, &stderr) {
-            Rejection::LostRace => return Err(WriteError::Moved),
-            Rejection::LockHeld if attempt < PUSH_RETRIES => {
-                attempt += 1;
-                std::thread::sleep(Duration::from_millis(
-                    20 * attempt as u64 + u64::from(std::process::id() % 17),
-                ));
-                continue;
-            }
-            Rejection::LockHeld | Rejection::Refused => {}
-        }
-        let reasons = rejected
-            .iter()
-            .filter(|l| !l.contains("(atomic push failed)"))
-            .map(|l| l.split('\t').skip(1).collect::<Vec<_>>().join(" "));
-        let refused = reasons.fold(
-            Error::failure(format!("remote `{remote}` refused the change")),
-            Error::detail,
-        );
-        return Err(WriteError::Failed(
-            refused
-                .cause(stderr.trim())
-                .hint("nothing was recorded: the local state follows only what the remote accepted")
-                .hint(format!(
-                    "if a lock file on `{remote}` is named above and no push is running, it was left by a crash there"
-                ))
-                .hint(format!(
-                    "check that you may push refs/agents/* to `{remote}`, then retry"
-                )),
-        ));
-    }
+    Ok(args)
+}
+
+/// The error for a push `remote` refused for another reason than a lost
+/// race: its per-ref reasons and message.
+fn refused(remote: &str, rejected: &[&str], stderr: &str) -> Error {
+    let reasons = rejected
+        .iter()
+        .filter(|l| !l.contains("(atomic push failed)"))
+        .map(|l| l.split('\t').skip(1).collect::<Vec<_>>().join(" "));
+    let refused = reasons.fold(
+        Error::failure(format!("remote `{remote}` refused the change")),
+        Error::detail,
+    );
+    refused
+        .cause(stderr.trim())
+        .hint("nothing was recorded: the local state follows only what the remote accepted")
+        .hint(format!(
+            "if a lock file on `{remote}` is named above and no push is running, it was left by a crash there"
+        ))
+        .hint(format!(
+            "check that you may push refs/agents/* to `{remote}`, then retry"
+        ))
 }
 
 /// How often a push the remote refused because one of its ref locks was
@@ -309,115 +431,6 @@ fn judge_rejection(rejected: &[&str], stderr: &str) -> Rejection {
     }
 }
 
-/// Applies edits the remote accepted to the local mirror. A mirror that had
-/// meanwhile moved on (another process of this clone fetched newer state)
-/// is refreshed instead of being set back.
-pub(super) fn apply_locally(
-    repo: &gix::Repository,
-    remote: &str,
-    apply: impl FnOnce() -> std::result::Result<(), WriteError>,
-) -> Result<()> {
-    let outcome = {
-        let _guard = MirrorLock::take(repo)?;
-        apply()
-    };
-    match outcome {
-        Ok(()) => Ok(()),
-        // The remote holds the truth and took the change; the next read fetches it.
-        Err(_) => fetch(repo, remote).or(Ok(())),
-    }
-}
-
-/// Publishes the work of task `id` as `agents/<id>` on the remote (forced:
-/// that branch belongs to the task), so `merge` and dependent tasks on other
-/// machines can take it. Only that name is ever written, whatever branch
-/// held the work locally.
-pub fn publish_branch(repo: &gix::Repository, id: &str, head: ObjectId) -> Result<()> {
-    let Some(remote) = name(repo)? else { return Ok(()) };
-    net_git(
-        repo,
-        &[
-            "push",
-            "--quiet",
-            "--no-verify",
-            &remote,
-            &format!("+{head}:refs/heads/agents/{id}"),
-        ],
-    )
-    .map(|_| ())
-    .map_err(|fail| {
-        network_error(repo, &remote, &format!("publish the work of task `{id}` to"), fail)
-            .hint("the task is still claimed; run `git agents done` again when the remote is back")
-    })
-}
-
-/// Makes the branches `agents/<id>` of done tasks `ids` what the remote
-/// holds (the work the task was marked done with): fetched, then created
-/// or moved. A local branch that is not part of it (a failed attempt's
-/// work) is backed up under refs/agents/backup/ first, never lost; the
-/// returned lines say which.
-pub fn adopt_task_branches(repo: &gix::Repository, ids: &[&str]) -> Result<Vec<String>> {
-    let mut saved_lines = Vec::new();
-    let Some(remote) = name(repo)? else {
-        return Ok(saved_lines);
-    };
-    if ids.is_empty() {
-        return Ok(saved_lines);
-    }
-    let spec = format!("+refs/heads/agents/*:refs/remotes/{remote}/agents/*");
-    {
-        // Agents of one spawn are threads that may adopt at the same moment.
-        let _guard = MirrorLock::take(repo)?;
-        git_fetch(repo, &remote, &[&spec])
-            .map_err(|fail| network_error(repo, &remote, "fetch task branches from", fail))?;
-    }
-    for id in ids {
-        let tracking = format!("refs/remotes/{remote}/agents/{id}");
-        let Some(theirs) = crate::repo::ref_tip(repo, &tracking) else {
-            continue;
-        };
-        let local = format!("refs/heads/agents/{id}");
-        let ours = crate::repo::ref_tip(repo, &local);
-        if ours == Some(theirs) {
-            continue;
-        }
-        if let Some(ours) = ours.filter(|&o| !crate::repo::is_ancestor(repo, o, theirs)) {
-            let saved = super::backup(repo, &format!("agents-{id}"), &ours.to_string())?;
-            saved_lines.push(format!(
-                "agents/{id}: the local branch differs from the work published on `{remote}`; saved it as {saved}"
-            ));
-        }
-        let edit = super::update(
-            &local,
-            theirs,
-            super::expect(ours),
-            "git agents: task branch from remote",
-        )?;
-        repo.edit_reference(edit)
-            .context(|| format!("cannot update {local} from {tracking}"))?;
-    }
-    Ok(saved_lines)
-}
-
-/// With a shared remote, where its `target` branch is now (fetched):
-/// `Some((remote, tip))`, `tip` `None` when the remote has no such branch;
-/// `None` without a remote.
-pub fn target_on_remote(repo: &gix::Repository, target: &str) -> Result<Option<(String, Option<ObjectId>)>> {
-    let Some(remote) = name(repo)? else { return Ok(None) };
-    let tracking = format!("refs/remotes/{remote}/{target}");
-    {
-        let _guard = MirrorLock::take(repo)?;
-        git_fetch(repo, &remote, &[&format!("+refs/heads/{target}:{tracking}")])
-            .or_else(|e| match e {
-                NetFail::Failed(text) if text.contains("couldn't find remote ref") => Ok(()),
-                other => Err(other),
-            })
-            .map_err(|fail| network_error(repo, &remote, &format!("read `{target}` from"), fail))?;
-    }
-    let _ = repo.refs.force_refresh_packed_buffer();
-    Ok(Some((remote, crate::repo::ref_tip(repo, &tracking))))
-}
-
 /// Moves `target` on the remote to `new` with a lease on what
 /// [`target_on_remote`] (or the last push) saw there (the remote's own
 /// compare-and-swap); `false` when the remote's target moved meanwhile.
@@ -444,35 +457,6 @@ pub fn push_target(repo: &gix::Repository, remote: &str, target: &str, new: Obje
         Err(fail) => Err(network_error(repo, remote, &format!("land `{target}` on"), fail)
             .hint(format!("`{target}` was not moved, here or there"))),
     }
-}
-
-/// Pushes the merge notes to the remote (fast-forward only), so the
-/// pre-push guard on other machines sees which commits were tested.
-pub fn push_notes(repo: &gix::Repository) -> Result<()> {
-    let Some(remote) = name(repo)? else { return Ok(()) };
-    let refs: Vec<String> = [super::NOTES_REF, super::TESTS_NOTES_REF]
-        .into_iter()
-        .filter(|r| crate::repo::ref_tip(repo, r).is_some())
-        .map(|r| format!("{r}:{r}"))
-        .collect();
-    if refs.is_empty() {
-        return Ok(());
-    }
-    let mut args = vec!["push", "--quiet", "--no-verify", &remote];
-    args.extend(refs.iter().map(String::as_str));
-    net_git(repo, &args).map(|_| ()).map_err(|fail| {
-        network_error(repo, &remote, "push the merge notes to", fail)
-            .hint(format!("push them later with `git push {remote} refs/notes/agents`"))
-    })
-}
-
-/// Fetches the merge notes (fast-forward only: local notes not yet pushed
-/// are kept, and a diverged notes ref is left for `push_notes` to report).
-pub fn fetch_notes(repo: &gix::Repository) -> Result<()> {
-    let Some(remote) = name(repo)? else { return Ok(()) };
-    let _guard = MirrorLock::take(repo)?;
-    let _ = git_fetch(repo, &remote, &["refs/notes/agents*:refs/notes/agents*"]);
-    Ok(())
 }
 
 /// Where git runs for the remote: the main worktree's top, because git
@@ -633,16 +617,6 @@ fn network_error(repo: &gix::Repository, remote: &str, what: &str, fail: NetFail
         .hint(format!(
             "else check the server behind `git remote get-url {remote}`, then run the command again"
         )),
-    }
-}
-
-fn last_fetch() -> Option<Instant> {
-    LAST_FETCH.lock().ok().and_then(|g| *g)
-}
-
-fn set_last_fetch(at: Option<Instant>) {
-    if let Ok(mut g) = LAST_FETCH.lock() {
-        *g = at;
     }
 }
 

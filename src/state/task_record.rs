@@ -177,7 +177,7 @@ impl Stamp {
     /// Why the process `pid` on `host` stamped so is gone, if it certainly is.
     fn gone(&self, host: &str, pid: u32) -> Option<String> {
         // Another machine's processes are not ours to see: its lease decides.
-        if host != crate::protocol::host() {
+        if host != crate::host::name() {
             return None;
         }
         let shown = format!("pid {pid} on {host}");
@@ -278,7 +278,7 @@ mod tests {
     #[test]
     fn a_running_holder_is_not_gone() {
         let me = std::process::id();
-        let here = crate::protocol::host();
+        let here = crate::host::name();
         let mut record = held_by(me, &here, None);
         record.set_holder(me, true);
         assert!(record.pid_start.is_some() && record.boot_id.is_some(), "{record:?}");
@@ -287,7 +287,7 @@ mod tests {
 
     #[test]
     fn an_exited_or_replaced_holder_is_gone() {
-        let here = crate::protocol::host();
+        let here = crate::host::name();
         let mine = Stamp::of(std::process::id()).expect("own stamp");
         let dead = exited_pid();
         let record = held_by(dead, &here, Some(mine.clone()));
@@ -310,7 +310,7 @@ mod tests {
 
     #[test]
     fn what_cannot_be_told_from_here_is_left_to_the_lease() {
-        let here = crate::protocol::host();
+        let here = crate::host::name();
         let mine = Stamp::of(std::process::id()).expect("own stamp");
         let dead = exited_pid();
         // Another host, even with this host's boot and namespace.

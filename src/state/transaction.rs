@@ -1,5 +1,5 @@
-//! Committing ref transactions under refs/agents, and telling a lost race
-//! (someone else moved a ref first) from a real failure.
+//! Committing ref transactions under refs/agents in this clone's refs, and
+//! telling a lost race (someone else moved a ref first) from a real failure.
 
 use std::time::Duration;
 
@@ -8,26 +8,12 @@ use gix::refs::file::transaction::PackedRefs;
 use gix::refs::transaction::{Change, PreviousValue, RefEdit};
 use gix::refs::Target;
 
+use super::write_error::WriteError;
 use crate::error::Error;
 
 /// How long to wait for another writer's lock before giving up. Transitions
 /// hold locks for milliseconds; a lock older than this is likely stale.
 const LOCK_WAIT: Duration = Duration::from_secs(3);
-
-/// Why a transaction did not apply.
-#[derive(Debug)]
-pub enum WriteError {
-    /// A ref no longer holds the value we read: another writer won. Retry on fresh state.
-    Moved,
-    /// Anything else, ready to show.
-    Failed(Error),
-}
-
-impl From<Error> for WriteError {
-    fn from(e: Error) -> Self {
-        WriteError::Failed(e)
-    }
-}
 
 /// Applies `edits` atomically: all or none.
 ///
@@ -38,19 +24,9 @@ impl From<Error> for WriteError {
 /// staleness an mtime of coarse resolution could hide. Together this keeps
 /// the compare-and-swap exact under concurrent writers.
 ///
-/// With a shared remote (see [`super::remote`]) the remote decides: the
-/// edits are pushed with a lease each, and applied here only once accepted.
-pub fn commit(repo: &gix::Repository, edits: Vec<RefEdit>) -> Result<(), WriteError> {
-    match super::remote::name(repo)? {
-        None => commit_locally(repo, edits),
-        Some(remote) => {
-            super::remote::push(repo, &remote, &edits)?;
-            super::remote::apply_locally(repo, &remote, || commit_locally(repo, edits))?;
-            Ok(())
-        }
-    }
-}
-
+/// These are this clone's refs only: a transition goes through
+/// [`super::backend`], which with a shared remote calls this only for what
+/// the remote accepted.
 pub(super) fn commit_locally(repo: &gix::Repository, edits: Vec<RefEdit>) -> Result<(), WriteError> {
     let committer = repo.committer().and_then(Result::ok);
     let deadline = std::time::Instant::now() + LOCK_WAIT;

@@ -1,13 +1,34 @@
 //! `git agents status --markdown`: the status as a report people paste into
 //! an issue or keep as status.md.
 
-use super::status::{counts_line, Status};
+use super::gather::{counts_line, merge_text, Status};
 use crate::protocol;
 use crate::state::TaskState;
 
 pub fn render(s: &Status, now: i64, base: &str) -> String {
     let when = gix::date::Time::new(now, 0).format_or_unix(gix::date::time::format::ISO8601);
     let mut out = format!("# Agent run status\n\n**{}** as of {when}\n\n", counts_line(s));
+    overview(&mut out, s);
+    if !s.agents.is_empty() {
+        agents(&mut out, s, now);
+    }
+    tasks(&mut out, s);
+    blocked(&mut out, s);
+    if let Some(m) = &s.merge {
+        out.push_str("\n## Merge\n\n");
+        for line in merge_text(m).lines() {
+            out.push_str(&format!("- {}\n", line.trim()));
+        }
+    }
+    out.push_str("\n## Next steps\n\n");
+    for step in next_steps(s, base) {
+        out.push_str(&format!("- {step}\n"));
+    }
+    out
+}
+
+/// How many tasks are in each state.
+fn overview(out: &mut String, s: &Status) {
     out.push_str("## Overview\n\n| state | tasks |\n|---|---:|\n");
     let count = |st: TaskState| s.tasks.iter().filter(|t| t.state == st).count();
     for (label, n) in [
@@ -19,29 +40,33 @@ pub fn render(s: &Status, now: i64, base: &str) -> String {
     ] {
         out.push_str(&format!("| {label} | {n} |\n"));
     }
-    if !s.agents.is_empty() {
-        out.push_str("\n## Agents\n\n| agent | working on | claimed | lease |\n|---|---|---|---|\n");
-        for a in &s.agents {
-            let work = if a.tasks.is_empty() {
-                "idle".to_string()
-            } else {
-                a.tasks.join(", ")
-            };
-            let claimed = a
-                .claimed_at
-                .map_or(String::new(), |at| format!("{} ago", protocol::age(now - at)));
-            let lease = match a.lease_until {
-                Some(until) if until < now => format!("**stale**, expired {} ago", protocol::age(now - until)),
-                Some(until) => format!("{} left", protocol::age(until - now)),
-                None => String::new(),
-            };
-            out.push_str(&format!(
-                "| {} | {} | {claimed} | {lease} |\n",
-                cell(&a.name),
-                cell(&work)
-            ));
-        }
+}
+
+fn agents(out: &mut String, s: &Status, now: i64) {
+    out.push_str("\n## Agents\n\n| agent | working on | claimed | lease |\n|---|---|---|---|\n");
+    for a in &s.agents {
+        let work = if a.tasks.is_empty() {
+            "idle".to_string()
+        } else {
+            a.tasks.join(", ")
+        };
+        let claimed = a
+            .claimed_at
+            .map_or(String::new(), |at| format!("{} ago", protocol::age(now - at)));
+        let lease = match a.lease_until {
+            Some(until) if until < now => format!("**stale**, expired {} ago", protocol::age(now - until)),
+            Some(until) => format!("{} left", protocol::age(until - now)),
+            None => String::new(),
+        };
+        out.push_str(&format!(
+            "| {} | {} | {claimed} | {lease} |\n",
+            cell(&a.name),
+            cell(&work)
+        ));
     }
+}
+
+fn tasks(out: &mut String, s: &Status) {
     out.push_str("\n## Tasks\n\n| task | state | agent | branch | commits | attempts |\n|---|---|---|---|---:|---:|\n");
     for t in &s.tasks {
         let state = match t.state {
@@ -60,30 +85,32 @@ pub fn render(s: &Status, now: i64, base: &str) -> String {
             t.attempts
         ));
     }
+}
+
+/// The blocked tasks with their reasons, when there are any.
+fn blocked(out: &mut String, s: &Status) {
     let blocked: Vec<_> = s.tasks.iter().filter(|t| t.state == TaskState::Blocked).collect();
-    if !blocked.is_empty() {
-        out.push_str("\n## Blocked\n\n");
-        for t in &blocked {
-            out.push_str(&format!(
-                "- **{}** after {} attempt(s): {}\n",
-                cell(&t.id),
-                t.attempts,
-                cell(t.last_failure.as_deref().unwrap_or("no reason recorded"))
-            ));
-        }
+    if blocked.is_empty() {
+        return;
     }
-    if let Some(m) = &s.merge {
-        out.push_str("\n## Merge\n\n");
-        for line in super::status::merge_text(m).lines() {
-            out.push_str(&format!("- {}\n", line.trim()));
-        }
+    out.push_str("\n## Blocked\n\n");
+    for t in &blocked {
+        out.push_str(&format!(
+            "- **{}** after {} attempt(s): {}\n",
+            cell(&t.id),
+            t.attempts,
+            cell(t.last_failure.as_deref().unwrap_or("no reason recorded"))
+        ));
     }
-    out.push_str("\n## Next steps\n\n");
+}
+
+/// What a person can do next, most urgent first.
+fn next_steps(s: &Status, base: &str) -> Vec<String> {
     let mut steps = Vec::new();
     if let Some(m) = s.merge.as_ref().filter(|m| m.task.is_some()) {
         steps.extend(m.next.iter().cloned());
     }
-    if !blocked.is_empty() {
+    if s.tasks.iter().any(|t| t.state == TaskState::Blocked) {
         steps.push(
             "fix the cause of each blocked task (`git agents log TASK`), then `git agents requeue TASK`".to_string(),
         );
@@ -105,10 +132,7 @@ pub fn render(s: &Status, now: i64, base: &str) -> String {
     if steps.is_empty() && s.completed == s.total {
         steps.push(format!("nothing left: every task is merged into {base} or done"));
     }
-    for step in steps {
-        out.push_str(&format!("- {step}\n"));
-    }
-    out
+    steps
 }
 
 /// Text safe inside a table cell: no pipes, no line breaks.

@@ -5,7 +5,8 @@ use std::io::{IsTerminal, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::status::{counts_line, gather, human, Status};
+use super::gather::{counts_line, gather, Status};
+use super::human::human;
 use crate::error::{Error, Result};
 use crate::plan::duration;
 use crate::protocol::{self, Context};
@@ -81,7 +82,7 @@ fn activity(repo: &gix::Repository, status: &Status, now: i64) -> String {
             Some(until) => format!("lease {}", protocol::age(until - now)),
             None => String::new(),
         };
-        let subject = crate::repo::branch_tip(repo, &format!("agents/{}", t.id))
+        let subject = crate::repo::branch_tip(repo, &crate::layout::task_branch(&t.id))
             .ok()
             .flatten()
             .and_then(|tip| repo.find_commit(tip).ok())
@@ -106,7 +107,7 @@ fn activity(repo: &gix::Repository, status: &Status, now: i64) -> String {
 
 /// Seconds since the newest attempt log of `task` was written.
 fn newest_output(repo: &gix::Repository, task: &str) -> Option<u64> {
-    let dir = repo.common_dir().join("agents").join("logs");
+    let dir = crate::layout::logs(repo.common_dir());
     std::fs::read_dir(dir)
         .ok()?
         .flatten()
