@@ -8,6 +8,7 @@ pub mod commands;
 pub mod error;
 pub mod failure_reason;
 pub mod guard;
+pub mod hook_files;
 pub mod host;
 pub mod keeper;
 pub mod layout;

@@ -228,7 +228,7 @@ pub fn run(
     let repo = ctx.repo;
     let plan = &ctx.plan.plan;
     let target = opts.into.clone().unwrap_or_else(|| plan.base.clone());
-    let mut current = crate::repo::branch_tip(repo, &target)?.ok_or_else(|| {
+    let current = crate::repo::branch_tip(repo, &target)?.ok_or_else(|| {
         Error::usage(format!("target branch `{target}` does not exist")).hint("pass an existing branch with `--into`")
     })?;
     let snap = state::snapshot(repo)?;
@@ -247,22 +247,7 @@ pub fn run(
         refused: Vec::new(),
         stop: None,
     };
-    let lock = if opts.dry_run {
-        None
-    } else {
-        Some(state::MergeLock::take(repo, &target, opts.force)?)
-    };
-    if lock.is_some() {
-        // Done on other machines: their branches and notes come from the
-        // shared remote, taken only by the run that holds the merge lock
-        // (a dry run previews the branches this clone has).
-        for saved in state::backend::current(repo)?
-            .adopt_task_branches(repo, &done.iter().map(String::as_str).collect::<Vec<_>>())?
-        {
-            progress(Progress::Line(&saved));
-        }
-        state::backend::current(repo)?.fetch_notes(repo)?;
-    }
+    let lock = lock_and_adopt(repo, &target, opts, &done, &mut progress)?;
     let run = Run::new(ctx, workdir, opts, target.clone())?;
     if !opts.dry_run {
         // Found now, not after all the merging and testing.
@@ -277,121 +262,225 @@ pub fn run(
         progress(Progress::Line(&format!("testing each merge with `{cmd}`")));
     }
     let total = order.len();
+    let mut m = Merging {
+        ctx,
+        run,
+        lock,
+        outcome,
+        current,
+        progress,
+    };
     for (k, task) in order.iter().enumerate() {
         let started = Instant::now();
         let step = format!("[{}/{total}]", k + 1);
         let record = state::TaskRecord::read(repo, snap.tasks[&task.id].oid)?;
-        let refused_dep = task
-            .depends_on
-            .iter()
-            .find(|d| outcome.refused.iter().any(|r| &r.task == *d))
-            .cloned();
-        let checked = match refused_dep {
-            Some(dep) => Err(format!("it builds on `{dep}`, which was refused")),
-            None => checked_work(repo, &task.id, &record)?,
-        };
-        let mut refuse = |reason: String| {
-            progress(Progress::Line(&format!("{step} {}: refused: {reason}", task.id)));
-            outcome.waiting.retain(|w| w != &task.id);
-            outcome.refused.push(Refused {
-                task: task.id.clone(),
-                reason,
-            });
-        };
-        let (tip, start) = match checked {
-            Ok(work) => work,
-            Err(reason) => {
-                refuse(reason);
-                continue;
+        if let Next::Stop = merge_task(&mut m, task, &step, started, record)? {
+            break;
+        }
+    }
+    Ok(m.outcome)
+}
+
+/// The merge lock (none for a dry run) and, with it, what other machines
+/// finished.
+fn lock_and_adopt<'r>(
+    repo: &'r gix::Repository,
+    target: &str,
+    opts: &Options,
+    done: &[String],
+    progress: &mut impl FnMut(Progress<'_>),
+) -> Result<Option<state::MergeLock<'r>>> {
+    let lock = if opts.dry_run {
+        None
+    } else {
+        Some(state::MergeLock::take(repo, target, opts.force)?)
+    };
+    if lock.is_some() {
+        // Done on other machines: their branches and notes come from the
+        // shared remote, taken only by the run that holds the merge lock
+        // (a dry run previews the branches this clone has).
+        for saved in state::backend::current(repo)?
+            .adopt_task_branches(repo, &done.iter().map(String::as_str).collect::<Vec<_>>())?
+        {
+            progress(Progress::Line(&saved));
+        }
+        state::backend::current(repo)?.fetch_notes(repo)?;
+    }
+    Ok(lock)
+}
+
+/// What the steps of one merge run carry from task to task.
+struct Merging<'a, 'r, P> {
+    ctx: &'a Context<'r>,
+    run: Run<'a>,
+    lock: Option<state::MergeLock<'r>>,
+    outcome: Outcome,
+    current: ObjectId,
+    progress: P,
+}
+
+/// Whether the run goes on to the next task.
+enum Next {
+    Continue,
+    Stop,
+}
+
+/// Checks one done task's work and lands it (or refuses it, or stops the run).
+fn merge_task<P: FnMut(Progress<'_>)>(
+    m: &mut Merging<'_, '_, P>,
+    task: &Task,
+    step: &str,
+    started: Instant,
+    record: state::TaskRecord,
+) -> Result<Next> {
+    let repo = m.ctx.repo;
+    let plan = &m.ctx.plan.plan;
+    let refused_dep = task
+        .depends_on
+        .iter()
+        .find(|d| m.outcome.refused.iter().any(|r| &r.task == *d))
+        .cloned();
+    let checked = match refused_dep {
+        Some(dep) => Err(format!("it builds on `{dep}`, which was refused")),
+        None => checked_work(repo, &task.id, &record)?,
+    };
+    let mut refuse = |reason: String| {
+        (m.progress)(Progress::Line(&format!("{step} {}: refused: {reason}", task.id)));
+        m.outcome.waiting.retain(|w| w != &task.id);
+        m.outcome.refused.push(Refused {
+            task: task.id.clone(),
+            reason,
+        });
+    };
+    let (tip, start) = match checked {
+        Ok(work) => work,
+        Err(reason) => {
+            refuse(reason);
+            return Ok(Next::Continue);
+        }
+    };
+    let branch = crate::layout::task_branch(&task.id);
+    if !m.run.opts.dry_run && crate::repo::is_ancestor(repo, tip, m.current) {
+        // Already on the target (landed by a run that was killed before
+        // recording it, or merged by hand): record it, make no commit.
+        crate::protocol::mark_merged(m.ctx, &task.id, m.current)?;
+        m.outcome.waiting.retain(|w| w != &task.id);
+        return Ok(Next::Continue);
+    }
+    // What lands is re-checked here: a done recorded by hand, or state
+    // written by something other than git-agents, proves nothing.
+    let outside = owned_change_outside(m.ctx, task, start, tip, m.current)?;
+    if !outside.is_empty() {
+        refuse(format!("it changes files outside its `owns`: {}", outside.join(", ")));
+        return Ok(Next::Continue);
+    }
+    (m.progress)(Progress::Now(&format!(
+        "{step} {}: merging {branch} into {}",
+        task.id, m.run.target
+    )));
+    let candidate = match merge_one(repo, plan, task, m.current, tip, start, m.run.opts.squash)? {
+        Ok(commit) => commit,
+        Err(conflicted) => {
+            stop_on_conflict(m, task, record, branch, tip, conflicted)?;
+            return Ok(Next::Stop);
+        }
+    };
+    land_candidate(m, task, step, started, candidate)
+}
+
+/// Stops the run at a conflict, leaving the conflicted merge for a person
+/// to resolve.
+fn stop_on_conflict<P>(
+    m: &mut Merging<'_, '_, P>,
+    task: &Task,
+    record: state::TaskRecord,
+    branch: String,
+    tip: ObjectId,
+    conflicted: Conflicted,
+) -> Result<()> {
+    let repo = m.ctx.repo;
+    let base = repo.merge_base(m.current, tip).ok().flatten().map(|b| b.to_string());
+    if let Some(lock) = m.lock.take() {
+        // Leave the conflicted merge in the integration worktree for a person to resolve.
+        prepare_resolution(repo, &m.run.integration, m.current, tip)?;
+        lock.stop(state::StopPoint {
+            task: &task.id,
+            seen: m.current,
+            why: "conflict",
+            paths: conflicted.paths.iter().map(|p| p.path.clone()).collect(),
+            options: remembered(m.run.opts, &m.run),
+        })?;
+    }
+    m.outcome.stop = Some(Stop::Conflict {
+        task: task.id.clone(),
+        agent: record.agent,
+        branch,
+        base,
+        target: m.current.to_string(),
+        task_head: tip.to_string(),
+        paths: conflicted.paths,
+        conflicted_tree: conflicted.tree,
+        reproduce: format!("git merge-tree --write-tree {} {tip}", m.current),
+    });
+    Ok(())
+}
+
+/// Lands a merged candidate on the target (tested, unless a dry run), or
+/// stops the run where its test failed.
+fn land_candidate<P: FnMut(Progress<'_>)>(
+    m: &mut Merging<'_, '_, P>,
+    task: &Task,
+    step: &str,
+    started: Instant,
+    candidate: ObjectId,
+) -> Result<Next> {
+    let mut cached = None;
+    if m.run.opts.dry_run {
+        m.current = candidate;
+    } else {
+        match land_one(
+            m.ctx,
+            &m.run,
+            task,
+            step,
+            m.current,
+            candidate,
+            started,
+            &mut m.progress,
+        )? {
+            Ok(when) => {
+                m.current = candidate;
+                cached = when;
             }
-        };
-        let branch = crate::layout::task_branch(&task.id);
-        if !opts.dry_run && crate::repo::is_ancestor(repo, tip, current) {
-            // Already on the target (landed by a run that was killed before
-            // recording it, or merged by hand): record it, make no commit.
-            crate::protocol::mark_merged(ctx, &task.id, current)?;
-            outcome.waiting.retain(|w| w != &task.id);
-            continue;
-        }
-        // What lands is re-checked here: a done recorded by hand, or state
-        // written by something other than git-agents, proves nothing.
-        let outside = owned_change_outside(ctx, task, start, tip, current)?;
-        if !outside.is_empty() {
-            refuse(format!("it changes files outside its `owns`: {}", outside.join(", ")));
-            continue;
-        }
-        progress(Progress::Now(&format!(
-            "{step} {}: merging {branch} into {target}",
-            task.id
-        )));
-        let mut cached = None;
-        let candidate = match merge_one(repo, plan, task, current, tip, start, opts.squash)? {
-            Ok(commit) => commit,
-            Err(conflicted) => {
-                let base = repo.merge_base(current, tip).ok().flatten().map(|b| b.to_string());
-                if let Some(lock) = lock {
-                    // Leave the conflicted merge in the integration worktree for a person to resolve.
-                    prepare_resolution(repo, &run.integration, current, tip)?;
+            Err(stop) => {
+                if let (Some(lock), Stop::TestFailed { command, .. }) = (m.lock.take(), &stop) {
                     lock.stop(state::StopPoint {
                         task: &task.id,
-                        seen: current,
-                        why: "conflict",
-                        paths: conflicted.paths.iter().map(|p| p.path.clone()).collect(),
-                        options: remembered(opts, &run),
+                        seen: m.current,
+                        why: &format!("`{command}` failed"),
+                        paths: Vec::new(),
+                        options: remembered(m.run.opts, &m.run),
                     })?;
                 }
-                outcome.stop = Some(Stop::Conflict {
-                    task: task.id.clone(),
-                    agent: record.agent,
-                    branch,
-                    base,
-                    target: current.to_string(),
-                    task_head: tip.to_string(),
-                    paths: conflicted.paths,
-                    conflicted_tree: conflicted.tree,
-                    reproduce: format!("git merge-tree --write-tree {current} {tip}"),
-                });
-                return Ok(outcome);
-            }
-        };
-        if opts.dry_run {
-            current = candidate;
-        } else {
-            match land_one(ctx, &run, task, &step, current, candidate, started, &mut progress)? {
-                Ok(when) => {
-                    current = candidate;
-                    cached = when;
-                }
-                Err(stop) => {
-                    if let (Some(lock), Stop::TestFailed { command, .. }) = (lock, &stop) {
-                        lock.stop(state::StopPoint {
-                            task: &task.id,
-                            seen: current,
-                            why: &format!("`{command}` failed"),
-                            paths: Vec::new(),
-                            options: remembered(opts, &run),
-                        })?;
-                    }
-                    outcome.stop = Some(stop);
-                    return Ok(outcome);
-                }
+                m.outcome.stop = Some(stop);
+                return Ok(Next::Stop);
             }
         }
-        outcome.waiting.retain(|w| w != &task.id);
-        let landed = Landed {
-            task: task.id.clone(),
-            commit: candidate.to_string(),
-            test: run.test.clone(),
-            cached,
-            seconds: started.elapsed().as_secs_f64(),
-        };
-        progress(Progress::Landed {
-            landed: &landed,
-            dry_run: opts.dry_run,
-        });
-        outcome.landed.push(landed);
     }
-    Ok(outcome)
+    m.outcome.waiting.retain(|w| w != &task.id);
+    let landed = Landed {
+        task: task.id.clone(),
+        commit: candidate.to_string(),
+        test: m.run.test.clone(),
+        cached,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    (m.progress)(Progress::Landed {
+        landed: &landed,
+        dry_run: m.run.opts.dry_run,
+    });
+    m.outcome.landed.push(landed);
+    Ok(Next::Continue)
 }
 
 /// The options a stopped merge keeps for `--continue`.
@@ -667,7 +756,6 @@ pub fn resume(
         .and_then(|s| ObjectId::from_hex(s.as_bytes()).ok())
         .ok_or_else(|| Error::failure("the stopped merge does not say where the target was"))?;
     let run = Run::new(ctx, workdir, opts, stopped.target.clone())?;
-    let dir = &run.integration;
     // Giving the lock back keeps the stop as it was, options included.
     let give_back = |lock: state::MergeLock<'_>, err: Error| -> Result<Outcome> {
         lock.stop(state::StopPoint {
@@ -679,111 +767,21 @@ pub fn resume(
         })?;
         Err(err)
     };
-    if crate::repo::branch_tip(repo, &run.target)? != Some(seen) {
-        return give_back(
-            lock,
-            Error::failure(format!("{} moved since the merge stopped", run.target))
-                .hint("give this merge up with `git agents merge --abort`, then run `git agents merge` again"),
-        );
-    }
-    if let Some(stop) = dirty_checkout(workdir, &run.target)? {
-        let Stop::TargetDirty { worktree, .. } = &stop else {
-            unreachable!()
-        };
-        return give_back(
-            lock,
-            Error::usage(format!(
-                "{} is checked out in {worktree} with uncommitted changes",
-                run.target
-            ))
-            .hint("commit or stash them, then `git agents merge --continue`"),
-        );
-    }
-    let unmerged = process::git_in(dir, &["diff", "--name-only", "--diff-filter=U"])?;
-    let dirty = process::git_in(dir, &["status", "--porcelain", "--untracked-files=no"])?;
-    if !unmerged.trim().is_empty() || !dirty.trim().is_empty() {
-        let mut err = Error::usage(format!(
-            "the resolution of `{task_id}` is not committed yet in {}",
-            dir.display()
-        ));
-        for path in unmerged.lines() {
-            err = err.detail(format!("still conflicted: {path}"));
-        }
-        return give_back(
-            lock,
-            err.hint(format!(
-                "resolve, `git -C {} commit`, then `git agents merge --continue`",
-                dir.display()
-            )),
-        );
-    }
-    let candidate = crate::worktree::head(dir)?;
-    let snap = state::snapshot(repo)?;
-    let work = match snap.tasks.get(&task_id) {
-        Some(t) => checked_work(repo, &task_id, &state::TaskRecord::read(repo, t.oid)?)?,
-        None => Err(format!("task `{task_id}` has no state")),
-    };
-    let tip = match work {
-        Ok((tip, _)) => tip,
-        Err(reason) => return give_back(lock, Error::usage(format!("cannot continue: {reason}"))),
-    };
-    let descends = |a: ObjectId, b: ObjectId| crate::repo::is_ancestor(repo, b, a);
-    if candidate == seen || !descends(candidate, seen) || !descends(candidate, tip) {
-        return give_back(
-            lock,
-            Error::usage(format!(
-                "HEAD of {} is not a merge of agents/{task_id} into {}",
-                dir.display(),
-                run.target
-            ))
-            .hint("commit the resolved merge there (git commit), then `git agents merge --continue`"),
-        );
-    }
-    let Some(task) = ctx.plan.plan.tasks.iter().find(|t| t.id == task_id).cloned() else {
-        return give_back(
-            lock,
-            Error::failure(format!("task `{task_id}` is not in the recorded plan")),
-        );
+    let (candidate, task) = match committed_resolution(ctx, &run, &task_id, seen)? {
+        Ok(resolution) => resolution,
+        Err(err) => return give_back(lock, err),
     };
     let started = Instant::now();
     let step = "[resolved]";
     progress(Progress::Now(&format!("{step} {task_id}: landing the resolved merge")));
     let candidate = if opts.squash {
-        // A squash run lands the resolution as one commit on the target, like the rest.
-        let tree = repo
-            .find_commit(candidate)
-            .and_then(|c| c.tree_id())
-            .context(|| format!("cannot read commit {candidate}"))?
-            .detach();
-        let message = format!(
-            "{}: {}\n\n(conflict resolved by hand)\n\nAgent-Task: {}\n",
-            task.id, task.title, task.id
-        );
-        state::write_commit(repo, &message, tree, [seen])?
+        squashed_resolution(repo, &task, candidate, seen)?
     } else {
         candidate
     };
     let cached = match land_one(ctx, &run, &task, step, seen, candidate, started, &mut progress)? {
         Ok(when) => when,
-        Err(stop) => {
-            if let Stop::TestFailed { command, .. } = &stop {
-                lock.stop(state::StopPoint {
-                    task: &task_id,
-                    seen,
-                    why: &format!("`{command}` failed"),
-                    paths: Vec::new(),
-                    options: remembered(opts, &run),
-                })?;
-            }
-            return Ok(Outcome {
-                target: run.target.clone(),
-                dry_run: false,
-                landed: Vec::new(),
-                waiting: vec![task_id],
-                refused: Vec::new(),
-                stop: Some(stop),
-            });
-        }
+        Err(stop) => return stopped_again(lock, &run, task_id, seen, stop),
     };
     drop(lock);
     let landed = Landed {
@@ -805,6 +803,121 @@ pub fn resume(
     let mut outcome = self::run(ctx, workdir, &rest, progress)?;
     outcome.landed.insert(0, landed);
     Ok(outcome)
+}
+
+/// What `--continue` lands: the resolution committed in the integration
+/// worktree, and its task; the error to stop with again when the target,
+/// its checkout or the resolution is not ready for it.
+fn committed_resolution(
+    ctx: &Context<'_>,
+    run: &Run<'_>,
+    task_id: &str,
+    seen: ObjectId,
+) -> Result<std::result::Result<(ObjectId, Task), Error>> {
+    let repo = ctx.repo;
+    let dir = &run.integration;
+    if crate::repo::branch_tip(repo, &run.target)? != Some(seen) {
+        return Ok(Err(Error::failure(format!(
+            "{} moved since the merge stopped",
+            run.target
+        ))
+        .hint(
+            "give this merge up with `git agents merge --abort`, then run `git agents merge` again",
+        )));
+    }
+    if let Some(stop) = dirty_checkout(run.workdir, &run.target)? {
+        let Stop::TargetDirty { worktree, .. } = &stop else {
+            unreachable!()
+        };
+        return Ok(Err(Error::usage(format!(
+            "{} is checked out in {worktree} with uncommitted changes",
+            run.target
+        ))
+        .hint("commit or stash them, then `git agents merge --continue`")));
+    }
+    let unmerged = process::git_in(dir, &["diff", "--name-only", "--diff-filter=U"])?;
+    let dirty = process::git_in(dir, &["status", "--porcelain", "--untracked-files=no"])?;
+    if !unmerged.trim().is_empty() || !dirty.trim().is_empty() {
+        let mut err = Error::usage(format!(
+            "the resolution of `{task_id}` is not committed yet in {}",
+            dir.display()
+        ));
+        for path in unmerged.lines() {
+            err = err.detail(format!("still conflicted: {path}"));
+        }
+        return Ok(Err(err.hint(format!(
+            "resolve, `git -C {} commit`, then `git agents merge --continue`",
+            dir.display()
+        ))));
+    }
+    let candidate = crate::worktree::head(dir)?;
+    let snap = state::snapshot(repo)?;
+    let work = match snap.tasks.get(task_id) {
+        Some(t) => checked_work(repo, task_id, &state::TaskRecord::read(repo, t.oid)?)?,
+        None => Err(format!("task `{task_id}` has no state")),
+    };
+    let tip = match work {
+        Ok((tip, _)) => tip,
+        Err(reason) => return Ok(Err(Error::usage(format!("cannot continue: {reason}")))),
+    };
+    let descends = |a: ObjectId, b: ObjectId| crate::repo::is_ancestor(repo, b, a);
+    if candidate == seen || !descends(candidate, seen) || !descends(candidate, tip) {
+        return Ok(Err(Error::usage(format!(
+            "HEAD of {} is not a merge of agents/{task_id} into {}",
+            dir.display(),
+            run.target
+        ))
+        .hint(
+            "commit the resolved merge there (git commit), then `git agents merge --continue`",
+        )));
+    }
+    let Some(task) = ctx.plan.plan.tasks.iter().find(|t| t.id == task_id).cloned() else {
+        return Ok(Err(Error::failure(format!(
+            "task `{task_id}` is not in the recorded plan"
+        ))));
+    };
+    Ok(Ok((candidate, task)))
+}
+
+/// A squash run lands the resolution as one commit on the target, like the rest.
+fn squashed_resolution(repo: &gix::Repository, task: &Task, candidate: ObjectId, seen: ObjectId) -> Result<ObjectId> {
+    let tree = repo
+        .find_commit(candidate)
+        .and_then(|c| c.tree_id())
+        .context(|| format!("cannot read commit {candidate}"))?
+        .detach();
+    let message = format!(
+        "{}: {}\n\n(conflict resolved by hand)\n\nAgent-Task: {}\n",
+        task.id, task.title, task.id
+    );
+    state::write_commit(repo, &message, tree, [seen])
+}
+
+/// The resolved task did not land: a failed test stops the merge there again.
+fn stopped_again(
+    lock: state::MergeLock<'_>,
+    run: &Run<'_>,
+    task_id: String,
+    seen: ObjectId,
+    stop: Stop,
+) -> Result<Outcome> {
+    if let Stop::TestFailed { command, .. } = &stop {
+        lock.stop(state::StopPoint {
+            task: &task_id,
+            seen,
+            why: &format!("`{command}` failed"),
+            paths: Vec::new(),
+            options: remembered(run.opts, run),
+        })?;
+    }
+    Ok(Outcome {
+        target: run.target.clone(),
+        dry_run: false,
+        landed: Vec::new(),
+        waiting: vec![task_id],
+        refused: Vec::new(),
+        stop: Some(stop),
+    })
 }
 
 /// `--abort`: the stopped merge is given up; the target stays where it is.

@@ -29,8 +29,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::commands::hook::{carries, chained_path, hooks_dir_in, occupied, put_in_place};
 use crate::error::{Context, Error, Result};
+use crate::hook_files::{carries, chained_path, hooks_dir_in, occupied, put_in_place};
 use crate::ui::Ui;
 
 /// The hook's name in the hooks folder.

@@ -123,38 +123,24 @@ pub fn run_agent(
         let Some(task) = ctx.plan.plan.tasks.iter().find(|t| t.id == id).cloned() else {
             return Err(Error::failure(format!("claimed `{id}`, which the plan does not list")));
         };
-        if !worktree_ready {
-            report.event(agent, Event::Preparing);
-            // What a killed run's agent left running here would go on
-            // writing into this task's files.
-            for warning in process::end_leftovers(&dir, settings.grace) {
-                crate::ui::Ui::new(false).warn(&warning);
-            }
-            let made = base_tip(&repo, &ctx.plan.plan)
-                .and_then(|base| worktree::ensure(&repo, &dir, base))
-                .and_then(|created| match created {
-                    true => prepare_new_worktree(&repo, &ctx.plan.plan, settings, &dir, cancel),
-                    false => Ok(()),
-                });
-            if let Err(e) = made {
-                let _ = Context::load(&repo).and_then(|c| protocol::finish(&c, agent, &id, Verdict::Release, false));
-                return Err(e);
-            }
-            worktree_ready = true;
-        }
         let attempt = record.attempts + 1;
-        report.event(agent, Event::Working { task: &id, attempt });
-        let outcome = match attempt_task(
-            &repo,
-            &ctx,
+        let run = AttemptRun {
+            repo: &repo,
+            ctx: &ctx,
             agent,
-            &task,
-            (attempt, record.last_failure.as_deref()),
+            task: &task,
+            attempt,
             settings,
-            &dir,
+            dir: &dir,
             cancel,
             report,
-        ) {
+        };
+        if !worktree_ready {
+            prepare_agent_worktree(&run)?;
+            worktree_ready = true;
+        }
+        report.event(agent, Event::Working { task: &id, attempt });
+        let outcome = match attempt_task(&run, record.last_failure.as_deref()) {
             Ok(outcome) => outcome,
             Err(e) => {
                 // Never leave a claim behind: the task fails this attempt, the agent stops.
@@ -166,47 +152,81 @@ pub fn run_agent(
             }
         };
         let _ = worktree::detach(&dir);
-        let fresh = Context::load(&repo)?;
-        let (state, note) = match outcome {
-            Attempt::Done { start } => {
-                let verdict = Verdict::Done {
-                    branch: Some(layout::task_branch(&id)),
-                    start: Some(start),
-                    unverified: false,
-                };
-                let r = protocol::finish(&fresh, agent, &id, verdict, false)?;
-                (r.state, "done".to_string())
-            }
-            Attempt::Failed(reason) => {
-                let r = protocol::finish(&fresh, agent, &id, Verdict::Fail { reason: reason.clone() }, false)?;
-                (r.state, reason)
-            }
-            Attempt::Blocked(reason) => {
-                let r = protocol::finish(&fresh, agent, &id, Verdict::Block { reason: reason.clone() }, false)?;
-                (r.state, reason)
-            }
-            Attempt::Interrupted => {
-                protocol::finish(&fresh, agent, &id, Verdict::Release, false)?;
-                report.event(agent, Event::Stopped("interrupted; task released".into()));
-                return Ok(());
-            }
-            Attempt::Lost => (TaskState::Available, "claim lost (lease expired)".to_string()),
-            Attempt::CannotStart(reason) => {
-                settings.halt.store(true, Ordering::SeqCst);
-                protocol::finish(&fresh, agent, &id, Verdict::Release, false)?;
-                report.event(
-                    agent,
-                    Event::Stopped("the agent command cannot start; task released".into()),
-                );
-                let shown = crate::agent_command::shell_line(&settings.template.argv);
-                return Err(Error::usage(format!("the agent command cannot start: {reason}"))
-                    .detail(format!("command: {shown}"))
-                    .detail(format!("its output: {}", layout::attempt_log(&repo, &id, attempt)?.display()))
-                    .hint("fix the command (try it by hand in a worktree), then run `git agents spawn` again; no attempt was counted"));
-            }
+        let Some((state, note)) = record_outcome(&run, outcome)? else {
+            return Ok(());
         };
         report.event(agent, Event::Finished { task: &id, state, note });
     }
+}
+
+/// Reports the attempt's outcome to the state; `None` when this agent stops
+/// here (interrupted).
+fn record_outcome(run: &AttemptRun<'_, '_>, outcome: Attempt) -> Result<Option<(TaskState, String)>> {
+    let (repo, agent, id, attempt, settings, report) =
+        (run.repo, run.agent, &run.task.id, run.attempt, run.settings, run.report);
+    let fresh = Context::load(repo)?;
+    Ok(Some(match outcome {
+        Attempt::Done { start } => {
+            let verdict = Verdict::Done {
+                branch: Some(layout::task_branch(id)),
+                start: Some(start),
+                unverified: false,
+            };
+            let r = protocol::finish(&fresh, agent, id, verdict, false)?;
+            (r.state, "done".to_string())
+        }
+        Attempt::Failed(reason) => {
+            let r = protocol::finish(&fresh, agent, id, Verdict::Fail { reason: reason.clone() }, false)?;
+            (r.state, reason)
+        }
+        Attempt::Blocked(reason) => {
+            let r = protocol::finish(&fresh, agent, id, Verdict::Block { reason: reason.clone() }, false)?;
+            (r.state, reason)
+        }
+        Attempt::Interrupted => {
+            protocol::finish(&fresh, agent, id, Verdict::Release, false)?;
+            report.event(agent, Event::Stopped("interrupted; task released".into()));
+            return Ok(None);
+        }
+        Attempt::Lost => (TaskState::Available, "claim lost (lease expired)".to_string()),
+        Attempt::CannotStart(reason) => {
+            settings.halt.store(true, Ordering::SeqCst);
+            protocol::finish(&fresh, agent, id, Verdict::Release, false)?;
+            report.event(
+                agent,
+                Event::Stopped("the agent command cannot start; task released".into()),
+            );
+            let shown = crate::agent_command::shell_line(&settings.template.argv);
+            return Err(Error::usage(format!("the agent command cannot start: {reason}"))
+                .detail(format!("command: {shown}"))
+                .detail(format!("its output: {}", layout::attempt_log(repo, id, attempt)?.display()))
+                .hint("fix the command (try it by hand in a worktree), then run `git agents spawn` again; no attempt was counted"));
+        }
+    }))
+}
+
+/// Makes this agent's worktree, once it holds its first task; when that
+/// fails the claim is released, not left behind.
+fn prepare_agent_worktree(run: &AttemptRun<'_, '_>) -> Result<()> {
+    let (repo, plan, agent, id) = (run.repo, &run.ctx.plan.plan, run.agent, &run.task.id);
+    let (settings, dir, cancel, report) = (run.settings, run.dir, run.cancel, run.report);
+    report.event(agent, Event::Preparing);
+    // What a killed run's agent left running here would go on
+    // writing into this task's files.
+    for warning in process::end_leftovers(dir, settings.grace) {
+        crate::ui::Ui::new(false).warn(&warning);
+    }
+    let made = base_tip(repo, plan)
+        .and_then(|base| worktree::ensure(repo, dir, base))
+        .and_then(|created| match created {
+            true => prepare_new_worktree(repo, plan, settings, dir, cancel),
+            false => Ok(()),
+        });
+    if let Err(e) = made {
+        let _ = Context::load(repo).and_then(|c| protocol::finish(&c, agent, id, Verdict::Release, false));
+        return Err(e);
+    }
+    Ok(())
 }
 
 fn base_tip(repo: &gix::Repository, plan: &Plan) -> Result<ObjectId> {
@@ -293,27 +313,77 @@ const ARG_MAX_ONE: usize = 128 * 1024;
 /// How quickly a command must fail to count as one that cannot start.
 const CANNOT_START_WITHIN: Duration = Duration::from_secs(3);
 
-#[allow(clippy::too_many_arguments)]
-fn attempt_task(
-    repo: &gix::Repository,
-    ctx: &Context<'_>,
-    agent: &str,
-    task: &Task,
-    (attempt, last_failure): (u32, Option<&str>),
-    settings: &Settings,
-    dir: &Path,
-    cancel: &AtomicBool,
-    report: &dyn Report,
-) -> Result<Attempt> {
-    let plan = &ctx.plan.plan;
-    let start = match start_point(repo, plan, task)? {
+/// What every step of one attempt shares.
+struct AttemptRun<'a, 'r> {
+    repo: &'a gix::Repository,
+    ctx: &'a Context<'r>,
+    agent: &'a str,
+    task: &'a Task,
+    attempt: u32,
+    settings: &'a Settings,
+    dir: &'a Path,
+    cancel: &'a AtomicBool,
+    report: &'a dyn Report,
+}
+
+/// The agent command of one attempt, ready to run.
+struct Command<'a> {
+    argv: Vec<String>,
+    env: Vec<(String, String)>,
+    log: PathBuf,
+    test: Option<&'a str>,
+}
+
+/// How the agent command's run went, for the verdict.
+struct Ran {
+    ended: Ended,
+    /// A heartbeat found the claim taken from us.
+    lost: bool,
+    started: std::time::Instant,
+    /// What this attempt added to the log.
+    output: String,
+    exclude: PathBuf,
+    exclude_changed: bool,
+}
+
+fn attempt_task(run: &AttemptRun<'_, '_>, last_failure: Option<&str>) -> Result<Attempt> {
+    let start = match start_point(run.repo, &run.ctx.plan.plan, run.task)? {
         Ok(start) => start,
         Err(conflict) => return Ok(Attempt::Blocked(conflict)),
     };
-    let branch = layout::task_branch(&task.id);
-    worktree::switch(dir, &branch, start)?;
+    let branch = layout::task_branch(&run.task.id);
+    worktree::switch(run.dir, &branch, start)?;
+    let command = match agent_command(run, &branch, last_failure)? {
+        Ok(command) => command,
+        Err(blocked) => return Ok(Attempt::Blocked(blocked)),
+    };
+    let ran = run_with_exclude_kept(run, &command)?;
+    let verdict = judge(run, &command, ran, start)?;
+    if !matches!(verdict, Attempt::Done { .. }) {
+        // The attempt's commits stay reachable for whoever wants to look.
+        let head = worktree::head(run.dir)?;
+        if head != start {
+            state::backup(
+                run.repo,
+                &format!("{}-attempt-{}", run.task.id, run.attempt),
+                &head.to_string(),
+            )?;
+        }
+        worktree::reset(run.dir, start)?;
+    }
+    Ok(verdict)
+}
+
+/// The brief, its file, the argv and the environment of the agent command;
+/// the reason to block the task when no such command can run.
+fn agent_command<'a>(
+    run: &AttemptRun<'a, '_>,
+    branch: &str,
+    last_failure: Option<&str>,
+) -> Result<std::result::Result<Command<'a>, String>> {
+    let (repo, task, attempt, plan) = (run.repo, run.task, run.attempt, &run.ctx.plan.plan);
     let log = layout::attempt_log(repo, &task.id, attempt)?;
-    let prompt = state::read_prompt(repo, &ctx.plan, &task.id)?;
+    let prompt = state::read_prompt(repo, &run.ctx.plan, &task.id)?;
     let previous = match last_failure {
         Some(reason) if attempt > 1 => {
             let text = std::fs::read_to_string(layout::attempt_log(repo, &task.id, attempt - 1)?).unwrap_or_default();
@@ -331,55 +401,101 @@ fn attempt_task(
         previous: previous.as_ref(),
     });
     let brief_file = write_brief(repo, task, &text)?;
-    let worktree_str = dir.display().to_string();
+    let worktree_str = run.dir.display().to_string();
     let brief_file_str = brief_file.display().to_string();
-    let git_dir = worktree::git_dir(dir)?.display().to_string();
+    let git_dir = worktree::git_dir(run.dir)?.display().to_string();
     let git_common_dir = repo.common_dir().display().to_string();
-    let argv = settings.template.fill(&Fill {
+    let argv = run.settings.template.fill(&Fill {
         brief: &text,
         brief_file: &brief_file_str,
         prompt: &prompt,
         task: &task.id,
         worktree: &worktree_str,
-        branch: &branch,
+        branch,
         git_dir: &git_dir,
         git_common_dir: &git_common_dir,
     });
     // Linux refuses a single argument over 128 KiB (MAX_ARG_STRLEN) with
     // E2BIG; no retry can help, so the task is blocked with the fix.
     if let Some(long) = argv.iter().find(|a| a.len() >= ARG_MAX_ONE) {
-        return Ok(Attempt::Blocked(format!(
+        return Ok(Err(format!(
             "the agent command has a {} KiB argument (the brief?), more than one argument may hold ({} KiB); \
              give the agent {{brief_file}} instead of {{brief}}",
             long.len() / 1024,
             ARG_MAX_ONE / 1024
         )));
     }
-    let remote = state::backend::current(ctx.repo)?
+    let env = agent_env(run, branch, &brief_file_str, &worktree_str)?;
+    Ok(Ok(Command { argv, env, log, test }))
+}
+
+/// The environment the agent command runs with.
+fn agent_env(
+    run: &AttemptRun<'_, '_>,
+    branch: &str,
+    brief_file_str: &str,
+    worktree_str: &str,
+) -> Result<Vec<(String, String)>> {
+    let remote = state::backend::current(run.ctx.repo)?
         .remote_name()
         .unwrap_or_default()
         .to_string();
     let mut env: Vec<(String, String)> = [
         // An agent that runs `git agents` itself shares the same remote.
         (state::remote::REMOTE_ENV, remote),
-        ("GIT_AGENTS_TASK", task.id.clone()),
-        ("GIT_AGENTS_AGENT", agent.to_string()),
-        ("GIT_AGENTS_BRIEF_FILE", brief_file_str.clone()),
-        ("GIT_AGENTS_PROMPT_FILE", brief_file_str.clone()),
-        ("GIT_AGENTS_WORKTREE", worktree_str.clone()),
-        ("GIT_AGENTS_BRANCH", branch.clone()),
-        ("GIT_AGENTS_ATTEMPT", attempt.to_string()),
+        ("GIT_AGENTS_TASK", run.task.id.clone()),
+        ("GIT_AGENTS_AGENT", run.agent.to_string()),
+        ("GIT_AGENTS_BRIEF_FILE", brief_file_str.to_string()),
+        ("GIT_AGENTS_PROMPT_FILE", brief_file_str.to_string()),
+        ("GIT_AGENTS_WORKTREE", worktree_str.to_string()),
+        ("GIT_AGENTS_BRANCH", branch.to_string()),
+        ("GIT_AGENTS_ATTEMPT", run.attempt.to_string()),
         // One glob a line: globs may hold spaces, never a newline.
-        ("GIT_AGENTS_OWNS", task.owns.join("\n")),
+        ("GIT_AGENTS_OWNS", run.task.owns.join("\n")),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    env.extend(worktree::identity_env(repo));
-    env.extend(settings.template.env.iter().cloned());
+    env.extend(worktree::identity_env(run.repo));
+    env.extend(run.settings.template.env.iter().cloned());
+    Ok(env)
+}
 
+/// Runs the agent command and puts `info/exclude` back as it was.
+fn run_with_exclude_kept(run: &AttemptRun<'_, '_>, command: &Command<'_>) -> Result<Ran> {
+    // `info/exclude` is shared by every worktree: an agent that adds another
+    // task's paths to it hides that task's new files from its own commit.
+    let exclude = run.repo.common_dir().join("info").join("exclude");
+    let exclude_before = std::fs::read(&exclude).ok();
+    let started = std::time::Instant::now();
+    let offset = std::fs::metadata(&command.log).map_or(0, |m| m.len() as usize);
+    let (ended, lost) = supervise_with_heartbeats(run, command)?;
+    let whole = std::fs::read_to_string(&command.log).unwrap_or_default();
+    let output = whole.get(offset..).unwrap_or_default().to_string();
+    let exclude_changed = std::fs::read(&exclude).ok() != exclude_before;
+    if exclude_changed {
+        match &exclude_before {
+            Some(bytes) => std::fs::write(&exclude, bytes),
+            None => std::fs::remove_file(&exclude),
+        }
+        .context(|| format!("cannot restore {}", exclude.display()))?;
+    }
+    Ok(Ran {
+        ended,
+        lost,
+        started,
+        output,
+        exclude,
+        exclude_changed,
+    })
+}
+
+/// Supervises the agent command while heartbeats keep its claim; says
+/// how it ended and whether the claim was lost.
+fn supervise_with_heartbeats(run: &AttemptRun<'_, '_>, command: &Command<'_>) -> Result<(Ended, bool)> {
+    let settings = run.settings;
     // Heartbeats every third of the lease keep the claim while the agent works.
-    let lease = ctx.lease_seconds()?;
+    let lease = run.ctx.lease_seconds()?;
     let every = Duration::from_secs((lease / 3).max(1));
     let mut last = std::time::Instant::now();
     let mut lost = false;
@@ -389,22 +505,16 @@ fn attempt_task(
     // and the tick must come back at once so the timeout and Ctrl-C are
     // enforced on time. One at a time; the thread says whether the claim is lost.
     let mut beating: Option<std::thread::JoinHandle<bool>> = None;
-    // `info/exclude` is shared by every worktree: an agent that adds another
-    // task's paths to it hides that task's new files from its own commit.
-    let exclude = repo.common_dir().join("info").join("exclude");
-    let exclude_before = std::fs::read(&exclude).ok();
-    let started = std::time::Instant::now();
-    let offset = std::fs::metadata(&log).map_or(0, |m| m.len() as usize);
     let ended = process::supervise(
         &Supervised {
-            argv: &argv,
-            dir,
-            env: &env,
-            log: &log,
+            argv: &command.argv,
+            dir: run.dir,
+            env: &command.env,
+            log: &command.log,
             timeout: settings.timeout,
             grace: settings.grace,
         },
-        cancel,
+        run.cancel,
         || {
             if let Some(done) = beating.take_if(|b| b.is_finished()) {
                 lost = done.join().unwrap_or(false);
@@ -416,23 +526,7 @@ fn attempt_task(
                 return true;
             }
             last = std::time::Instant::now();
-            // gix handles stay on their thread: the heartbeat opens its own, as each agent does.
-            let (git_dir, agent, id) = (repo.git_dir().to_path_buf(), agent.to_string(), task.id.clone());
-            beating = Some(std::thread::spawn(move || {
-                let beat = gix::open(&git_dir)
-                    .context(|| format!("cannot open the repository at {}", git_dir.display()))
-                    .and_then(|mut repo| {
-                        repo.committer_or_set_fallback(crate::repo::FALLBACK_NAME, crate::repo::FALLBACK_EMAIL)
-                            .context(|| "cannot set up a committer identity".into())?;
-                        let c = Context::load(&repo)?;
-                        protocol::finish(&c, &agent, &id, Verdict::Heartbeat, false)
-                    });
-                // The claim is lost only when the state says so (not claimed, or
-                // held by another agent: usage errors). A failure to reach the
-                // state (a shared remote's network blip) is retried next tick;
-                // the lease outlasts several ticks.
-                beat.is_err_and(|e| e.exit == crate::error::Exit::Usage)
-            }));
+            beating = Some(start_heartbeat(run));
             true
         },
     )?;
@@ -441,17 +535,45 @@ fn attempt_task(
     if let Some(beat) = beating.take() {
         let _ = beat.join();
     }
-    let whole = std::fs::read_to_string(&log).unwrap_or_default();
-    let output = whole.get(offset..).unwrap_or_default();
-    let exclude_changed = std::fs::read(&exclude).ok() != exclude_before;
-    if exclude_changed {
-        match &exclude_before {
-            Some(bytes) => std::fs::write(&exclude, bytes),
-            None => std::fs::remove_file(&exclude),
-        }
-        .context(|| format!("cannot restore {}", exclude.display()))?;
-    }
-    let verdict = match ended {
+    Ok((ended, lost))
+}
+
+/// One heartbeat on a thread of its own; it says whether the claim is lost.
+fn start_heartbeat(run: &AttemptRun<'_, '_>) -> std::thread::JoinHandle<bool> {
+    // gix handles stay on their thread: the heartbeat opens its own, as each agent does.
+    let (git_dir, agent, id) = (
+        run.repo.git_dir().to_path_buf(),
+        run.agent.to_string(),
+        run.task.id.clone(),
+    );
+    std::thread::spawn(move || {
+        let beat = gix::open(&git_dir)
+            .context(|| format!("cannot open the repository at {}", git_dir.display()))
+            .and_then(|mut repo| {
+                repo.committer_or_set_fallback(crate::repo::FALLBACK_NAME, crate::repo::FALLBACK_EMAIL)
+                    .context(|| "cannot set up a committer identity".into())?;
+                let c = Context::load(&repo)?;
+                protocol::finish(&c, &agent, &id, Verdict::Heartbeat, false)
+            });
+        // The claim is lost only when the state says so (not claimed, or
+        // held by another agent: usage errors). A failure to reach the
+        // state (a shared remote's network blip) is retried next tick;
+        // the lease outlasts several ticks.
+        beat.is_err_and(|e| e.exit == crate::error::Exit::Usage)
+    })
+}
+
+/// The attempt's verdict from how the agent command ended.
+fn judge(run: &AttemptRun<'_, '_>, command: &Command<'_>, ran: Ran, start: ObjectId) -> Result<Attempt> {
+    let Ran {
+        ended,
+        lost,
+        started,
+        output,
+        exclude,
+        exclude_changed,
+    } = ran;
+    Ok(match ended {
         _ if exclude_changed && !matches!(ended, Ended::Cancelled) => Attempt::Failed(format!(
             "{} changed while the agent ran (it is shared by every worktree; restored)",
             exclude.display()
@@ -460,14 +582,14 @@ fn attempt_task(
         Ended::Cancelled => Attempt::Interrupted,
         Ended::TimedOut => Attempt::Failed(format!(
             "timed out after {}s",
-            settings.timeout.map_or(0, |t| t.as_secs())
+            run.settings.timeout.map_or(0, |t| t.as_secs())
         )),
         Ended::Exited(code) if code != 0 => {
-            let reason = failure_reason::from_output(output);
+            let reason = failure_reason::from_output(&output);
             if started.elapsed() < CANNOT_START_WITHIN
-                && cannot_start(code, output)
-                && worktree::head(dir)? == start
-                && !worktree::is_dirty(dir)?
+                && cannot_start(code, &output)
+                && worktree::head(run.dir)? == start
+                && !worktree::is_dirty(run.dir)?
             {
                 Attempt::CannotStart(format!("exit {code}: {reason}"))
             } else {
@@ -475,19 +597,10 @@ fn attempt_task(
             }
         }
         Ended::Exited(_) => {
-            report.event(agent, Event::Checking { task: &task.id });
-            check(repo, task, test, settings, dir, start, &log, cancel)?
+            run.report.event(run.agent, Event::Checking { task: &run.task.id });
+            check(run, command.test, start, &command.log)?
         }
-    };
-    if !matches!(verdict, Attempt::Done { .. }) {
-        // The attempt's commits stay reachable for whoever wants to look.
-        let head = worktree::head(dir)?;
-        if head != start {
-            state::backup(repo, &format!("{}-attempt-{attempt}", task.id), &head.to_string())?;
-        }
-        worktree::reset(dir, start)?;
-    }
-    Ok(verdict)
+    })
 }
 
 /// Whether a quick non-zero exit means the command never got going: the
@@ -517,17 +630,8 @@ fn log_section(log: &Path, text: &str) {
 }
 
 /// Commits, ownership and acceptance: is this attempt's work acceptable?
-#[allow(clippy::too_many_arguments)]
-fn check(
-    repo: &gix::Repository,
-    task: &Task,
-    test: Option<&str>,
-    settings: &Settings,
-    dir: &Path,
-    start: ObjectId,
-    log: &Path,
-    cancel: &AtomicBool,
-) -> Result<Attempt> {
+fn check(run: &AttemptRun<'_, '_>, test: Option<&str>, start: ObjectId, log: &Path) -> Result<Attempt> {
+    let (repo, task, settings, dir, cancel) = (run.repo, run.task, run.settings, run.dir, run.cancel);
     // An agent that switched branches or detached HEAD left its work off
     // the task branch: work that builds on the start is taken (and checked
     // like any other), anything else fails the attempt.

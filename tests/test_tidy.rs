@@ -410,16 +410,12 @@ const LONG_FUNCTIONS_TO_SPLIT: &[(&str, &str, usize)] = &[
     ("commands/plan.rs", "run", 81),
     ("commands/spawn.rs", "run", 184),
     ("guard.rs", "hand_landed", 95),
-    ("merge.rs", "resume", 160),
-    ("merge.rs", "run", 174),
     ("plan/import.rs", "import", 90),
     ("plan/validate.rs", "check", 101),
     ("plan/validate.rs", "ownership", 100),
     ("process.rs", "end_leftovers", 89),
     ("process.rs", "supervise", 93),
     ("protocol.rs", "finish", 89),
-    ("runner.rs", "attempt_task", 195),
-    ("runner.rs", "run_agent", 129),
 ];
 
 #[test]

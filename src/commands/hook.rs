@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 
 use crate::error::{Context, Error, Result};
+use crate::hook_files::{carries, chained_path, hooks_dir_in, occupied, put_in_place};
 use crate::ui::Ui;
 
 /// Install or run the pre-push guard
@@ -89,8 +90,6 @@ const MARKER: &str = "git-agents pre-push guard";
 /// Where a pre-existing hook is kept when chained, under its own name (some
 /// hooks look at `basename "$0"`).
 const CHAINED: &str = "git-agents-chained/pre-push";
-/// The folder of chained hooks, next to the hooks themselves.
-const CHAINED_DIR: &str = "git-agents-chained";
 
 pub fn run(args: &HookArgs, ui: &Ui) -> Result<()> {
     match &args.action {
@@ -106,52 +105,8 @@ fn hooks_dir() -> Result<PathBuf> {
     hooks_dir_in(&workdir)
 }
 
-/// Where git run in `workdir` looks for hooks. git resolves core.hooksPath
-/// (relative, ~, per worktree) the way it will use it.
-pub(crate) fn hooks_dir_in(workdir: &Path) -> Result<PathBuf> {
-    let out = crate::process::git_in(workdir, &["rev-parse", "--path-format=absolute", "--git-path", "hooks"])?;
-    Ok(PathBuf::from(out.trim()))
-}
-
-/// Where a user's hook `name` is kept when chained, under its own name
-/// (some hooks look at `basename "$0"`).
-pub(crate) fn chained_path(dir: &Path, name: &str) -> PathBuf {
-    dir.join(CHAINED_DIR).join(name)
-}
-
-/// Whether `path` is a file that holds `marker` (one of our hooks).
-pub(crate) fn carries(path: &Path, marker: &str) -> bool {
-    std::fs::read_to_string(path).is_ok_and(|t| t.contains(marker))
-}
-
-/// A file or a symlink (even a dangling one) is at `path`.
-pub(crate) fn occupied(path: &Path) -> bool {
-    path.exists() || path.is_symlink()
-}
-
 fn is_ours(path: &Path) -> bool {
     carries(path, MARKER)
-}
-
-/// Puts the hook `write` writes at `hook`, first moving a hook already
-/// there to `chained` (which must be free); if writing fails, the moved hook
-/// is put back, so a failed install changes nothing. Returns whether a hook
-/// was moved.
-pub(crate) fn put_in_place(hook: &Path, chained: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<bool> {
-    let existing = occupied(hook);
-    let chained_dir = chained.parent().unwrap_or(chained).to_path_buf();
-    std::fs::create_dir_all(&chained_dir).context(|| format!("cannot create {}", chained_dir.display()))?;
-    if existing {
-        std::fs::rename(hook, chained)
-            .context(|| format!("cannot move {} to {}", hook.display(), chained.display()))?;
-    }
-    if let Err(e) = write(hook) {
-        if existing {
-            let _ = std::fs::rename(chained, hook);
-        }
-        return Err(e);
-    }
-    Ok(existing)
 }
 
 /// The human line, or with `json` the outcome alone on stdout.

@@ -133,14 +133,14 @@ impl Remote {
             }
             match judge_rejection(&rejected, &stderr) {
                 Rejection::LostRace => return Err(WriteError::Moved),
-                Rejection::LockHeld if attempt < PUSH_RETRIES => {
+                Rejection::LockHeld | Rejection::CheckRaced if attempt < PUSH_RETRIES => {
                     attempt += 1;
                     std::thread::sleep(Duration::from_millis(
                         20 * attempt as u64 + u64::from(std::process::id() % 17),
                     ));
                     continue;
                 }
-                Rejection::LockHeld | Rejection::Refused => {}
+                Rejection::LockHeld | Rejection::CheckRaced | Rejection::Refused => {}
             }
             return Err(WriteError::Failed(refused(remote, &rejected, &stderr)));
         }
@@ -405,6 +405,11 @@ enum Rejection {
     LostRace,
     /// A lock file on the remote (a concurrent push, or one a crash left).
     LockHeld,
+    /// The remote's own connectivity check failed on a ref another push was
+    /// changing at that moment ("missing necessary objects", "bad object
+    /// refs/agents/…"; seen with 9 pushers on one git daemon): nothing was
+    /// written, and the same push goes through once the other one is done.
+    CheckRaced,
     Refused,
 }
 
@@ -426,6 +431,8 @@ fn judge_rejection(rejected: &[&str], stderr: &str) -> Rejection {
         Rejection::LostRace
     } else if has("cannot lock ref") {
         Rejection::LockHeld
+    } else if has("missing necessary objects") && has("bad object refs/agents/") {
+        Rejection::CheckRaced
     } else {
         Rejection::Refused
     }
@@ -643,5 +650,23 @@ impl MirrorLock {
 impl Drop for MirrorLock {
     fn drop(&mut self) {
         let _ = self.0.unlock();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{judge_rejection, Rejection};
+
+    #[test]
+    fn a_connectivity_check_that_raced_another_push_is_retried_not_reported() {
+        // As a 9-pusher fleet on one git daemon saw it.
+        let rejected = ["2ac8486:refs/agents/tasks/claimed/t035 [remote rejected] (missing necessary objects)"];
+        let stderr = "remote: fatal: bad object refs/agents/tasks/available/t084\n";
+        assert!(matches!(judge_rejection(&rejected, stderr), Rejection::CheckRaced));
+        // A remote that really lacks objects says so without naming one of our refs.
+        let stderr = "remote: fatal: bad object 2ac8486\n";
+        assert!(matches!(judge_rejection(&rejected, stderr), Rejection::Refused));
+        let rejected = ["x:refs/agents/tasks/claimed/t035 [remote rejected] (cannot lock ref 'x')"];
+        assert!(matches!(judge_rejection(&rejected, ""), Rejection::LockHeld));
     }
 }
