@@ -240,10 +240,14 @@ impl Validator<'_> {
                     "an id becomes part of ref and branch names: use letters, digits, '-', '_' and '.'",
                 );
             }
-            if let Some(&first) = index.get(id.get_ref()) {
-                let first_line = Problem::new("")
+            // The line of an earlier task's id, for "first on line N".
+            let line_of = |first: usize| {
+                Problem::new("")
                     .at(self.source, raw.tasks[first].get_ref().id.span())
-                    .line;
+                    .line
+            };
+            if let Some(&first) = index.get(id.get_ref()) {
+                let first_line = line_of(first);
                 self.problem_at(
                     id.span(),
                     format!(
@@ -257,9 +261,7 @@ impl Validator<'_> {
                 index.insert(id.get_ref().clone(), i);
                 if let Some(&first) = folded.get(&ids::fold(id.get_ref())) {
                     let first_id = raw.tasks[first].get_ref().id.get_ref();
-                    let first_line = Problem::new("")
-                        .at(self.source, raw.tasks[first].get_ref().id.span())
-                        .line;
+                    let first_line = line_of(first);
                     self.problem_at(
                         id.span(),
                         format!(
