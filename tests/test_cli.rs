@@ -35,23 +35,26 @@ fn help_lists_the_whole_command_surface() {
     insta::assert_snapshot!(out);
 }
 
-#[test]
-fn every_subcommand_teaches_by_example() {
-    let env = TestEnv::new();
-    let help = env.run(env.root(), &["--help"]);
-    let commands: Vec<&str> = help
-        .stdout
-        .split("Commands:\n")
+/// The subcommands the top-level help lists, `help` aside.
+fn listed_commands(help: &str) -> Vec<String> {
+    help.split("Commands:\n")
         .nth(1)
         .expect("a command list")
         .lines()
         .take_while(|l| l.starts_with("  "))
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|c| *c != "help")
-        .collect();
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .filter(|c| c != "help")
+        .collect()
+}
+
+#[test]
+fn every_subcommand_teaches_by_example() {
+    let env = TestEnv::new();
+    let help = env.run(env.root(), &["--help"]);
+    let commands = listed_commands(&help.stdout);
     assert!(commands.len() > 15, "{commands:?}");
-    for cmd in commands {
-        let out = env.run(env.root(), &[cmd, "--help"]);
+    for cmd in &commands {
+        let out = env.run(env.root(), &[cmd.as_str(), "--help"]);
         out.success();
         let examples: Vec<&str> = out
             .stdout
@@ -173,16 +176,7 @@ fn global_options_are_listed_once_at_the_top_and_still_work_everywhere() {
         top.stdout.contains("--remote <NAME>") && top.stdout.contains("-q, --quiet"),
         "{top}"
     );
-    let commands: Vec<String> = top
-        .stdout
-        .split("Commands:\n")
-        .nth(1)
-        .expect("a command list")
-        .lines()
-        .take_while(|l| l.starts_with("  "))
-        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
-        .filter(|c| c != "help")
-        .collect();
+    let commands = listed_commands(&top.stdout);
     let mut helps = commands.iter().map(|c| vec![c.as_str()]).collect::<Vec<_>>();
     helps.push(vec!["hook", "install"]);
     for cmd in helps {
