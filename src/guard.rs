@@ -234,14 +234,34 @@ fn hand_landed(
     {
         return Ok(None);
     }
+    let line = first_parent_line(&parents, tip);
+    let owner = task_owners(tasks, &parents, &line);
+    if owner.is_empty() {
+        return Ok(None);
+    }
+    let landed = landed_commits(repo, commits, &parents, &owner);
+    Ok(unlanded_work(push, commits, &owner, &landed))
+}
+
+/// The first-parent line of what is pushed, from `tip`, inside the range.
+fn first_parent_line(parents: &HashMap<ObjectId, Vec<ObjectId>>, tip: ObjectId) -> HashSet<ObjectId> {
     let mut line = HashSet::new();
     let mut next = Some(tip);
     while let Some(c) = next.filter(|c| parents.contains_key(c)) {
         line.insert(c);
         next = parents[&c].first().copied();
     }
-    // Whose work each commit is: dependencies come first, so commits a
-    // dependent's branch merged in are named as the dependency's.
+    line
+}
+
+/// Whose work each commit of the range is, by task id.
+fn task_owners<'t>(
+    tasks: &'t [TaskTips],
+    parents: &HashMap<ObjectId, Vec<ObjectId>>,
+    line: &HashSet<ObjectId>,
+) -> HashMap<ObjectId, &'t str> {
+    // Dependencies come first, so commits a dependent's branch merged in
+    // are named as the dependency's.
     let mut owner: HashMap<ObjectId, &str> = HashMap::new();
     for task in tasks {
         // A branch tip on the line may be nothing but the commit the branch
@@ -252,15 +272,23 @@ fn hand_landed(
                 .filter(|c| parents.contains_key(*c) && !line.contains(*c)),
         );
         for &start in starts {
-            let stop = if line.contains(&start) { None } else { Some(&line) };
-            for c in below(&parents, [start], stop) {
+            let stop = if line.contains(&start) { None } else { Some(line) };
+            for c in below(parents, [start], stop) {
                 owner.entry(c).or_insert(task.id.as_str());
             }
         }
     }
-    if owner.is_empty() {
-        return Ok(None);
-    }
+    owner
+}
+
+/// The commits of the range a noted landing commit answers for: itself
+/// and what it brings.
+fn landed_commits(
+    repo: &gix::Repository,
+    commits: &[gix::Commit<'_>],
+    parents: &HashMap<ObjectId, Vec<ObjectId>>,
+    owner: &HashMap<ObjectId, &str>,
+) -> HashSet<ObjectId> {
     let mut landed: HashSet<ObjectId> = HashSet::new();
     for commit in commits {
         let merged = match parents[&commit.id].as_slice() {
@@ -279,10 +307,20 @@ fn hand_landed(
         }
         landed.insert(commit.id);
         if let Some((first, brought)) = merged {
-            let on_target = below(&parents, [first], None);
-            landed.extend(below(&parents, brought.iter().copied(), None).difference(&on_target));
+            let on_target = below(parents, [first], None);
+            landed.extend(below(parents, brought.iter().copied(), None).difference(&on_target));
         }
     }
+    landed
+}
+
+/// The refusal for task commits of the range that are not `landed`.
+fn unlanded_work(
+    push: &Push,
+    commits: &[gix::Commit<'_>],
+    owner: &HashMap<ObjectId, &str>,
+    landed: &HashSet<ObjectId>,
+) -> Option<Refusal> {
     let mut names: Vec<&str> = Vec::new();
     let mut items = Vec::new();
     for commit in commits.iter().filter(|c| !landed.contains(&c.id)) {
@@ -293,10 +331,10 @@ fn hand_landed(
         items.push(format!("{} (task `{id}`)", one_line(commit)));
     }
     if items.is_empty() {
-        return Ok(None);
+        return None;
     }
     let branch = push.local_ref.trim_start_matches("refs/heads/");
-    Ok(Some(Refusal {
+    Some(Refusal {
         reference: push.remote_ref.clone(),
         problem: format!(
             "{branch} would publish work of {} `{}` that no tested `git agents merge` landed",
@@ -307,7 +345,7 @@ fn hand_landed(
         fix: "undo the hand merge or fast-forward (the work stays on its task branch) and land it \
               with `git agents merge --test CMD`, which tests each merge and notes it"
             .into(),
-    }))
+    })
 }
 
 /// The commits of `parents` (the pushed range) reachable from `from`
@@ -366,8 +404,7 @@ fn task_tips(repo: &gix::Repository, plan: &Plan) -> Result<Vec<TaskTips>> {
         let tips = tips.entry(id.clone()).or_insert_with(|| empty(&id));
         if matches!(task.state, TaskState::Done | TaskState::Merged) {
             let head = state::TaskRecord::read(repo, task.oid)?.head;
-            tips.heads
-                .extend(head.and_then(|h| ObjectId::from_hex(h.as_bytes()).ok()));
+            tips.heads.extend(head);
         }
     }
     for (id, task) in tips.iter_mut() {

@@ -110,9 +110,7 @@ fn checked_work(
     record: &state::TaskRecord,
 ) -> Result<std::result::Result<(ObjectId, Option<ObjectId>), String>> {
     let branch = record.branch.clone().unwrap_or_else(|| crate::layout::task_branch(id));
-    let parse = |s: &Option<String>| s.as_deref().and_then(|h| ObjectId::from_hex(h.as_bytes()).ok());
-    let recorded = parse(&record.head);
-    let start = parse(&record.start);
+    let (recorded, start) = (record.head, record.start);
     let now = crate::repo::branch_tip(repo, &branch)?;
     Ok(match (recorded, now) {
         (Some(r), Some(n)) if r == n => Ok((r, start)),
@@ -438,16 +436,14 @@ fn land_candidate<P: FnMut(Progress<'_>)>(
     if m.run.opts.dry_run {
         m.current = candidate;
     } else {
-        match land_one(
-            m.ctx,
-            &m.run,
+        let landing = Landing {
             task,
-            step,
-            m.current,
+            current: m.current,
             candidate,
+            step,
             started,
-            &mut m.progress,
-        )? {
+        };
+        match land_one(m.ctx, &m.run, &landing, &mut m.progress)? {
             Ok(when) => {
                 m.current = candidate;
                 cached = when;
@@ -516,7 +512,6 @@ fn owned_change_outside(
             .get(dep)
             .and_then(|t| state::TaskRecord::read(repo, t.oid).ok())
             .and_then(|r| r.head)
-            .and_then(|h| ObjectId::from_hex(h.as_bytes()).ok())
         {
             hidden.push(head);
         }
@@ -558,22 +553,35 @@ fn dirty_checkout(workdir: &Path, target: &str) -> Result<Option<Stop>> {
     }))
 }
 
+/// One task's turn to land: what [`land_one`] tests, notes and lands.
+struct Landing<'a> {
+    task: &'a Task,
+    /// The target's tip the candidate was merged on.
+    current: ObjectId,
+    /// The merge of the task's work on `current`.
+    candidate: ObjectId,
+    /// The run's bookkeeping for the progress lines and the note: the
+    /// step's label and when the task's turn began.
+    step: &'a str,
+    started: Instant,
+}
+
 /// Test (unless cached), note, land, mark merged: one task's `candidate`
 /// from `current`. A stop leaves the target untouched. `Ok(Some(when))`:
 /// the test was not run, the tree had passed it `when`.
-// `step` and `started` are the run's bookkeeping for the progress lines; a
-// struct for them would be built at both call sites only to be taken apart.
-#[allow(clippy::too_many_arguments)]
 fn land_one(
     ctx: &Context<'_>,
     run: &Run<'_>,
-    task: &Task,
-    step: &str,
-    current: ObjectId,
-    candidate: ObjectId,
-    started: Instant,
+    landing: &Landing<'_>,
     progress: &mut impl FnMut(Progress<'_>),
 ) -> Result<std::result::Result<Option<String>, Stop>> {
+    let Landing {
+        task,
+        current,
+        candidate,
+        step,
+        started,
+    } = *landing;
     let repo = ctx.repo;
     let mut result = "not tested".to_string();
     let mut cached = None;
@@ -752,8 +760,6 @@ pub fn resume(
     let task_id = stopped.stopped_task.clone().unwrap_or_default();
     let seen = stopped
         .seen
-        .as_deref()
-        .and_then(|s| ObjectId::from_hex(s.as_bytes()).ok())
         .ok_or_else(|| Error::failure("the stopped merge does not say where the target was"))?;
     let run = Run::new(ctx, workdir, opts, stopped.target.clone())?;
     // Giving the lock back keeps the stop as it was, options included.
@@ -779,7 +785,14 @@ pub fn resume(
     } else {
         candidate
     };
-    let cached = match land_one(ctx, &run, &task, step, seen, candidate, started, &mut progress)? {
+    let landing = Landing {
+        task: &task,
+        current: seen,
+        candidate,
+        step,
+        started,
+    };
+    let cached = match land_one(ctx, &run, &landing, &mut progress)? {
         Ok(when) => when,
         Err(stop) => return stopped_again(lock, &run, task_id, seen, stop),
     };
@@ -928,11 +941,7 @@ pub fn abort(ctx: &Context<'_>, workdir: &Path) -> Result<Option<state::MergeRec
     let dir = crate::layout::integration_worktree(&crate::worktree::root(ctx.repo, workdir));
     if dir.exists() {
         let _ = process::git_in(&dir, &["merge", "--abort"]);
-        if let Some(seen) = record
-            .seen
-            .as_deref()
-            .and_then(|s| ObjectId::from_hex(s.as_bytes()).ok())
-        {
+        if let Some(seen) = record.seen {
             crate::worktree::reset(&dir, seen)?;
         }
     }

@@ -148,15 +148,21 @@ pub const DEFAULT_GRACE: std::time::Duration = std::time::Duration::from_secs(5)
 pub fn supervise(
     child: &Supervised<'_>,
     cancel: &std::sync::atomic::AtomicBool,
-    mut tick: impl FnMut() -> bool,
+    tick: impl FnMut() -> bool,
 ) -> Result<Ended> {
-    use std::io::BufRead;
-    use std::os::unix::process::CommandExt;
-    use std::sync::atomic::Ordering;
-
     let Some(program) = child.argv.first() else {
         return Err(Error::usage("the agent command is empty").hint("give the program and its arguments"));
     };
+    let mut keeper = start_keeper(child, program)?;
+    watch(&mut keeper, child, program, cancel, tick)
+}
+
+/// Starts `child` under a keeper with its output appended to the log, and
+/// returns the keeper once it says the command started.
+fn start_keeper(child: &Supervised<'_>, program: &str) -> Result<std::process::Child> {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -198,6 +204,20 @@ pub fn supervise(
             .unwrap_or("its keeper ended first");
         return Err(cannot_start(&why));
     }
+    Ok(keeper)
+}
+
+/// Waits for the keeper to end, calling `tick` about once a second, and
+/// stops it on timeout, when `cancel` becomes true or `tick` says stop.
+fn watch(
+    keeper: &mut std::process::Child,
+    child: &Supervised<'_>,
+    program: &str,
+    cancel: &std::sync::atomic::AtomicBool,
+    mut tick: impl FnMut() -> bool,
+) -> Result<Ended> {
+    use std::sync::atomic::Ordering;
+
     let started = std::time::Instant::now();
     let mut last_tick = started;
     let mut keep_going = true;
@@ -215,20 +235,7 @@ pub fn supervise(
             None
         };
         if let Some(verdict) = verdict {
-            // The keeper does the SIGTERM, the grace period and the SIGKILL.
-            signal(keeper.id(), libc::SIGTERM);
-            let stopping = std::time::Instant::now();
-            while stopping.elapsed() < child.grace + KEEPER_MARGIN && matches!(keeper.try_wait(), Ok(None)) {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            if matches!(keeper.try_wait(), Ok(None)) {
-                // A keeper that cannot finish: end what it keeps, then it.
-                for pid in descendants(keeper.id()) {
-                    signal(pid, libc::SIGKILL);
-                }
-                signal(keeper.id(), libc::SIGKILL);
-            }
-            let _ = keeper.wait();
+            stop_keeper(keeper, child.grace);
             return Ok(verdict);
         }
         if last_tick.elapsed() >= std::time::Duration::from_secs(1) {
@@ -237,6 +244,24 @@ pub fn supervise(
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+/// Stops a keeper and what it keeps, and reaps it.
+fn stop_keeper(keeper: &mut std::process::Child, grace: std::time::Duration) {
+    // The keeper does the SIGTERM, the grace period and the SIGKILL.
+    signal(keeper.id(), libc::SIGTERM);
+    let stopping = std::time::Instant::now();
+    while stopping.elapsed() < grace + KEEPER_MARGIN && matches!(keeper.try_wait(), Ok(None)) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    if matches!(keeper.try_wait(), Ok(None)) {
+        // A keeper that cannot finish: end what it keeps, then it.
+        for pid in descendants(keeper.id()) {
+            signal(pid, libc::SIGKILL);
+        }
+        signal(keeper.id(), libc::SIGKILL);
+    }
+    let _ = keeper.wait();
 }
 
 /// The hidden subcommand [`supervise`] runs every command through.
@@ -375,62 +400,9 @@ pub fn end_leftovers(dir: &std::path::Path, grace: std::time::Duration) -> Vec<S
         return Vec::new();
     };
     let all = processes();
-    let parent_of = |pid: u32| all.iter().find(|(p, _)| *p == pid).map(|&(_, ppid)| ppid);
-    // Never this process or what it runs under (spawn started from inside).
-    let mut mine = vec![std::process::id()];
-    while let Some(ppid) = mine
-        .last()
-        .and_then(|&p| parent_of(p))
-        .filter(|p| *p > 0 && !mine.contains(p))
-    {
-        mine.push(ppid);
-    }
-    let mut roots = Vec::new();
-    let mut others = Vec::new();
-    for &(pid, _) in &all {
-        let Ok(cwd) = std::fs::read_link(format!("/proc/{pid}/cwd")) else {
-            continue;
-        };
-        // A folder removed since still names where the process writes.
-        let cwd = cwd.to_string_lossy().trim_end_matches(" (deleted)").to_string();
-        if mine.contains(&pid) || !std::path::Path::new(&cwd).starts_with(&dir) {
-            continue;
-        }
-        let mut runner = None;
-        let mut at = pid;
-        for _ in 0..all.len() {
-            if let Some(parent) = keeper_parent(at) {
-                runner = Some((parent_of(at) == Some(parent)).then_some(parent));
-                break;
-            }
-            match parent_of(at) {
-                Some(ppid) if ppid > 1 => at = ppid,
-                _ => break,
-            }
-        }
-        match runner {
-            Some(None) => roots.push(pid),
-            None if has_env(pid, "GIT_AGENTS_TASK") => roots.push(pid),
-            Some(Some(runner)) if runner == std::process::id() => {}
-            owner => others.push((pid, owner.flatten())),
-        }
-    }
-    let mut warnings = Vec::new();
+    let (roots, others) = working_in(&all, &dir);
     let doomed = below(&all, &roots);
-    for (pid, runner) in others.into_iter().filter(|(pid, _)| !doomed.contains(pid)) {
-        warnings.push(match runner {
-            Some(runner) => format!(
-                "{} in {} is an agent of another `git agents spawn` (pid {runner}) using the same worktree; left running",
-                describe_pid(pid),
-                dir.display()
-            ),
-            None => format!(
-                "{} runs in {}, which spawn now uses; it is not an agent's, so it was left running",
-                describe_pid(pid),
-                dir.display()
-            ),
-        });
-    }
+    let mut warnings = left_running(&dir, others, &doomed);
     if roots.is_empty() {
         return warnings;
     }
@@ -457,6 +429,85 @@ pub fn end_leftovers(dir: &std::path::Path, grace: std::time::Duration) -> Vec<S
             named.join(", ")
         ),
     );
+    warnings
+}
+
+/// The processes whose current folder is inside `dir`, sorted for
+/// [`end_leftovers`]: those to end (each with what is below it), and the
+/// others to leave running, each with the runner it is an agent of, if any.
+fn working_in(all: &[(u32, u32)], dir: &std::path::Path) -> (Vec<u32>, Vec<(u32, Option<u32>)>) {
+    // Never this process or what it runs under (spawn started from inside).
+    let mut mine = vec![std::process::id()];
+    while let Some(ppid) = mine
+        .last()
+        .and_then(|&p| parent_of(all, p))
+        .filter(|p| *p > 0 && !mine.contains(p))
+    {
+        mine.push(ppid);
+    }
+    let mut roots = Vec::new();
+    let mut others = Vec::new();
+    for &(pid, _) in all {
+        let Ok(cwd) = std::fs::read_link(format!("/proc/{pid}/cwd")) else {
+            continue;
+        };
+        // A folder removed since still names where the process writes.
+        let cwd = cwd.to_string_lossy().trim_end_matches(" (deleted)").to_string();
+        if mine.contains(&pid) || !std::path::Path::new(&cwd).starts_with(dir) {
+            continue;
+        }
+        match keeper_runner(all, pid) {
+            Some(None) => roots.push(pid),
+            None if has_env(pid, "GIT_AGENTS_TASK") => roots.push(pid),
+            Some(Some(runner)) if runner == std::process::id() => {}
+            owner => others.push((pid, owner.flatten())),
+        }
+    }
+    (roots, others)
+}
+
+/// The parent of `pid` in `all`.
+fn parent_of(all: &[(u32, u32)], pid: u32) -> Option<u32> {
+    all.iter().find(|(p, _)| *p == pid).map(|&(_, ppid)| ppid)
+}
+
+/// The runner of the nearest keeper at or above `pid`: `None` when there
+/// is no keeper, `Some(None)` when its runner is gone (the keeper is no
+/// longer the runner's child), `Some(Some(runner))` when it is alive.
+fn keeper_runner(all: &[(u32, u32)], pid: u32) -> Option<Option<u32>> {
+    let mut runner = None;
+    let mut at = pid;
+    for _ in 0..all.len() {
+        if let Some(parent) = keeper_parent(at) {
+            runner = Some((parent_of(all, at) == Some(parent)).then_some(parent));
+            break;
+        }
+        match parent_of(all, at) {
+            Some(ppid) if ppid > 1 => at = ppid,
+            _ => break,
+        }
+    }
+    runner
+}
+
+/// A warning for each process in `dir` that is left running (`others` not
+/// below one that is ended), with the runner it is an agent of, if any.
+fn left_running(dir: &std::path::Path, others: Vec<(u32, Option<u32>)>, doomed: &[u32]) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for (pid, runner) in others.into_iter().filter(|(pid, _)| !doomed.contains(pid)) {
+        warnings.push(match runner {
+            Some(runner) => format!(
+                "{} in {} is an agent of another `git agents spawn` (pid {runner}) using the same worktree; left running",
+                describe_pid(pid),
+                dir.display()
+            ),
+            None => format!(
+                "{} runs in {}, which spawn now uses; it is not an agent's, so it was left running",
+                describe_pid(pid),
+                dir.display()
+            ),
+        });
+    }
     warnings
 }
 

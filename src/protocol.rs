@@ -317,8 +317,29 @@ pub enum Verdict {
     Release,
 }
 
-/// Applies `verdict` to `id`, which `agent` must hold (unless `force`).
-pub fn finish(ctx: &Context<'_>, agent: &str, id: &str, verdict: Verdict, force: bool) -> Result<TaskRecord> {
+/// Applies `verdict` to `id`, which `agent` must hold.
+pub fn finish(ctx: &Context<'_>, agent: &str, id: &str, verdict: Verdict) -> Result<TaskRecord> {
+    apply_verdict(ctx, agent, id, verdict, Holder::Agent)
+}
+
+/// Applies `verdict` to `id` whoever holds it: a person's `--force`. The
+/// transition records that it was forced when another agent held it.
+pub fn finish_forced(ctx: &Context<'_>, agent: &str, id: &str, verdict: Verdict) -> Result<TaskRecord> {
+    apply_verdict(ctx, agent, id, verdict, Holder::Anyone)
+}
+
+/// Who may apply a verdict to a claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Holder {
+    /// Only the agent that holds it.
+    Agent,
+    /// Anyone (`--force`).
+    Anyone,
+}
+
+/// Applies `verdict` to claimed task `id` for `agent`, once `may` lets
+/// it: retried on fresh state when another writer got there first.
+fn apply_verdict(ctx: &Context<'_>, agent: &str, id: &str, verdict: Verdict, may: Holder) -> Result<TaskRecord> {
     ctx.task_known(id)?;
     let lease = ctx.lease_seconds()? as i64;
     for _ in 0..MAX_RACES {
@@ -326,69 +347,16 @@ pub fn finish(ctx: &Context<'_>, agent: &str, id: &str, verdict: Verdict, force:
         let from = claimed(&snap, id)?;
         let old = TaskRecord::read(ctx.repo, from.oid)?;
         let holder = old.agent.clone().unwrap_or_default();
-        if holder != agent && !force {
+        if holder != agent && may == Holder::Agent {
             return Err(
                 Error::usage(format!("task `{id}` is claimed by {holder}, not by {agent}"))
                     .hint("only the agent holding a claim may change it; a person can add `--force` (it is recorded)"),
             );
         }
-        let (state, message, record) = match &verdict {
-            Verdict::Heartbeat => {
-                let mut r = old.next(TaskState::Claimed, agent, ctx.now);
-                r.lease_until = Some(ctx.now + lease);
-                (TaskState::Claimed, format!("heartbeat {id} by {agent}"), r)
-            }
-            Verdict::Done {
-                branch,
-                start,
-                unverified,
-            } => {
-                let mut r = old.next(TaskState::Done, agent, ctx.now);
-                r.start = start.map(|s| s.to_string());
-                r.unverified = *unverified;
-                let name = branch.clone().unwrap_or_else(|| crate::layout::task_branch(id));
-                r.head = branch_head(ctx.repo, &name, branch.is_some())?;
-                if let Some(head) = r
-                    .head
-                    .as_deref()
-                    .and_then(|h| gix::ObjectId::from_hex(h.as_bytes()).ok())
-                {
-                    state::backend::current(ctx.repo)?.publish_branch(ctx.repo, id, head)?;
-                }
-                r.branch = Some(name);
-                let skipped = if *unverified {
-                    " (acceptance skipped: --no-verify)"
-                } else {
-                    ""
-                };
-                (TaskState::Done, format!("done {id} by {agent}{skipped}"), r)
-            }
-            Verdict::Fail { reason } => {
-                let mut r = old.next(TaskState::Available, agent, ctx.now).unclaimed();
-                r.attempts = old.attempts + 1;
-                r.last_failure = Some(reason.clone());
-                let state = if r.attempts >= ctx.plan().agent.max_attempts {
-                    TaskState::Blocked
-                } else {
-                    TaskState::Available
-                };
-                r.state = state;
-                (state, format!("fail {id} by {agent}: {reason}"), r)
-            }
-            Verdict::Block { reason } => {
-                let mut r = old.next(TaskState::Blocked, agent, ctx.now).unclaimed();
-                r.attempts = old.attempts + 1;
-                r.last_failure = Some(reason.clone());
-                (TaskState::Blocked, format!("block {id} by {agent}: {reason}"), r)
-            }
-            Verdict::Release => {
-                let r = old.next(TaskState::Available, agent, ctx.now).unclaimed();
-                (TaskState::Available, format!("release {id} by {agent}"), r)
-            }
-        };
+        let (state, message, record) = next_record(ctx, agent, id, &verdict, &old, lease)?;
         let mut record = record;
         record.state = state;
-        record.forced = force && holder != agent;
+        record.forced = may == Holder::Anyone && holder != agent;
         let message = if record.forced {
             format!("{message} (forced; held by {holder})")
         } else {
@@ -408,6 +376,68 @@ pub fn finish(ctx: &Context<'_>, agent: &str, id: &str, verdict: Verdict, force:
     Err(lost_too_often())
 }
 
+/// The state, commit message and record that `verdict` by `agent` makes
+/// of `old`, the record of claimed task `id`.
+fn next_record(
+    ctx: &Context<'_>,
+    agent: &str,
+    id: &str,
+    verdict: &Verdict,
+    old: &TaskRecord,
+    lease: i64,
+) -> Result<(TaskState, String, TaskRecord)> {
+    Ok(match verdict {
+        Verdict::Heartbeat => {
+            let mut r = old.next(TaskState::Claimed, agent, ctx.now);
+            r.lease_until = Some(ctx.now + lease);
+            (TaskState::Claimed, format!("heartbeat {id} by {agent}"), r)
+        }
+        Verdict::Done {
+            branch,
+            start,
+            unverified,
+        } => {
+            let mut r = old.next(TaskState::Done, agent, ctx.now);
+            r.start = *start;
+            r.unverified = *unverified;
+            let name = branch.clone().unwrap_or_else(|| crate::layout::task_branch(id));
+            r.head = branch_head(ctx.repo, &name, branch.is_some())?;
+            if let Some(head) = r.head {
+                state::backend::current(ctx.repo)?.publish_branch(ctx.repo, id, head)?;
+            }
+            r.branch = Some(name);
+            let skipped = if *unverified {
+                " (acceptance skipped: --no-verify)"
+            } else {
+                ""
+            };
+            (TaskState::Done, format!("done {id} by {agent}{skipped}"), r)
+        }
+        Verdict::Fail { reason } => {
+            let mut r = old.next(TaskState::Available, agent, ctx.now).unclaimed();
+            r.attempts = old.attempts + 1;
+            r.last_failure = Some(reason.clone());
+            let state = if r.attempts >= ctx.plan().agent.max_attempts {
+                TaskState::Blocked
+            } else {
+                TaskState::Available
+            };
+            r.state = state;
+            (state, format!("fail {id} by {agent}: {reason}"), r)
+        }
+        Verdict::Block { reason } => {
+            let mut r = old.next(TaskState::Blocked, agent, ctx.now).unclaimed();
+            r.attempts = old.attempts + 1;
+            r.last_failure = Some(reason.clone());
+            (TaskState::Blocked, format!("block {id} by {agent}: {reason}"), r)
+        }
+        Verdict::Release => {
+            let r = old.next(TaskState::Available, agent, ctx.now).unclaimed();
+            (TaskState::Available, format!("release {id} by {agent}"), r)
+        }
+    })
+}
+
 /// Applies a transition: `true` when it landed, `false` when another writer
 /// got there first (the caller looks again on fresh state).
 fn landed(ctx: &Context<'_>, m: Move<'_>) -> Result<bool> {
@@ -421,20 +451,18 @@ fn landed(ctx: &Context<'_>, m: Move<'_>) -> Result<bool> {
 fn claimed(snap: &Snapshot, id: &str) -> Result<TaskRef> {
     match snap.tasks.get(id) {
         Some(t) if t.state == TaskState::Claimed => Ok(t.clone()),
-        Some(t) => Err(
-            Error::usage(format!("task `{id}` is not claimed (it is {})", t.state.as_str()))
-                .hint(format!("claim it first: `git agents claim {id}`")),
-        ),
+        Some(t) => Err(Error::usage(format!("task `{id}` is not claimed (it is {})", t.state))
+            .hint(format!("claim it first: `git agents claim {id}`"))),
         None => Err(Error::failure(format!("task `{id}` has no state ref"))
             .hint("record the plan again with `git agents plan --yes`")),
     }
 }
 
-fn branch_head(repo: &gix::Repository, branch: &str, required: bool) -> Result<Option<String>> {
+fn branch_head(repo: &gix::Repository, branch: &str, required: bool) -> Result<Option<gix::ObjectId>> {
     let found = gix::refs::FullName::try_from(format!("refs/heads/{branch}"))
         .ok()
         .and_then(|name| repo.try_find_reference(&name).ok().flatten())
-        .and_then(|r| r.try_id().map(|id| id.to_string()));
+        .and_then(|r| r.try_id().map(|id| id.detach()));
     if found.is_none() && required {
         return Err(Error::usage(format!("branch `{branch}` does not exist"))
             .hint("name the branch that holds the task's work, or leave out `--branch`"));
@@ -451,10 +479,7 @@ pub fn mark_merged(ctx: &Context<'_>, id: &str, commit: gix::ObjectId) -> Result
             return Err(missing(id));
         };
         if from.state != TaskState::Done {
-            return Err(Error::failure(format!(
-                "task `{id}` is {}, not done",
-                from.state.as_str()
-            )));
+            return Err(Error::failure(format!("task `{id}` is {}, not done", from.state)));
         }
         let old = TaskRecord::read(ctx.repo, from.oid)?;
         let record = old.next(TaskState::Merged, &by, ctx.now);
@@ -484,7 +509,7 @@ pub fn requeue(ctx: &Context<'_>, id: &str) -> Result<TaskRecord> {
         if !matches!(from.state, TaskState::Blocked | TaskState::Done) {
             return Err(Error::usage(format!(
                 "task `{id}` is {}; only blocked or done tasks can be requeued",
-                from.state.as_str()
+                from.state
             ))
             .hint(match from.state {
                 TaskState::Claimed => {
@@ -499,7 +524,7 @@ pub fn requeue(ctx: &Context<'_>, id: &str) -> Result<TaskRecord> {
         let m = Move {
             id,
             from,
-            message: format!("requeue {id} by {by} (was {})", from.state.as_str()),
+            message: format!("requeue {id} by {by} (was {})", from.state),
             record: record.clone(),
             agent: None,
         };
@@ -611,7 +636,7 @@ fn not_claimable(ctx: &Context<'_>, snap: &Snapshot, id: &str, why: Readiness) -
             .hint(format!(
                 "see why with `git agents log {id}`; make it available again with `git agents requeue {id}`"
             )),
-        Readiness::Taken(state) => nothing(format!("task `{id}` is already {}", state.as_str())),
+        Readiness::Taken(state) => nothing(format!("task `{id}` is already {state}")),
     }
 }
 
@@ -651,7 +676,7 @@ fn describe_all(ctx: &Context<'_>, snap: &Snapshot, ids: &[String]) -> String {
     ids.iter()
         .map(|d| match snap.tasks.get(d) {
             Some(t) if t.state == TaskState::Claimed => format!("{d} ({})", describe_claim(ctx, snap, d)),
-            Some(t) => format!("{d} ({})", t.state.as_str()),
+            Some(t) => format!("{d} ({})", t.state),
             None => d.clone(),
         })
         .collect::<Vec<_>>()

@@ -145,8 +145,7 @@ pub fn run_agent(
             Err(e) => {
                 // Never leave a claim behind: the task fails this attempt, the agent stops.
                 let reason = format!("the runner failed: {}", e.message);
-                let _ = Context::load(&repo)
-                    .and_then(|c| protocol::finish(&c, agent, &id, Verdict::Fail { reason }, false));
+                let _ = Context::load(&repo).and_then(|c| protocol::finish(&c, agent, &id, Verdict::Fail { reason }));
                 let _ = worktree::detach(&dir);
                 return Err(e);
             }
@@ -172,26 +171,26 @@ fn record_outcome(run: &AttemptRun<'_, '_>, outcome: Attempt) -> Result<Option<(
                 start: Some(start),
                 unverified: false,
             };
-            let r = protocol::finish(&fresh, agent, id, verdict, false)?;
+            let r = protocol::finish(&fresh, agent, id, verdict)?;
             (r.state, "done".to_string())
         }
         Attempt::Failed(reason) => {
-            let r = protocol::finish(&fresh, agent, id, Verdict::Fail { reason: reason.clone() }, false)?;
+            let r = protocol::finish(&fresh, agent, id, Verdict::Fail { reason: reason.clone() })?;
             (r.state, reason)
         }
         Attempt::Blocked(reason) => {
-            let r = protocol::finish(&fresh, agent, id, Verdict::Block { reason: reason.clone() }, false)?;
+            let r = protocol::finish(&fresh, agent, id, Verdict::Block { reason: reason.clone() })?;
             (r.state, reason)
         }
         Attempt::Interrupted => {
-            protocol::finish(&fresh, agent, id, Verdict::Release, false)?;
+            protocol::finish(&fresh, agent, id, Verdict::Release)?;
             report.event(agent, Event::Stopped("interrupted; task released".into()));
             return Ok(None);
         }
         Attempt::Lost => (TaskState::Available, "claim lost (lease expired)".to_string()),
         Attempt::CannotStart(reason) => {
             settings.halt.store(true, Ordering::SeqCst);
-            protocol::finish(&fresh, agent, id, Verdict::Release, false)?;
+            protocol::finish(&fresh, agent, id, Verdict::Release)?;
             report.event(
                 agent,
                 Event::Stopped("the agent command cannot start; task released".into()),
@@ -223,7 +222,7 @@ fn prepare_agent_worktree(run: &AttemptRun<'_, '_>) -> Result<()> {
             false => Ok(()),
         });
     if let Err(e) = made {
-        let _ = Context::load(repo).and_then(|c| protocol::finish(&c, agent, id, Verdict::Release, false));
+        let _ = Context::load(repo).and_then(|c| protocol::finish(&c, agent, id, Verdict::Release));
         return Err(e);
     }
     Ok(())
@@ -553,7 +552,7 @@ fn start_heartbeat(run: &AttemptRun<'_, '_>) -> std::thread::JoinHandle<bool> {
                 repo.committer_or_set_fallback(crate::repo::FALLBACK_NAME, crate::repo::FALLBACK_EMAIL)
                     .context(|| "cannot set up a committer identity".into())?;
                 let c = Context::load(&repo)?;
-                protocol::finish(&c, &agent, &id, Verdict::Heartbeat, false)
+                protocol::finish(&c, &agent, &id, Verdict::Heartbeat)
             });
         // The claim is lost only when the state says so (not claimed, or
         // held by another agent: usage errors). A failure to reach the

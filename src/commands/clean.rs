@@ -90,34 +90,73 @@ pub fn run(args: &CleanArgs, ui: &Ui) -> Result<()> {
     let workdir = crate::repo::workdir(&repo)?;
     let root = crate::worktree::root(&repo, &workdir);
     let base = crate::state::read_plan(&repo)?.map(|p| p.plan.base);
-    let mut kept = Vec::new();
-    let mut done = Cleaned::default();
-    // With --json, stdout holds the JSON alone: the lines go to stderr.
-    let say = |text: &str| if args.json { ui.status(text) } else { ui.result(text) };
+    let mut clean = Clean {
+        args,
+        ui,
+        repo: &repo,
+        workdir,
+        kept: Vec::new(),
+        done: Cleaned::default(),
+    };
+    for path in agent_worktrees(&clean.workdir, &root)? {
+        clean.remove_worktree(&path)?;
+    }
+    let _ = std::fs::remove_dir(&root);
+    clean.remove_branches(base.as_deref())?;
+    if args.all {
+        clean.remove_state()?;
+    }
+    clean.report()
+}
 
-    for path in agent_worktrees(&workdir, &root)? {
+/// One `clean`: what it was asked, and what it removed and kept so far.
+struct Clean<'a> {
+    args: &'a CleanArgs,
+    ui: &'a Ui,
+    repo: &'a gix::Repository,
+    workdir: std::path::PathBuf,
+    /// Why each kept item was kept, for the error.
+    kept: Vec<String>,
+    done: Cleaned,
+}
+
+impl Clean<'_> {
+    fn say(&self, text: &str) {
+        // With --json, stdout holds the JSON alone: the lines go to stderr.
+        if self.args.json {
+            self.ui.status(text)
+        } else {
+            self.ui.result(text)
+        }
+    }
+
+    /// Removes the agent worktree at `path`, kept when it is dirty unless
+    /// --force, which saves its uncommitted work first.
+    fn remove_worktree(&mut self, path: &std::path::Path) -> Result<()> {
+        let (repo, ui) = (self.repo, self.ui);
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let dirty = !git_in(&path, &["status", "--porcelain"])?.trim().is_empty();
-        if dirty && !args.force {
-            kept.push(format!("worktree {} has uncommitted changes", path.display()));
-            done.kept.push(Item {
+        let dirty = !git_in(path, &["status", "--porcelain"])?.trim().is_empty();
+        if dirty && !self.args.force {
+            self.kept
+                .push(format!("worktree {} has uncommitted changes", path.display()));
+            self.done.kept.push(Item {
                 why: Some("uncommitted changes".into()),
-                ..Item::worktree(&path)
+                ..Item::worktree(path)
             });
-            continue;
+            return Ok(());
         }
-        let mut item = Item::worktree(&path);
+        let mut item = Item::worktree(path);
         if dirty {
-            let identity = crate::worktree::identity_overrides(&repo);
+            let identity = crate::worktree::identity_overrides(repo);
             let saved = crate::worktree::snapshot_commit(
-                &path,
+                path,
                 "uncommitted work saved by git agents clean --force",
                 &identity,
             )?;
-            let backup = crate::state::backup(&repo, &format!("worktree-{name}"), &saved)?;
+            let backup = crate::state::backup(repo, &format!("worktree-{name}"), &saved)?;
             ui.status(&format!(
                 "saved the uncommitted work of {} as {backup}; see it with `git show {backup}`, restore it with `git checkout {backup} -- .`",
                 path.display()
@@ -125,71 +164,85 @@ pub fn run(args: &CleanArgs, ui: &Ui) -> Result<()> {
             item.backup = Some(backup);
         }
         git_in(
-            &workdir,
+            &self.workdir,
             &["worktree", "remove", "--force", &path.display().to_string()],
         )?;
-        say(&format!("removed worktree {}", path.display()));
-        done.removed.push(item);
-    }
-    let _ = std::fs::remove_dir(&root);
-
-    let base_tip = match &base {
-        Some(base) => crate::repo::branch_tip(&repo, base)?,
-        None => None,
-    };
-    for (id, tip) in crate::repo::task_branches(&repo)? {
-        let branch = crate::layout::task_branch(&id);
-        let tip_hex = tip.to_string();
-        let merged = base_tip.is_some_and(|b| crate::repo::is_ancestor(&repo, tip, b));
-        let base_name = base.as_deref().unwrap_or("the base");
-        if !merged && !args.force {
-            kept.push(format!("branch {branch} is not merged into {base_name}"));
-            done.kept.push(Item {
-                why: Some(format!("not merged into {base_name}")),
-                ..Item::branch(&branch)
-            });
-            continue;
-        }
-        let mut item = Item::branch(&branch);
-        if !merged {
-            let backup = crate::state::backup(&repo, &branch.replace('/', "-"), &tip_hex)?;
-            ui.status(&format!(
-                "saved {branch} as {backup}; restore it with `git branch {branch} {backup}`"
-            ));
-            item.backup = Some(backup);
-        }
-        git_in(&workdir, &["branch", "-D", "-q", &branch])?;
-        say(&format!("deleted branch {branch}"));
-        done.removed.push(item);
+        self.say(&format!("removed worktree {}", path.display()));
+        self.done.removed.push(item);
+        Ok(())
     }
 
-    if args.all {
+    /// Deletes the task branches merged into `base`; the others are kept
+    /// unless --force, which saves each under refs/agents/backup/ first.
+    fn remove_branches(&mut self, base: Option<&str>) -> Result<()> {
+        let (repo, ui) = (self.repo, self.ui);
+        let base_tip = match base {
+            Some(base) => crate::repo::branch_tip(repo, base)?,
+            None => None,
+        };
+        for (id, tip) in crate::repo::task_branches(repo)? {
+            let branch = crate::layout::task_branch(&id);
+            let tip_hex = tip.to_string();
+            let merged = base_tip.is_some_and(|b| crate::repo::is_ancestor(repo, tip, b));
+            let base_name = base.unwrap_or("the base");
+            if !merged && !self.args.force {
+                self.kept
+                    .push(format!("branch {branch} is not merged into {base_name}"));
+                self.done.kept.push(Item {
+                    why: Some(format!("not merged into {base_name}")),
+                    ..Item::branch(&branch)
+                });
+                continue;
+            }
+            let mut item = Item::branch(&branch);
+            if !merged {
+                let backup = crate::state::backup(repo, &branch.replace('/', "-"), &tip_hex)?;
+                ui.status(&format!(
+                    "saved {branch} as {backup}; restore it with `git branch {branch} {backup}`"
+                ));
+                item.backup = Some(backup);
+            }
+            git_in(&self.workdir, &["branch", "-D", "-q", &branch])?;
+            self.say(&format!("deleted branch {branch}"));
+            self.done.removed.push(item);
+        }
+        Ok(())
+    }
+
+    /// --all: removes the state under refs/agents, once confirmed.
+    fn remove_state(&mut self) -> Result<()> {
+        let (args, ui) = (self.args, self.ui);
         if !(args.yes || ui.confirm("Remove the plan and every task's history under refs/agents?")) {
             if args.json {
-                ui.json(&done);
+                ui.json(&self.done);
             }
             return Err(Error::usage("not removing refs/agents without confirmation").hint("rerun with `--all --yes`"));
         }
-        let removed = crate::state::remove_all(&repo)?;
-        say(&format!(
+        let removed = crate::state::remove_all(self.repo)?;
+        self.say(&format!(
             "removed {removed} refs under refs/agents (backups under refs/agents/backup stay)"
         ));
-        done.state_refs_removed = Some(removed);
+        self.done.state_refs_removed = Some(removed);
+        Ok(())
     }
-    // Printed before a "kept" error too: a script sees what went and what stayed.
-    if args.json {
-        ui.json(&done);
-    }
-    if !kept.is_empty() {
-        let mut err = Error::failure(format!("kept {} item(s) that hold work", kept.len()));
-        for k in kept {
-            err = err.detail(k);
+
+    /// Prints what went and what stayed; an error when work was kept.
+    fn report(self) -> Result<()> {
+        // Printed before a "kept" error too: a script sees what went and what stayed.
+        if self.args.json {
+            self.ui.json(&self.done);
         }
-        return Err(err.hint(
-            "commit or merge that work, or rerun with `--force` (it is backed up under refs/agents/backup first)",
-        ));
+        if !self.kept.is_empty() {
+            let mut err = Error::failure(format!("kept {} item(s) that hold work", self.kept.len()));
+            for k in self.kept {
+                err = err.detail(k);
+            }
+            return Err(err.hint(
+                "commit or merge that work, or rerun with `--force` (it is backed up under refs/agents/backup first)",
+            ));
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Linked worktrees under the agents' folder.

@@ -202,6 +202,15 @@ pub fn run(args: &DemoArgs, ui: &Ui) -> Result<()> {
 /// Every step of the demo in `dir` (new and empty); the merge's outcome
 /// goes to `merge` even when the merge stops.
 fn play(dir: &std::path::Path, ui: &Ui, merge: &mut Option<crate::merge::Outcome>) -> Result<()> {
+    create_repo(dir, ui)?;
+    std::env::set_current_dir(dir).context(|| format!("cannot enter {}", dir.display()))?;
+    record_plan(ui)?;
+    spawn_and_show(ui)?;
+    merge_work(ui, merge)
+}
+
+/// The demo repository in `dir`: its first commit holds the files and the plan.
+fn create_repo(dir: &std::path::Path, ui: &Ui) -> Result<()> {
     let exe = std::env::current_exe().context(|| "cannot find the git-agents program".into())?;
     ui.status(&format!("==> creating a demo repository in {}", dir.display()));
     let git = |args: &[&str]| crate::process::git_in(dir, args);
@@ -227,8 +236,10 @@ fn play(dir: &std::path::Path, ui: &Ui, merge: &mut Option<crate::merge::Outcome
         "-m",
         "calculator skeleton",
     ])?;
-    std::env::set_current_dir(dir).context(|| format!("cannot enter {}", dir.display()))?;
+    Ok(())
+}
 
+fn record_plan(ui: &Ui) -> Result<()> {
     ui.status("\n==> git agents plan --yes");
     super::plan::run(
         &super::plan::PlanArgs {
@@ -241,7 +252,11 @@ fn play(dir: &std::path::Path, ui: &Ui, merge: &mut Option<crate::merge::Outcome
             write: None,
         },
         ui,
-    )?;
+    )
+}
+
+/// Spawns three agents, then shows the status, also when spawn failed.
+fn spawn_and_show(ui: &Ui) -> Result<()> {
     ui.status("\n==> git agents spawn 3");
     let spawned = super::spawn::run(
         &super::spawn::SpawnArgs {
@@ -266,7 +281,11 @@ fn play(dir: &std::path::Path, ui: &Ui, merge: &mut Option<crate::merge::Outcome
         },
         ui,
     )?;
-    spawned?;
+    spawned
+}
+
+/// Merges the work; its outcome goes to `merge` even when the merge stops.
+fn merge_work(ui: &Ui, merge: &mut Option<crate::merge::Outcome>) -> Result<()> {
     // The test is the plan's, so the command line does not repeat it.
     ui.status("\n==> git agents merge");
     let (outcome, result) = super::merge::merge_and_report(

@@ -139,10 +139,7 @@ fn lost_branches(repo: &gix::Repository, fix: bool, out: &mut Vec<Finding>) -> R
         if record.branch.as_deref().is_some_and(|b| b != branch) {
             continue;
         }
-        let head = record
-            .head
-            .as_deref()
-            .and_then(|h| ObjectId::from_hex(h.as_bytes()).ok());
+        let head = record.head;
         let saved = crate::merge::saved_branch(repo, id, head)?;
         // Done with no work recorded and nothing saved: there never was a
         // branch (a script's claim/done loop), so none is gone.
@@ -233,17 +230,56 @@ fn lock_files(repo: &gix::Repository, fix: bool, threshold: Duration, out: &mut 
 }
 
 fn tasks(repo: &gix::Repository, fix: bool, forged: &[Forged], out: &mut Vec<Finding>) -> Result<()> {
-    let snap = state::snapshot(repo)?;
-    let is_forged = |id: &str, (state, oid): (state::TaskState, ObjectId)| {
-        forged.iter().any(|f| f.id == id && f.state == state && f.oid == oid)
+    let check = TaskCheck {
+        repo,
+        fix,
+        forged,
+        snap: state::snapshot(repo)?,
     };
-    for (id, task) in &snap.tasks {
+    two_states(&check, out);
+    // Expired leases need a decision that counts an attempt: reported only.
+    // A holder process that is gone is a fact: its claims are problems, and
+    // `--fix` frees them as `spawn` would (not over forged refs left in
+    // place, whose history a new link would build on).
+    let any_gone = stale_claims(&check, out)?;
+    if fix && any_gone {
+        free_gone_claims(&check, out)?;
+    }
+    Ok(())
+}
+
+/// What the steps of the task check read.
+struct TaskCheck<'a> {
+    repo: &'a gix::Repository,
+    /// `--fix`: repair what can be repaired.
+    fix: bool,
+    /// Task refs reported as forged and left in place.
+    forged: &'a [Forged],
+    snap: state::Snapshot,
+}
+
+impl TaskCheck<'_> {
+    fn is_forged(&self, id: &str, (state, oid): (state::TaskState, ObjectId)) -> bool {
+        self.forged
+            .iter()
+            .any(|f| f.id == id && f.state == state && f.oid == oid)
+    }
+}
+
+/// Tasks listed under two states: `--fix` deletes the older ref.
+fn two_states(check: &TaskCheck<'_>, out: &mut Vec<Finding>) {
+    for (id, task) in &check.snap.tasks {
         // A forged ref left in place (reported above) is no leftover of a transition.
         let task = &state::TaskRef {
-            leftovers: task.leftovers.iter().copied().filter(|&l| !is_forged(id, l)).collect(),
+            leftovers: task
+                .leftovers
+                .iter()
+                .copied()
+                .filter(|&l| !check.is_forged(id, l))
+                .collect(),
             ..task.clone()
         };
-        if task.leftovers.is_empty() || is_forged(id, (task.state, task.oid)) {
+        if task.leftovers.is_empty() || check.is_forged(id, (task.state, task.oid)) {
             continue;
         }
         let others: Vec<&str> = task.leftovers.iter().map(|(s, _)| s.as_str()).collect();
@@ -260,8 +296,8 @@ fn tasks(repo: &gix::Repository, fix: bool, forged: &[Forged], out: &mut Vec<Fin
             serious: true,
             fixed: false,
         };
-        if fix {
-            match state::drop_leftovers(repo, id, task) {
+        if check.fix {
+            match state::drop_leftovers(check.repo, id, task) {
                 Ok(()) => finding.fixed = true,
                 Err(state::WriteError::Moved) => {
                     finding.fix = "it changed meanwhile (an agent is working); run doctor again".into()
@@ -271,61 +307,67 @@ fn tasks(repo: &gix::Repository, fix: bool, forged: &[Forged], out: &mut Vec<Fin
         }
         out.push(finding);
     }
-    // Expired leases need a decision that counts an attempt: reported only.
-    // A holder process that is gone is a fact: its claims are problems, and
-    // `--fix` frees them as `spawn` would (not over forged refs left in
-    // place, whose history a new link would build on).
+}
+
+/// Claims of plan tasks whose holder process is gone (problems) or whose
+/// lease expired (notes); true when a holder is gone.
+fn stale_claims(check: &TaskCheck<'_>, out: &mut Vec<Finding>) -> Result<bool> {
     let mut any_gone = false;
-    if let Some(plan) = state::read_plan(repo)? {
-        let now = state::now_seconds();
-        for (id, task) in &snap.tasks {
-            if task.state != state::TaskState::Claimed
-                || !plan.plan.tasks.iter().any(|t| &t.id == id)
-                || is_forged(id, (task.state, task.oid))
-            {
-                continue;
-            }
-            let record = state::TaskRecord::read(repo, task.oid)?;
-            let holder = record.agent.as_deref().unwrap_or("?");
-            if let Some(why) = record.holder_gone() {
-                any_gone = true;
-                out.push(Finding {
-                    kind: "stale-claim",
-                    subject: format!("task {id}"),
-                    problem: format!("claimed by {holder}, whose process is gone ({why})"),
-                    fix:
-                        "free it: `git agents doctor --fix` or `git agents unlock --stale` (counts as a failed attempt)"
-                            .into(),
-                    serious: true,
-                    fixed: false,
-                });
-            } else if crate::protocol::is_stale(&record, now) {
-                out.push(Finding {
-                    kind: "stale-claim",
-                    subject: format!("task {id}"),
-                    problem: format!("claimed by {holder} whose lease expired"),
-                    fix: "free it with `git agents unlock --stale` (counts as a failed attempt)".into(),
-                    serious: false,
-                    fixed: false,
-                });
-            }
+    let Some(plan) = state::read_plan(check.repo)? else {
+        return Ok(any_gone);
+    };
+    let now = state::now_seconds();
+    for (id, task) in &check.snap.tasks {
+        if task.state != state::TaskState::Claimed
+            || !plan.plan.tasks.iter().any(|t| &t.id == id)
+            || check.is_forged(id, (task.state, task.oid))
+        {
+            continue;
+        }
+        let record = state::TaskRecord::read(check.repo, task.oid)?;
+        let holder = record.agent.as_deref().unwrap_or("?");
+        if let Some(why) = record.holder_gone() {
+            any_gone = true;
+            out.push(Finding {
+                kind: "stale-claim",
+                subject: format!("task {id}"),
+                problem: format!("claimed by {holder}, whose process is gone ({why})"),
+                fix: "free it: `git agents doctor --fix` or `git agents unlock --stale` (counts as a failed attempt)"
+                    .into(),
+                serious: true,
+                fixed: false,
+            });
+        } else if crate::protocol::is_stale(&record, now) {
+            out.push(Finding {
+                kind: "stale-claim",
+                subject: format!("task {id}"),
+                problem: format!("claimed by {holder} whose lease expired"),
+                fix: "free it with `git agents unlock --stale` (counts as a failed attempt)".into(),
+                serious: false,
+                fixed: false,
+            });
         }
     }
-    if fix && any_gone {
-        let freed = match forged.is_empty() {
-            true => crate::protocol::Context::load(repo).and_then(|ctx| crate::protocol::unlock_gone(&ctx))?,
-            false => Vec::new(),
-        };
-        for f in out.iter_mut().filter(|f| f.kind == "stale-claim" && f.serious) {
-            let id = f.subject.trim_start_matches("task ");
-            match freed.iter().find(|(freed, _, _)| freed == id) {
-                Some((_, record, _)) => {
-                    f.fixed = true;
-                    f.problem = format!("{}; now {}", f.problem, record.state.as_str());
-                }
-                None if !forged.is_empty() => f.fix = "repair the forged refs first, then run doctor again".into(),
-                None => f.fix = "it changed meanwhile; run doctor again".into(),
+    Ok(any_gone)
+}
+
+/// `--fix` for claims whose holder is gone: frees them as `spawn` would,
+/// unless forged refs are left in place.
+fn free_gone_claims(check: &TaskCheck<'_>, out: &mut [Finding]) -> Result<()> {
+    let forged = check.forged;
+    let freed = match forged.is_empty() {
+        true => crate::protocol::Context::load(check.repo).and_then(|ctx| crate::protocol::unlock_gone(&ctx))?,
+        false => Vec::new(),
+    };
+    for f in out.iter_mut().filter(|f| f.kind == "stale-claim" && f.serious) {
+        let id = f.subject.trim_start_matches("task ");
+        match freed.iter().find(|(freed, _, _)| freed == id) {
+            Some((_, record, _)) => {
+                f.fixed = true;
+                f.problem = format!("{}; now {}", f.problem, record.state.as_str());
             }
+            None if !forged.is_empty() => f.fix = "repair the forged refs first, then run doctor again".into(),
+            None => f.fix = "it changed meanwhile; run doctor again".into(),
         }
     }
     Ok(())
@@ -416,135 +458,200 @@ struct Forgery {
 /// fixed one) or whose record's state is not its namespace; an agent ref
 /// without agent.toml of that agent. Returns the task refs left in place.
 fn forged_refs(repo: &gix::Repository, fix: bool, out: &mut Vec<Finding>) -> Result<Vec<Forged>> {
+    let check = ForgedCheck {
+        repo,
+        fix,
+        remote: state::backend::current(repo)?.remote_name(),
+    };
     let mut left = Vec::new();
-    let remote = state::backend::current(repo)?.remote_name();
     for (id, refs) in state::list_tasks(repo)? {
-        let judged: Vec<_> = refs
-            .iter()
-            .map(|&(st, oid)| (st, oid, judge_task(repo, &id, st, oid)))
-            .collect();
-        let valid = judged
-            .iter()
-            .find(|(_, _, j)| j.is_none())
-            .map(|&(st, oid, _)| (st, oid));
-        for (st, oid, forgery) in judged {
-            let Some(forgery) = forgery else { continue };
-            let name = st.ref_name(&id);
-            let mut finding = Finding {
-                kind: "forged-ref",
-                subject: name.clone(),
-                problem: format!(
-                    "points at {} ({}), which is not a git-agents state commit: {}",
-                    state::short(oid),
-                    describe(repo, oid),
-                    forgery.why
-                ),
-                fix: String::new(),
-                serious: true,
-                fixed: false,
-            };
-            match (valid, forgery.back_to) {
-                (Some((valid_state, valid_oid)), _) => {
-                    finding.fix = format!(
-                        "delete it: `git agents doctor --fix` (task {id}'s history is at {})",
-                        valid_state.ref_name(&id)
-                    );
-                    if fix {
-                        let keep = state::TaskRef {
-                            state: valid_state,
-                            oid: valid_oid,
-                            leftovers: vec![(st, oid)],
-                        };
-                        match state::drop_leftovers(repo, &id, &keep) {
-                            Ok(()) => finding.fixed = true,
-                            Err(state::WriteError::Moved) => {
-                                finding.fix = "it changed meanwhile; run doctor again".into()
-                            }
-                            Err(state::WriteError::Failed(e)) => {
-                                finding.fix = format!("cannot delete it: {}", e.message)
-                            }
-                        }
-                    }
-                }
-                (None, Some((back, back_state))) if back_state == st => {
-                    finding.fix = match &remote {
-                        None => format!(
-                            "move it back to {}, the last state commit in its history: `git agents doctor --fix`",
-                            state::short(back)
-                        ),
-                        // The remote holds the state: move it there, the mirror follows.
-                        Some(remote) => format!(
-                            "move it back on `{remote}`: `git push --force-with-lease={name}:{oid} {remote} {back}:{name}`"
-                        ),
-                    };
-                    if fix && remote.is_none() {
-                        match state::move_branch(repo, &name, oid, back) {
-                            Ok(true) => finding.fixed = true,
-                            Ok(false) => finding.fix = "it changed meanwhile; run doctor again".into(),
-                            Err(e) => finding.fix = format!("cannot move it back: {}", e.message),
-                        }
-                    }
-                }
-                (None, Some((back, back_state))) => {
-                    finding.fix = format!(
-                        "its history says {}: `git update-ref {} {back} && git update-ref -d {name} {oid}`",
-                        back_state.as_str(),
-                        back_state.ref_name(&id)
-                    );
-                }
-                (None, None) => {
-                    finding.fix = format!(
-                        "nothing of task {id}'s history is left; to add it back as available: \
-                         `git update-ref -d {name} {oid} && git agents plan --yes`"
-                    );
-                }
-            }
-            if !finding.fixed {
-                left.push(Forged {
-                    id: id.clone(),
-                    state: st,
-                    oid,
-                });
-            }
+        forged_task_refs(&check, &id, &refs, &mut left, out);
+    }
+    for (agent, oid) in state::snapshot(repo)?.agents {
+        if let Some(finding) = forged_agent_ref(&check, &agent, oid) {
             out.push(finding);
         }
     }
-    for (agent, oid) in state::snapshot(repo)?.agents {
-        let Err(why) = agent_link(repo, &agent, oid) else {
-            continue;
+    Ok(left)
+}
+
+/// What every step of the forged-ref check reads.
+struct ForgedCheck<'a> {
+    repo: &'a gix::Repository,
+    /// `--fix`: repair what can be repaired.
+    fix: bool,
+    /// The remote holding the state, when there is one.
+    remote: Option<&'a str>,
+}
+
+/// The forged refs among task `id`'s `refs`: a finding each, and those
+/// left in place pushed to `left`.
+fn forged_task_refs(
+    check: &ForgedCheck<'_>,
+    id: &str,
+    refs: &[(state::TaskState, ObjectId)],
+    left: &mut Vec<Forged>,
+    out: &mut Vec<Finding>,
+) {
+    let repo = check.repo;
+    let judged: Vec<_> = refs
+        .iter()
+        .map(|&(st, oid)| (st, oid, judge_task(repo, id, st, oid)))
+        .collect();
+    let valid = judged
+        .iter()
+        .find(|(_, _, j)| j.is_none())
+        .map(|&(st, oid, _)| (st, oid));
+    for (st, oid, forgery) in judged {
+        let Some(forgery) = forgery else { continue };
+        let forged = Forged {
+            id: id.to_string(),
+            state: st,
+            oid,
         };
-        let name = state::AgentRecord::ref_name(&agent);
-        let back = first_parent(repo, oid).filter(|&p| agent_link(repo, &agent, p).is_ok());
-        let mut finding = Finding {
-            kind: "forged-ref",
-            subject: name.clone(),
-            problem: format!(
-                "points at {} ({}), which is not a git-agents state commit: {why}",
-                state::short(oid),
-                describe(repo, oid)
-            ),
-            fix: match back {
-                Some(back) if remote.is_none() => format!(
-                    "move it back to {}, the last state commit in its history: `git agents doctor --fix`",
-                    state::short(back)
-                ),
-                _ => {
-                    format!("delete it (the agent registers again at its next claim): `git update-ref -d {name} {oid}`")
-                }
-            },
-            serious: true,
-            fixed: false,
-        };
-        if let (true, Some(back), None) = (fix, back, &remote) {
-            match state::move_branch(repo, &name, oid, back) {
-                Ok(true) => finding.fixed = true,
-                Ok(false) => finding.fix = "it changed meanwhile; run doctor again".into(),
-                Err(e) => finding.fix = format!("cannot move it back: {}", e.message),
-            }
+        let finding = forged_task_ref(check, &forged, forgery, valid);
+        if !finding.fixed {
+            left.push(forged);
         }
         out.push(finding);
     }
-    Ok(left)
+}
+
+/// The finding for one forged task ref, repaired when `--fix` can:
+/// deleted when `valid` (another ref of the task) holds its history, moved
+/// back when its own history holds a state commit of its state.
+fn forged_task_ref(
+    check: &ForgedCheck<'_>,
+    forged: &Forged,
+    forgery: Forgery,
+    valid: Option<(state::TaskState, ObjectId)>,
+) -> Finding {
+    let (id, st, oid) = (&forged.id, forged.state, forged.oid);
+    let name = st.ref_name(id);
+    let mut finding = Finding {
+        kind: "forged-ref",
+        subject: name.clone(),
+        problem: format!(
+            "points at {} ({}), which is not a git-agents state commit: {}",
+            state::short(oid),
+            describe(check.repo, oid),
+            forgery.why
+        ),
+        fix: String::new(),
+        serious: true,
+        fixed: false,
+    };
+    match (valid, forgery.back_to) {
+        (Some(valid), _) => delete_forged_task_ref(check, forged, valid, &mut finding),
+        (None, Some((back, back_state))) if back_state == st => {
+            move_back_forged_task_ref(check, &name, oid, back, &mut finding)
+        }
+        (None, Some((back, back_state))) => {
+            finding.fix = format!(
+                "its history says {}: `git update-ref {} {back} && git update-ref -d {name} {oid}`",
+                back_state.as_str(),
+                back_state.ref_name(id)
+            );
+        }
+        (None, None) => {
+            finding.fix = format!(
+                "nothing of task {id}'s history is left; to add it back as available: \
+                 `git update-ref -d {name} {oid} && git agents plan --yes`"
+            );
+        }
+    }
+    finding
+}
+
+/// Another ref of the task holds its history: the forged one is deleted.
+fn delete_forged_task_ref(
+    check: &ForgedCheck<'_>,
+    forged: &Forged,
+    (valid_state, valid_oid): (state::TaskState, ObjectId),
+    finding: &mut Finding,
+) {
+    let id = &forged.id;
+    finding.fix = format!(
+        "delete it: `git agents doctor --fix` (task {id}'s history is at {})",
+        valid_state.ref_name(id)
+    );
+    if check.fix {
+        let keep = state::TaskRef {
+            state: valid_state,
+            oid: valid_oid,
+            leftovers: vec![(forged.state, forged.oid)],
+        };
+        match state::drop_leftovers(check.repo, id, &keep) {
+            Ok(()) => finding.fixed = true,
+            Err(state::WriteError::Moved) => finding.fix = "it changed meanwhile; run doctor again".into(),
+            Err(state::WriteError::Failed(e)) => finding.fix = format!("cannot delete it: {}", e.message),
+        }
+    }
+}
+
+/// The forged ref's own history holds a state commit of its state, `back`:
+/// the ref moves back there.
+fn move_back_forged_task_ref(
+    check: &ForgedCheck<'_>,
+    name: &str,
+    oid: ObjectId,
+    back: ObjectId,
+    finding: &mut Finding,
+) {
+    finding.fix = match check.remote {
+        None => format!(
+            "move it back to {}, the last state commit in its history: `git agents doctor --fix`",
+            state::short(back)
+        ),
+        // The remote holds the state: move it there, the mirror follows.
+        Some(remote) => {
+            format!("move it back on `{remote}`: `git push --force-with-lease={name}:{oid} {remote} {back}:{name}`")
+        }
+    };
+    if check.fix && check.remote.is_none() {
+        match state::move_branch(check.repo, name, oid, back) {
+            Ok(true) => finding.fixed = true,
+            Ok(false) => finding.fix = "it changed meanwhile; run doctor again".into(),
+            Err(e) => finding.fix = format!("cannot move it back: {}", e.message),
+        }
+    }
+}
+
+/// The finding for agent ref `agent` at `oid` when it is forged, moved
+/// back to the last agent commit in its history when `--fix` can.
+fn forged_agent_ref(check: &ForgedCheck<'_>, agent: &str, oid: ObjectId) -> Option<Finding> {
+    let repo = check.repo;
+    let why = agent_link(repo, agent, oid).err()?;
+    let name = state::AgentRecord::ref_name(agent);
+    let back = first_parent(repo, oid).filter(|&p| agent_link(repo, agent, p).is_ok());
+    let mut finding = Finding {
+        kind: "forged-ref",
+        subject: name.clone(),
+        problem: format!(
+            "points at {} ({}), which is not a git-agents state commit: {why}",
+            state::short(oid),
+            describe(repo, oid)
+        ),
+        fix: match back {
+            Some(back) if check.remote.is_none() => format!(
+                "move it back to {}, the last state commit in its history: `git agents doctor --fix`",
+                state::short(back)
+            ),
+            _ => {
+                format!("delete it (the agent registers again at its next claim): `git update-ref -d {name} {oid}`")
+            }
+        },
+        serious: true,
+        fixed: false,
+    };
+    if let (true, Some(back), None) = (check.fix, back, check.remote) {
+        match state::move_branch(repo, &name, oid, back) {
+            Ok(true) => finding.fixed = true,
+            Ok(false) => finding.fix = "it changed meanwhile; run doctor again".into(),
+            Err(e) => finding.fix = format!("cannot move it back: {}", e.message),
+        }
+    }
+    Some(finding)
 }
 
 /// How far a forged ref's history is searched for a state commit.

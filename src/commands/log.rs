@@ -56,16 +56,37 @@ pub fn run(args: &LogArgs, ui: &Ui) -> Result<()> {
     let repo = crate::repo::open()?;
     let ctx = Context::load(&repo)?;
     let snap = state::snapshot(&repo)?;
-    let since = match &args.since {
+    let since = since(args, ctx.now)?;
+    let ids = chosen_tasks(args, &snap)?;
+    let mut entries = transitions(&repo, args, &snap, ids)?;
+    entries
+        .retain(|e| since.is_none_or(|s| e.time >= s) && args.agent.as_ref().is_none_or(|a| e.by.as_ref() == Some(a)));
+    // One timeline, oldest first; a stable sort keeps each task's own order
+    // (and, within one second, tasks in id order).
+    entries.sort_by_key(|e| e.time);
+    if args.json {
+        ui.json(&entries);
+        return Ok(());
+    }
+    ui.result(&human(&repo, args, &entries));
+    Ok(())
+}
+
+/// The oldest time --since lets through, when given.
+fn since(args: &LogArgs, now: i64) -> Result<Option<i64>> {
+    Ok(match &args.since {
         None => None,
         Some(text) => Some(
-            ctx.now
-                - duration::parse_duration(text).map_err(|why| {
-                    Error::usage(format!("--since \"{text}\" {why}")).hint("pass a duration such as 30m, 2h or 1d")
-                })? as i64,
+            now - duration::parse_duration(text).map_err(|why| {
+                Error::usage(format!("--since \"{text}\" {why}")).hint("pass a duration such as 30m, 2h or 1d")
+            })? as i64,
         ),
-    };
-    let ids: Vec<&String> = match &args.task {
+    })
+}
+
+/// The tasks whose history is shown: the one asked for, or all.
+fn chosen_tasks<'a>(args: &'a LogArgs, snap: &'a state::Snapshot) -> Result<Vec<&'a String>> {
+    Ok(match &args.task {
         Some(id) => {
             if !snap.tasks.contains_key(id) {
                 return Err(Error::usage(format!("no task `{id}` under refs/agents/tasks"))
@@ -74,11 +95,20 @@ pub fn run(args: &LogArgs, ui: &Ui) -> Result<()> {
             vec![id]
         }
         None => snap.tasks.keys().collect(),
-    };
+    })
+}
+
+/// The transitions of the tasks `ids`, each task's oldest first.
+fn transitions(
+    repo: &gix::Repository,
+    args: &LogArgs,
+    snap: &state::Snapshot,
+    ids: Vec<&String>,
+) -> Result<Vec<Entry>> {
     let mut entries = Vec::new();
     for id in ids {
         // History comes newest first; the log reads oldest first.
-        for (oid, record, message, committed) in state::history(&repo, snap.tasks[id].oid)?.into_iter().rev() {
+        for (oid, record, message, committed) in state::history(repo, snap.tasks[id].oid)?.into_iter().rev() {
             // The transition's own clock; the commit time is the fallback.
             let time = if record.updated_at != 0 {
                 record.updated_at
@@ -100,15 +130,12 @@ pub fn run(args: &LogArgs, ui: &Ui) -> Result<()> {
             });
         }
     }
-    entries
-        .retain(|e| since.is_none_or(|s| e.time >= s) && args.agent.as_ref().is_none_or(|a| e.by.as_ref() == Some(a)));
-    // One timeline, oldest first; a stable sort keeps each task's own order
-    // (and, within one second, tasks in id order).
-    entries.sort_by_key(|e| e.time);
-    if args.json {
-        ui.json(&entries);
-        return Ok(());
-    }
+    Ok(entries)
+}
+
+/// The log as a person reads it: a line a transition, then the tail of
+/// the newest agent output of a single task.
+fn human(repo: &gix::Repository, args: &LogArgs, entries: &[Entry]) -> String {
     let mut out = String::new();
     // The timeline names each line's task in a column of its own; one task's
     // history needs no task column.
@@ -117,7 +144,7 @@ pub fn run(args: &LogArgs, ui: &Ui) -> Result<()> {
     } else {
         0
     };
-    for e in &entries {
+    for e in entries {
         let when = gix::date::Time::new(e.time, 0).format_or_unix(gix::date::time::format::ISO8601);
         let when = if e.time == 0 { "(plan)".to_string() } else { when };
         let task = if args.task.is_none() {
@@ -127,14 +154,14 @@ pub fn run(args: &LogArgs, ui: &Ui) -> Result<()> {
         };
         let line = format!(
             "{when:<25}  {task}{:<9}  {}",
-            e.state.as_str(),
+            e.state,
             shown(&e.message, &e.task, e.state)
         );
         out.push_str(line.trim_end());
         out.push('\n');
     }
     if let Some(task) = &args.task {
-        let logs = attempt_logs(&repo, task);
+        let logs = attempt_logs(repo, task);
         if let Some(newest) = logs.last() {
             out.push_str(&format!("\nagent output: {}\n", newest.display()));
             for line in crate::process::tail(newest, 5).lines() {
@@ -144,8 +171,7 @@ pub fn run(args: &LogArgs, ui: &Ui) -> Result<()> {
     } else if entries.is_empty() {
         out.push_str("no transitions yet");
     }
-    ui.result(&out);
-    Ok(())
+    out
 }
 
 /// A transition's commit message as a log line shows it next to the task

@@ -315,14 +315,8 @@ fn summary(outcome: &merge::Outcome, elapsed: std::time::Duration, integration: 
 }
 
 fn report(stop: &Stop, outcome: &merge::Outcome, integration: &str) -> Error {
-    let landed: Vec<&str> = outcome.landed.iter().map(|l| l.task.as_str()).collect();
-    let landed = if landed.is_empty() {
-        "none".to_string()
-    } else {
-        landed.join(", ")
-    };
-    let waiting = outcome.waiting.join(", ");
-    let target = &outcome.target;
+    let run = Stopped::new(outcome, integration);
+    let (landed, target) = (&run.landed, run.target);
     match stop {
         Stop::Conflict {
             task,
@@ -357,15 +351,7 @@ fn report(stop: &Stop, outcome: &merge::Outcome, integration: &str) -> Error {
                     p.stages.join(" ")
                 ));
             }
-            err.detail(format!("conflicted tree: {conflicted_tree}"))
-                .detail(format!("reproduce: {reproduce}"))
-                .detail(format!("landed in this run: {landed}"))
-                .detail(format!("still waiting: {waiting}"))
-                .hint(format!(
-                    "resolve it in {integration} (the merge is prepared there), `git commit`, then `git agents merge --continue`"
-                ))
-                .hint("or give this merge up: `git agents merge --abort`")
-                .hint(format!("or redo the task on top of the new {target}: `git agents merge --abort && git agents requeue {task}`"))
+            run.after_conflict(err, task, conflicted_tree, reproduce)
         }
         Stop::TestFailed {
             task,
@@ -383,15 +369,7 @@ fn report(stop: &Stop, outcome: &merge::Outcome, integration: &str) -> Error {
             for line in tail.lines() {
                 err = err.detail(format!("| {line}"));
             }
-            err.detail(format!("log: {log}"))
-                .detail(format!(
-                    "landed in this run: {landed}; {target} stays at the last green merge"
-                ))
-                .detail(format!("still waiting: {waiting}"))
-                .hint(format!(
-                    "fix it in {integration}, `git commit`, then `git agents merge --continue`"
-                ))
-                .hint(format!("or `git agents merge --abort` and `git agents requeue {task}`"))
+            run.after_test_failure(err, task, log)
         }
         Stop::TargetMoved { target } => Error::failure(format!("{target} moved since merge started; rerun"))
             .detail(format!("landed in this run: {landed}"))
@@ -401,5 +379,72 @@ fn report(stop: &Stop, outcome: &merge::Outcome, integration: &str) -> Error {
         ))
         .detail(format!("landed in this run: {landed}"))
         .hint("commit or stash those changes, then run `git agents merge` again"),
+    }
+}
+
+/// What a stopped run has to say besides what stopped it: what it landed,
+/// what still waits, and where to go on.
+struct Stopped<'a> {
+    landed: String,
+    waiting: String,
+    target: &'a str,
+    integration: &'a str,
+}
+
+impl<'a> Stopped<'a> {
+    fn new(outcome: &'a merge::Outcome, integration: &'a str) -> Self {
+        let landed: Vec<&str> = outcome.landed.iter().map(|l| l.task.as_str()).collect();
+        let landed = if landed.is_empty() {
+            "none".to_string()
+        } else {
+            landed.join(", ")
+        };
+        let waiting = outcome.waiting.join(", ");
+        Stopped {
+            landed,
+            waiting,
+            target: &outcome.target,
+            integration,
+        }
+    }
+
+    /// The end of a conflict's report: where the conflict is, what landed
+    /// and waits, and the three ways on.
+    fn after_conflict(&self, err: Error, task: &str, conflicted_tree: &str, reproduce: &str) -> Error {
+        let Stopped {
+            landed,
+            waiting,
+            target,
+            integration,
+        } = self;
+        err.detail(format!("conflicted tree: {conflicted_tree}"))
+            .detail(format!("reproduce: {reproduce}"))
+            .detail(format!("landed in this run: {landed}"))
+            .detail(format!("still waiting: {waiting}"))
+            .hint(format!(
+                "resolve it in {integration} (the merge is prepared there), `git commit`, then `git agents merge --continue`"
+            ))
+            .hint("or give this merge up: `git agents merge --abort`")
+            .hint(format!("or redo the task on top of the new {target}: `git agents merge --abort && git agents requeue {task}`"))
+    }
+
+    /// The end of a failed test's report: its log, what landed and waits,
+    /// and the ways on.
+    fn after_test_failure(&self, err: Error, task: &str, log: &str) -> Error {
+        let Stopped {
+            landed,
+            waiting,
+            target,
+            integration,
+        } = self;
+        err.detail(format!("log: {log}"))
+            .detail(format!(
+                "landed in this run: {landed}; {target} stays at the last green merge"
+            ))
+            .detail(format!("still waiting: {waiting}"))
+            .hint(format!(
+                "fix it in {integration}, `git commit`, then `git agents merge --continue`"
+            ))
+            .hint(format!("or `git agents merge --abort` and `git agents requeue {task}`"))
     }
 }

@@ -99,68 +99,102 @@ pub fn run(args: &PlanArgs, ui: &Ui) -> Result<()> {
     };
     let checked = match validate(&source, &ws)? {
         Ok(checked) => checked,
-        Err(problems) => {
-            if args.json {
-                ui.json(&JsonReport {
-                    file: &shown,
-                    valid: false,
-                    problems: Some(&problems),
-                    summary: None,
-                    recorded: false,
-                    record: None,
-                });
-            }
-            return Err(invalid(&shown, &problems));
-        }
+        Err(problems) => return Err(reject(args, ui, &shown, &problems)),
     };
     let summary = report::summarize(&checked);
-
+    let valid = ValidPlan {
+        args,
+        ui,
+        repo: &repo,
+        shown: &shown,
+        plan: &checked.plan,
+        summary: &summary,
+    };
     if args.json {
+        return valid.answer_json();
+    }
+    valid.show_and_record()
+}
+
+/// An invalid plan: its JSON report with --json, and the error listing its problems.
+fn reject(args: &PlanArgs, ui: &Ui, shown: &str, problems: &[Problem]) -> Error {
+    if args.json {
+        ui.json(&JsonReport {
+            file: shown,
+            valid: false,
+            problems: Some(problems),
+            summary: None,
+            recorded: false,
+            record: None,
+        });
+    }
+    invalid(shown, problems)
+}
+
+/// A valid plan and what the steps that show and record it share.
+struct ValidPlan<'a> {
+    args: &'a PlanArgs,
+    ui: &'a Ui,
+    repo: &'a gix::Repository,
+    shown: &'a str,
+    plan: &'a crate::plan::Plan,
+    summary: &'a Summary,
+}
+
+impl ValidPlan<'_> {
+    /// --json: records only with --yes, never asks.
+    fn answer_json(&self) -> Result<()> {
+        let (args, ui) = (self.args, self.ui);
         let record = if args.yes {
-            Some(state::record_plan(&repo, &checked.plan, args.force)?)
+            Some(state::record_plan(self.repo, self.plan, args.force)?)
         } else {
             None
         };
         ui.json(&JsonReport {
-            file: &shown,
+            file: self.shown,
             valid: true,
             problems: None,
-            summary: Some(&summary),
+            summary: Some(self.summary),
             recorded: record.is_some(),
             record: record.as_ref(),
         });
-        return match record {
+        match record {
             Some(_) => Ok(()),
             None => Err(not_recorded("pass --yes to record it")),
-        };
+        }
     }
 
-    // --quiet: nothing but errors; a graph asked for with --dot is the result.
-    if !ui.is_quiet() {
-        for warning in &summary.warnings {
-            ui.warn(warning);
+    /// Prints the warnings and the waves (or the --dot graph), then
+    /// records the plan with --yes or once the user confirms.
+    fn show_and_record(&self) -> Result<()> {
+        let (args, ui, summary) = (self.args, self.ui, self.summary);
+        // --quiet: nothing but errors; a graph asked for with --dot is the result.
+        if !ui.is_quiet() {
+            for warning in &summary.warnings {
+                ui.warn(warning);
+            }
         }
-    }
-    if args.dot {
-        ui.result(&report::dot(&summary));
-    } else if !ui.is_quiet() {
-        ui.result(&report::human(&summary));
-    }
-    let asked = !args.yes && !args.dot && ui.is_interactive();
-    let confirmed = args.yes || (!args.dot && ui.confirm("Record this plan?"));
-    if !confirmed {
         if args.dot {
-            return Ok(());
+            ui.result(&report::dot(summary));
+        } else if !ui.is_quiet() {
+            ui.result(&report::human(summary));
         }
-        return Err(not_recorded(if asked {
-            "the answer was no; run `git agents plan --yes` to record it without asking"
-        } else {
-            "there is no terminal to ask on: run `git agents plan --yes` to record it"
-        }));
+        let asked = !args.yes && !args.dot && ui.is_interactive();
+        let confirmed = args.yes || (!args.dot && ui.confirm("Record this plan?"));
+        if !confirmed {
+            if args.dot {
+                return Ok(());
+            }
+            return Err(not_recorded(if asked {
+                "the answer was no; run `git agents plan --yes` to record it without asking"
+            } else {
+                "there is no terminal to ask on: run `git agents plan --yes` to record it"
+            }));
+        }
+        let recorded = state::record_plan(self.repo, self.plan, args.force)?;
+        ui.status(&recorded_line(&recorded));
+        Ok(())
     }
-    let recorded = state::record_plan(&repo, &checked.plan, args.force)?;
-    ui.status(&recorded_line(&recorded));
-    Ok(())
 }
 
 /// A valid plan that was not recorded: its own exit status, so a script

@@ -370,7 +370,7 @@ fn hold_names(repo: &gix::Repository, names: &[String], prefix: &str) -> Result<
                     host: crate::host::name(),
                     started: crate::state::now_seconds(),
                 };
-                let text = toml::to_string(&me).unwrap_or_default();
+                let text = toml::to_string(&me).context(|| format!("cannot write {}", path.display()))?;
                 file.set_len(0)
                     .and_then(|()| (&file).write_all(text.as_bytes()))
                     .context(|| format!("cannot write {}", path.display()))?;

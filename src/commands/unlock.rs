@@ -62,7 +62,7 @@ pub fn run(args: &UnlockArgs, ui: &Ui) -> Result<()> {
     }
     for (id, record, _) in &freed {
         let why = record.last_failure.as_deref().unwrap_or("stale");
-        ui.result(&format!("{id} {} ({why})", record.state.as_str()));
+        ui.result(&format!("{id} {} ({why})", record.state));
     }
     if freed.is_empty() {
         ui.status("no stale claims");

@@ -81,7 +81,11 @@ pub fn done(args: &DoneArgs, ui: &Ui) -> Result<()> {
         start: None,
         unverified: args.no_verify,
     };
-    let record = protocol::finish(&ctx, &agent, &held.task, verdict, held.force)?;
+    let record = if held.force {
+        protocol::finish_forced(&ctx, &agent, &held.task, verdict)?
+    } else {
+        protocol::finish(&ctx, &agent, &held.task, verdict)?
+    };
     print(held, &record, &ctx, ui);
     Ok(())
 }
@@ -209,7 +213,11 @@ pub fn run(held: &HeldTask, verdict: Verdict, ui: &Ui) -> Result<()> {
     let repo = crate::repo::open()?;
     let agent = protocol::agent_name(held.agent.as_deref())?;
     let ctx = Context::load(&repo)?;
-    let record = protocol::finish(&ctx, &agent, &held.task, verdict, held.force)?;
+    let record = if held.force {
+        protocol::finish_forced(&ctx, &agent, &held.task, verdict)?
+    } else {
+        protocol::finish(&ctx, &agent, &held.task, verdict)?
+    };
     print(held, &record, &ctx, ui);
     Ok(())
 }
@@ -219,7 +227,7 @@ fn print(held: &HeldTask, record: &crate::state::TaskRecord, ctx: &Context<'_>, 
         ui.json(record);
         return;
     }
-    ui.result(&format!("{} {}", held.task, record.state.as_str()));
+    ui.result(&format!("{} {}", held.task, record.state));
     if let Some(lease) = record
         .lease_until
         .filter(|_| record.state == crate::state::TaskState::Claimed)

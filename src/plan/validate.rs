@@ -59,6 +59,15 @@ pub fn validate(source: &str, ws: &dyn Workspace) -> Result<std::result::Result<
     Ok(Err(problems))
 }
 
+/// The plan's tasks normalized, in plan order.
+struct Normalized {
+    tasks: Vec<Task>,
+    /// Each task's globs; `None` when one of them is invalid.
+    globs: Vec<Option<Vec<OwnedGlob>>>,
+    /// Indices of the tasks each task depends on.
+    deps: Vec<Vec<usize>>,
+}
+
 struct Validator<'a> {
     source: &'a str,
     problems: Vec<Problem>,
@@ -80,18 +89,76 @@ impl Validator<'_> {
             );
         }
         let index = self.ids(&raw);
+        let Normalized {
+            tasks,
+            globs: task_globs,
+            deps,
+        } = self.tasks(&raw, &index, ws);
+        let cycles = self.cycles(&raw, &tasks, &deps);
+        let (base, tracked) = self.base(&raw, ws)?;
+
+        let (waves, ancestors) = if cycles.is_empty() {
+            graph::waves(&deps)
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let mut owned_files = vec![0; tasks.len()];
+        let mut new_only = vec![Vec::new(); tasks.len()];
+        if let Some(files) = &tracked {
+            if cycles.is_empty() && task_globs.iter().all(Option::is_some) {
+                let globs: Vec<Vec<OwnedGlob>> = task_globs.into_iter().map(Option::unwrap_or_default).collect();
+                let owners = Owners {
+                    raw: &raw,
+                    tasks: &tasks,
+                    globs: &globs,
+                    ancestors: &ancestors,
+                };
+                (owned_files, new_only) = self.ownership(&owners, files, base.as_deref().unwrap_or(""));
+            }
+        }
+
+        if !self.problems.is_empty() {
+            return Ok(None);
+        }
+        self.warn_if_sequential(&tasks, &waves);
+        let plan = Plan {
+            base: base.unwrap_or_default(),
+            test: raw.test.clone(),
+            agent,
+            tasks,
+        };
+        Ok(Some(Checked {
+            plan,
+            warnings: Vec::new(),
+            waves,
+            owned_files,
+            new_only,
+            tracked_files: tracked.map_or(0, |f| f.len()),
+        }))
+    }
+
+    /// Normalizes every task, in plan order.
+    fn tasks(&mut self, raw: &RawPlan, index: &HashMap<String, usize>, ws: &dyn Workspace) -> Normalized {
         let mut tasks = Vec::new();
         let mut task_globs = Vec::new();
         let mut deps = Vec::new();
         for spanned in &raw.tasks {
             let t = spanned.get_ref();
             let (task, globs) = self.task(t, ws);
-            deps.push(self.deps(t, &index));
+            deps.push(self.deps(t, index));
             tasks.push(task);
             task_globs.push(globs);
         }
+        Normalized {
+            tasks,
+            globs: task_globs,
+            deps,
+        }
+    }
 
-        let cycles = graph::cycles(&deps);
+    /// The dependency cycles, each reported at the id of its first task.
+    fn cycles(&mut self, raw: &RawPlan, tasks: &[Task], deps: &[Vec<usize>]) -> Vec<Vec<usize>> {
+        let cycles = graph::cycles(deps);
         for cycle in &cycles {
             let names: Vec<&str> = cycle.iter().map(|&i| tasks[i].id.as_str()).collect();
             let span = raw.tasks[cycle[0]].get_ref().id.span();
@@ -101,7 +168,12 @@ impl Validator<'_> {
                 "remove one of these depends_on entries; a cycle can never start",
             );
         }
+        cycles
+    }
 
+    /// The base branch (the plan's, else HEAD's) and the files tracked at
+    /// its tip; `None` for either is a problem already reported.
+    fn base(&mut self, raw: &RawPlan, ws: &dyn Workspace) -> Result<(Option<String>, Option<Vec<String>>)> {
         let (base, base_span) = match &raw.base {
             Some(b) => (Some(b.get_ref().clone()), Some(b.span())),
             None => (ws.current_branch(), None),
@@ -128,25 +200,10 @@ impl Validator<'_> {
                 }
             },
         };
+        Ok((base, tracked))
+    }
 
-        let (waves, ancestors) = if cycles.is_empty() {
-            graph::waves(&deps)
-        } else {
-            (Vec::new(), Vec::new())
-        };
-        let mut owned_files = vec![0; tasks.len()];
-        let mut new_only = vec![Vec::new(); tasks.len()];
-        if let Some(files) = &tracked {
-            if cycles.is_empty() && task_globs.iter().all(Option::is_some) {
-                let globs: Vec<Vec<OwnedGlob>> = task_globs.into_iter().map(Option::unwrap_or_default).collect();
-                (owned_files, new_only) =
-                    self.ownership(&raw, &tasks, &globs, &ancestors, files, base.as_deref().unwrap_or(""));
-            }
-        }
-
-        if !self.problems.is_empty() {
-            return Ok(None);
-        }
+    fn warn_if_sequential(&mut self, tasks: &[Task], waves: &[usize]) {
         let width = (0..tasks.len())
             .map(|w| waves.iter().filter(|&&x| x == w).count())
             .max()
@@ -157,20 +214,6 @@ impl Validator<'_> {
                     .into(),
             );
         }
-        let plan = Plan {
-            base: base.unwrap_or_default(),
-            test: raw.test.clone(),
-            agent,
-            tasks,
-        };
-        Ok(Some(Checked {
-            plan,
-            warnings: Vec::new(),
-            waves,
-            owned_files,
-            new_only,
-            tracked_files: tracked.map_or(0, |f| f.len()),
-        }))
     }
 
     fn agent(&mut self, raw: &RawPlan) -> AgentSettings {
@@ -425,71 +468,24 @@ impl Validator<'_> {
 
     /// File-level independence; returns each task's count of owned tracked
     /// files and the globs of each task that match none.
-    fn ownership(
-        &mut self,
-        raw: &RawPlan,
-        tasks: &[Task],
-        globs: &[Vec<OwnedGlob>],
-        ancestors: &[graph::TaskSet],
-        files: &[String],
-        base: &str,
-    ) -> (Vec<usize>, Vec<Vec<String>>) {
-        let matcher = Matcher::new(globs);
-        let mut owned = vec![0usize; tasks.len()];
-        let mut glob_hits: Vec<Vec<bool>> = globs.iter().map(|g| vec![false; g.len()]).collect();
-        // (a, b) with a < b -> the clash, glob pair by glob pair
-        let mut clashes: BTreeMap<(usize, usize), Clash> = BTreeMap::new();
-        let mut scratch = Vec::new();
-        // (task, glob) pairs that match the path, one entry each.
-        let mut hits: Vec<(usize, usize)> = Vec::new();
-        let mut owners: Vec<usize> = Vec::new();
-        for path in files {
-            hits.clear();
-            owners.clear();
-            matcher.for_each_match(path, &mut scratch, |t, g| {
-                glob_hits[t][g] = true;
-                if !hits.contains(&(t, g)) {
-                    hits.push((t, g));
-                }
-                if !owners.contains(&t) {
-                    owners.push(t);
-                }
-            });
-            for &t in &owners {
-                owned[t] += 1;
-            }
-            for (x, &a) in owners.iter().enumerate() {
-                for &b in &owners[x + 1..] {
-                    if !graph::concurrent(ancestors, a, b) {
-                        continue;
-                    }
-                    let (a, b) = (a.min(b), a.max(b));
-                    let clash = clashes.entry((a, b)).or_default();
-                    clash.total += 1;
-                    for &(_, ga) in hits.iter().filter(|h| h.0 == a) {
-                        for &(_, gb) in hits.iter().filter(|h| h.0 == b) {
-                            clash.pairs.entry((ga, gb)).or_default().add(path);
-                        }
-                    }
-                }
-            }
-        }
-        let unmatched: Vec<Vec<String>> = glob_hits
-            .iter()
-            .enumerate()
-            .map(|(t, hits)| {
-                if tasks[t].owns.is_empty() {
-                    return Vec::new();
-                }
-                hits.iter()
-                    .zip(&globs[t])
-                    .filter(|(hit, _)| !**hit)
-                    .map(|(_, g)| g.0.clone())
-                    .collect()
-            })
-            .collect();
-        self.misspelled(tasks, &unmatched, files, base);
-        for (&(a, b), clash) in &clashes {
+    fn ownership(&mut self, o: &Owners, files: &[String], base: &str) -> (Vec<usize>, Vec<Vec<String>>) {
+        let Matches {
+            owned,
+            glob_hits,
+            clashes,
+        } = o.matches(files);
+        let unmatched = o.unmatched(&glob_hits);
+        self.misspelled(o.tasks, &unmatched, files, base);
+        self.report_clashes(o, &clashes);
+        self.report_new_file_overlaps(o, &clashes);
+        (owned, unmatched)
+    }
+
+    /// One problem per pair of tasks that may run at the same time and own
+    /// tracked files in common.
+    fn report_clashes(&mut self, o: &Owners, clashes: &BTreeMap<(usize, usize), Clash>) {
+        let (raw, tasks, globs) = (o.raw, o.tasks, o.globs);
+        for (&(a, b), clash) in clashes {
             let (ia, ib) = (&tasks[a].id, &tasks[b].id);
             let what = clash.describe(&globs[a], ia, &globs[b], ib);
             self.problem_at(
@@ -498,7 +494,11 @@ impl Validator<'_> {
                 &format!("narrow `owns` of one of them, or add depends_on = [\"{ia}\"] to `{ib}`"),
             );
         }
-        // Globs that match nothing yet may still name the same new file.
+    }
+
+    /// Globs that match nothing yet may still name the same new file.
+    fn report_new_file_overlaps(&mut self, o: &Owners, clashes: &BTreeMap<(usize, usize), Clash>) {
+        let (raw, tasks, globs, ancestors) = (o.raw, o.tasks, o.globs, o.ancestors);
         let overlaps = globs::Overlaps::new(globs);
         for ((a, b), candidates) in globs::candidate_pairs(globs) {
             if clashes.contains_key(&(a, b)) || !graph::concurrent(ancestors, a, b) {
@@ -523,7 +523,6 @@ impl Validator<'_> {
                     );
             }
         }
-        (owned, unmatched)
     }
 
     /// One warning line for the globs that match no tracked file and whose
@@ -600,6 +599,95 @@ impl Validator<'_> {
             if more > 0 { format!("; and {more} more") } else { String::new() },
             if count == 1 { "that folder" } else { "those folders" },
         ));
+    }
+}
+
+/// What the ownership checks share: the tasks, their globs, and which
+/// tasks may run at the same time.
+struct Owners<'p> {
+    raw: &'p RawPlan,
+    tasks: &'p [Task],
+    globs: &'p [Vec<OwnedGlob>],
+    ancestors: &'p [graph::TaskSet],
+}
+
+/// What matching the tracked files against every task's globs found.
+struct Matches {
+    /// Per task, how many tracked files it owns.
+    owned: Vec<usize>,
+    /// Per task and glob, whether the glob matches a tracked file.
+    glob_hits: Vec<Vec<bool>>,
+    /// (a, b) with a < b -> the clash, glob pair by glob pair
+    clashes: BTreeMap<(usize, usize), Clash>,
+}
+
+impl Owners<'_> {
+    fn matches(&self, files: &[String]) -> Matches {
+        let (tasks, globs, ancestors) = (self.tasks, self.globs, self.ancestors);
+        let matcher = Matcher::new(globs);
+        let mut owned = vec![0usize; tasks.len()];
+        let mut glob_hits: Vec<Vec<bool>> = globs.iter().map(|g| vec![false; g.len()]).collect();
+        let mut clashes: BTreeMap<(usize, usize), Clash> = BTreeMap::new();
+        let mut scratch = Vec::new();
+        // (task, glob) pairs that match the path, one entry each.
+        let mut hits: Vec<(usize, usize)> = Vec::new();
+        let mut owners: Vec<usize> = Vec::new();
+        for path in files {
+            hits.clear();
+            owners.clear();
+            matcher.for_each_match(path, &mut scratch, |t, g| {
+                glob_hits[t][g] = true;
+                if !hits.contains(&(t, g)) {
+                    hits.push((t, g));
+                }
+                if !owners.contains(&t) {
+                    owners.push(t);
+                }
+            });
+            for &t in &owners {
+                owned[t] += 1;
+            }
+            for (x, &a) in owners.iter().enumerate() {
+                for &b in &owners[x + 1..] {
+                    if !graph::concurrent(ancestors, a, b) {
+                        continue;
+                    }
+                    let (a, b) = (a.min(b), a.max(b));
+                    let clash = clashes.entry((a, b)).or_default();
+                    clash.total += 1;
+                    for &(_, ga) in hits.iter().filter(|h| h.0 == a) {
+                        for &(_, gb) in hits.iter().filter(|h| h.0 == b) {
+                            clash.pairs.entry((ga, gb)).or_default().add(path);
+                        }
+                    }
+                }
+            }
+        }
+        Matches {
+            owned,
+            glob_hits,
+            clashes,
+        }
+    }
+
+    /// Per task, its globs that match no tracked file (none for a task
+    /// without `owns`, which owns everything).
+    fn unmatched(&self, glob_hits: &[Vec<bool>]) -> Vec<Vec<String>> {
+        let (tasks, globs) = (self.tasks, self.globs);
+        glob_hits
+            .iter()
+            .enumerate()
+            .map(|(t, hits)| {
+                if tasks[t].owns.is_empty() {
+                    return Vec::new();
+                }
+                hits.iter()
+                    .zip(&globs[t])
+                    .filter(|(hit, _)| !**hit)
+                    .map(|(_, g)| g.0.clone())
+                    .collect()
+            })
+            .collect()
     }
 }
 

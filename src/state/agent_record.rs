@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::objects::read_file;
 use super::task_record::Stamp;
-use crate::error::{Error, Result};
+use crate::error::{Context, Error, Result};
 
 pub const AGENT_FILE: &str = "agent.toml";
 pub const AGENTS_PREFIX: &str = "refs/agents/agents/";
@@ -48,8 +48,8 @@ impl AgentRecord {
         self.boot_id = stamp.map(|s| s.boot_id);
     }
 
-    pub fn to_toml(&self) -> String {
-        toml::to_string(self).unwrap_or_default()
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string(self).context(|| format!("cannot write the {AGENT_FILE} of agent `{}`", self.name))
     }
 
     pub fn ref_name(name: &str) -> String {

@@ -73,6 +73,14 @@ impl TaskState {
     }
 }
 
+/// The state's one word, the same in messages as in ref names; `pad`
+/// keeps widths such as `{:<9}` working.
+impl std::fmt::Display for TaskState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 /// Where a task stands, as one listing of refs shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskRef {
@@ -222,7 +230,7 @@ pub struct Move<'a> {
 pub fn move_task(repo: &gix::Repository, m: Move<'_>) -> std::result::Result<ObjectId, WriteError> {
     let tree = objects::write_tree(
         repo,
-        &[(task_record::TASK_FILE.into(), m.record.to_toml().into_bytes())],
+        &[(task_record::TASK_FILE.into(), m.record.to_toml()?.into_bytes())],
     )?;
     let commit = objects::write_commit(repo, &m.message, tree, [m.from.oid])?;
     let mut edits = Vec::new();
@@ -244,7 +252,10 @@ pub fn move_task(repo: &gix::Repository, m: Move<'_>) -> std::result::Result<Obj
         }
     }
     if let Some((agent, old)) = &m.agent {
-        let tree = objects::write_tree(repo, &[(agent_record::AGENT_FILE.into(), agent.to_toml().into_bytes())])?;
+        let tree = objects::write_tree(
+            repo,
+            &[(agent_record::AGENT_FILE.into(), agent.to_toml()?.into_bytes())],
+        )?;
         let parents: Vec<ObjectId> = old.iter().copied().collect();
         let message = format!("agent {} at {}", agent.name, agent.heartbeat);
         let agent_commit = objects::write_commit(repo, &message, tree, parents)?;
@@ -366,8 +377,8 @@ pub struct MergeRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_task: Option<String>,
     /// The target commit the stopped merge last saw.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seen: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "objects::oid_text")]
+    pub seen: Option<ObjectId>,
     /// Why it stopped (`conflict` or `test failed`) and what it touched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub why: Option<String>,
@@ -421,7 +432,7 @@ impl MergeRecord {
     }
 
     fn write(&self, repo: &gix::Repository) -> Result<ObjectId> {
-        let text = toml::to_string(self).unwrap_or_default();
+        let text = toml::to_string(self).context(|| format!("cannot write the merge.toml of {MERGE_REF}"))?;
         let tree = objects::write_tree(repo, &[("merge.toml".into(), text.into_bytes())])?;
         objects::write_commit(repo, &format!("merge into {}", self.target), tree, None)
     }
@@ -526,7 +537,7 @@ impl<'r> MergeLock<'r> {
             .unwrap_or_default();
         let stopped = MergeRecord {
             stopped_task: Some(at.task.to_string()),
-            seen: Some(at.seen.to_string()),
+            seen: Some(at.seen),
             why: Some(at.why.to_string()),
             paths: at.paths,
             options: Some(at.options),

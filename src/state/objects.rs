@@ -122,3 +122,62 @@ pub fn read_file(repo: &gix::Repository, commit: ObjectId, path: &str) -> Result
     let object = entry.object().context(|| format!("cannot read {path} in {commit}"))?;
     Ok(String::from_utf8_lossy(&object.data).into_owned())
 }
+
+/// Serde for an optional object id kept in a record as its hex text (what
+/// the records have always held, so old refs read), parsed once on read:
+/// a malformed id makes the record unreadable instead of a silent `None`
+/// wherever it is used. gix's own serde feature would write a byte array.
+pub mod oid_text {
+    use gix::ObjectId;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(oid: &Option<ObjectId>, out: S) -> Result<S::Ok, S::Error> {
+        match oid {
+            Some(oid) => out.serialize_str(&oid.to_hex().to_string()),
+            None => out.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(input: D) -> Result<Option<ObjectId>, D::Error> {
+        let Some(text) = Option::<String>::deserialize(input)? else {
+            return Ok(None);
+        };
+        ObjectId::from_hex(text.as_bytes())
+            .map(Some)
+            .map_err(|e| serde::de::Error::custom(format!("`{text}` is not an object id: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::MergeRecord;
+
+    /// A stopped merge's `merge.toml` as the code before typed ids wrote it.
+    const STOPPED_BEFORE: &str = r#"target = "main"
+host = "box"
+pid = 42
+started = 1700000000
+stopped_task = "docs"
+seen = "0123456789abcdef0123456789abcdef01234567"
+why = "conflict"
+paths = ["a.txt"]
+
+[options]
+squash = false
+retries = 0
+no_cache = false
+"#;
+
+    #[test]
+    fn a_merge_record_written_before_typed_ids_reads_and_writes_back_the_same_text() {
+        let record: MergeRecord = toml::from_str(STOPPED_BEFORE).expect("an old record reads");
+        assert_eq!(
+            record.seen.map(|s| s.to_string()).as_deref(),
+            Some("0123456789abcdef0123456789abcdef01234567")
+        );
+        assert_eq!(toml::to_string(&record).expect("writes"), STOPPED_BEFORE);
+        let malformed = STOPPED_BEFORE.replace("0123456789abcdef0123456789abcdef01234567", "0123");
+        let err = toml::from_str::<MergeRecord>(&malformed).expect_err("a malformed id is an error");
+        assert!(err.message().contains("`0123` is not an object id"), "{err}");
+    }
+}

@@ -115,7 +115,9 @@ pub fn record_plan(repo: &gix::Repository, plan: &Plan, force: bool) -> Result<R
 
     let mut files = vec![(
         PLAN_FILE.to_string(),
-        toml::to_string(plan).unwrap_or_default().into_bytes(),
+        toml::to_string(plan)
+            .context(|| format!("cannot write {PLAN_FILE}"))?
+            .into_bytes(),
     )];
     for t in &plan.tasks {
         files.push((Plan::prompt_path(&t.id), t.prompt.clone().into_bytes()));
@@ -169,7 +171,7 @@ fn refuse_busy_changes(change: &PlanChange, tasks: &BTreeMap<String, Vec<(TaskSt
     {
         for (state, _) in tasks.get(id).into_iter().flatten() {
             if matches!(state, TaskState::Claimed | TaskState::Done) {
-                busy.push(format!("would {verb} task `{id}`, which is {}", state.as_str()));
+                busy.push(format!("would {verb} task `{id}`, which is {state}"));
             }
         }
     }

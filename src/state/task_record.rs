@@ -3,9 +3,9 @@
 use gix::ObjectId;
 use serde::{Deserialize, Serialize};
 
-use super::objects::{read_file, FixedCommit};
+use super::objects::{oid_text, read_file, FixedCommit};
 use super::TaskState;
-use crate::error::{Error, Result};
+use crate::error::{Context, Error, Result};
 
 pub const TASK_FILE: &str = "task.toml";
 
@@ -49,12 +49,12 @@ pub struct TaskRecord {
     pub lease_until: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branch: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub head: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "oid_text")]
+    pub head: Option<ObjectId>,
     /// The commit the work started from (base tip with dependencies merged
     /// in), when the runner made it: the task's change is `start..head`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub start: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "oid_text")]
+    pub start: Option<ObjectId>,
     /// Set when `done --no-verify` skipped the acceptance command.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unverified: bool,
@@ -74,8 +74,8 @@ impl TaskRecord {
         self.attempts + u32::from(current)
     }
 
-    pub fn to_toml(&self) -> String {
-        toml::to_string(self).unwrap_or_default()
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string(self).context(|| format!("cannot write the {TASK_FILE} of task `{}`", self.id))
     }
 
     pub fn read(repo: &gix::Repository, commit: ObjectId) -> Result<Self> {
@@ -250,7 +250,7 @@ pub fn initial_commit(hash: gix::hash::Kind, id: &str) -> Result<FixedCommit> {
         state: TaskState::Available,
         ..TaskRecord::default()
     };
-    FixedCommit::new(hash, TASK_FILE, &record.to_toml(), &format!("add {id}\n"))
+    FixedCommit::new(hash, TASK_FILE, &record.to_toml()?, &format!("add {id}\n"))
 }
 
 #[cfg(test)]
@@ -273,6 +273,53 @@ mod tests {
         let pid = child.id();
         child.wait().expect("reap");
         pid
+    }
+
+    /// A done task's `task.toml` as the code before typed ids wrote it
+    /// (field order and quoting included): refs already in repositories.
+    const WRITTEN_BEFORE: &str = r#"id = "docs"
+state = "done"
+attempts = 1
+updated_at = 1700000000
+by = "agent-1"
+branch = "agents/docs"
+head = "0123456789abcdef0123456789abcdef01234567"
+start = "89abcdef0123456789abcdef0123456789abcdef"
+unverified = true
+"#;
+
+    #[test]
+    fn a_record_written_before_typed_ids_reads_and_writes_back_the_same_text() {
+        let record: TaskRecord = toml::from_str(WRITTEN_BEFORE).expect("an old record reads");
+        let id = |hex: &str| ObjectId::from_hex(hex.as_bytes()).expect("hex");
+        assert_eq!(record.head, Some(id("0123456789abcdef0123456789abcdef01234567")));
+        assert_eq!(record.start, Some(id("89abcdef0123456789abcdef0123456789abcdef")));
+        assert_eq!(record.to_toml().expect("writes"), WRITTEN_BEFORE);
+        // A record without them still has none, and writes none.
+        let first = TaskRecord {
+            id: "docs".into(),
+            ..TaskRecord::default()
+        };
+        let text = first.to_toml().expect("writes");
+        assert!(!text.contains("head") && !text.contains("start"), "{text}");
+        assert_eq!(toml::from_str::<TaskRecord>(&text).expect("reads"), first);
+    }
+
+    #[test]
+    fn a_malformed_id_makes_the_record_unreadable_not_headless() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let repo = gix::init_bare(dir.path()).expect("init");
+        let forged = WRITTEN_BEFORE.replace("0123456789abcdef0123456789abcdef01234567", "not-a-commit");
+        let commit = FixedCommit::new(repo.object_hash(), TASK_FILE, &forged, "done docs\n")
+            .and_then(|c| c.write(&repo))
+            .expect("write the record");
+        let err = TaskRecord::read(&repo, commit).expect_err("a malformed head is an error");
+        assert!(
+            err.message.contains("holds a task.toml this version cannot read"),
+            "{err:?}"
+        );
+        let cause = err.causes.join("\n");
+        assert!(cause.contains("`not-a-commit` is not an object id"), "{err:?}");
     }
 
     #[test]

@@ -142,10 +142,7 @@ fn task_line(
     let readiness = protocol::readiness_of(def, snap);
     // The task's own commits: not the base's, and not those of the start
     // point the runner made (its dependencies' merged work).
-    let start = record
-        .start
-        .as_deref()
-        .and_then(|s| gix::ObjectId::from_hex(s.as_bytes()).ok());
+    let start = record.start;
     let ahead = match (tip, base) {
         (Some(tip), Some(base)) => Some(own_commits(repo, tip, base, start)?),
         _ => None,

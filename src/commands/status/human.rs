@@ -50,7 +50,7 @@ fn task_row(t: &TaskLine) -> Vec<String> {
     let state = if t.stale {
         "claimed STALE".to_string()
     } else {
-        t.state.as_str().to_string()
+        t.state.to_string()
     };
     let mut notes = Vec::new();
     match t.state {
