@@ -5,7 +5,7 @@ use clap::Args;
 
 use crate::error::{Error, Result};
 use crate::process::git_in;
-use crate::ui::Ui;
+use crate::session::Session;
 
 /// Remove agent worktrees and merged task branches, keep the history
 ///
@@ -85,11 +85,12 @@ impl Item {
     }
 }
 
-pub fn run(args: &CleanArgs, ui: &Ui) -> Result<()> {
-    let repo = crate::repo::open()?;
-    let workdir = crate::repo::workdir(&repo)?;
-    let root = crate::worktree::root(&repo, &workdir);
-    let base = crate::state::read_plan(&repo)?.map(|p| p.plan.base);
+pub fn run(args: &CleanArgs, session: &Session) -> Result<()> {
+    let ui = session.ui;
+    let repo = session.repo()?;
+    let workdir = crate::repo::workdir(repo)?;
+    let root = crate::worktree::root(repo.settings(), &workdir);
+    let base = crate::state::read_plan(repo)?.map(|p| p.plan.base);
     let mut kept = Vec::new();
     let mut done = Cleaned::default();
     // With --json, stdout holds the JSON alone: the lines go to stderr.
@@ -111,13 +112,13 @@ pub fn run(args: &CleanArgs, ui: &Ui) -> Result<()> {
         }
         let mut item = Item::worktree(&path);
         if dirty {
-            let identity = crate::worktree::identity_overrides(&repo);
+            let identity = crate::worktree::identity_overrides(repo);
             let saved = crate::worktree::snapshot_commit(
                 &path,
                 "uncommitted work saved by git agents clean --force",
                 &identity,
             )?;
-            let backup = crate::state::backup(&repo, &format!("worktree-{name}"), &saved)?;
+            let backup = crate::state::backup(repo, &format!("worktree-{name}"), &saved)?;
             ui.status(&format!(
                 "saved the uncommitted work of {} as {backup}; see it with `git show {backup}`, restore it with `git checkout {backup} -- .`",
                 path.display()
@@ -134,13 +135,13 @@ pub fn run(args: &CleanArgs, ui: &Ui) -> Result<()> {
     let _ = std::fs::remove_dir(&root);
 
     let base_tip = match &base {
-        Some(base) => crate::repo::branch_tip(&repo, base)?,
+        Some(base) => crate::repo::branch_tip(repo, base)?,
         None => None,
     };
-    for (id, tip) in crate::repo::task_branches(&repo)? {
+    for (id, tip) in crate::repo::task_branches(repo)? {
         let branch = crate::layout::task_branch(&id);
         let tip_hex = tip.to_string();
-        let merged = base_tip.is_some_and(|b| crate::repo::is_ancestor(&repo, tip, b));
+        let merged = base_tip.is_some_and(|b| crate::repo::is_ancestor(repo, tip, b));
         let base_name = base.as_deref().unwrap_or("the base");
         if !merged && !args.force {
             kept.push(format!("branch {branch} is not merged into {base_name}"));
@@ -152,7 +153,7 @@ pub fn run(args: &CleanArgs, ui: &Ui) -> Result<()> {
         }
         let mut item = Item::branch(&branch);
         if !merged {
-            let backup = crate::state::backup(&repo, &branch.replace('/', "-"), &tip_hex)?;
+            let backup = crate::state::backup(repo, &branch.replace('/', "-"), &tip_hex)?;
             ui.status(&format!(
                 "saved {branch} as {backup}; restore it with `git branch {branch} {backup}`"
             ));
@@ -170,7 +171,7 @@ pub fn run(args: &CleanArgs, ui: &Ui) -> Result<()> {
             }
             return Err(Error::usage("not removing refs/agents without confirmation").hint("rerun with `--all --yes`"));
         }
-        let removed = crate::state::remove_all(&repo)?;
+        let removed = crate::state::remove_all(repo)?;
         say(&format!(
             "removed {removed} refs under refs/agents (backups under refs/agents/backup stay)"
         ));

@@ -7,8 +7,8 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::error::{Context as _, Error, Result};
+use crate::session::Session;
 use crate::state::TaskState;
-use crate::ui::Ui;
 
 /// Run the whole workflow on a throw-away repository
 ///
@@ -126,7 +126,10 @@ struct Tally {
     retried: Vec<String>,
 }
 
-pub fn run(args: &DemoArgs, ui: &Ui) -> Result<()> {
+pub fn run(args: &DemoArgs, session: &Session) -> Result<()> {
+    let ui = session.ui;
+    // The demo runs git before it has a repository to open.
+    crate::process::check_git_version()?;
     let temporary = args.dir.is_none();
     let dir = match &args.dir {
         Some(d) => d.clone(),
@@ -144,8 +147,8 @@ pub fn run(args: &DemoArgs, ui: &Ui) -> Result<()> {
     // With --json the steps tell their story on stderr; stdout is the JSON.
     let steps = if args.json { ui.results_on_stderr() } else { ui.clone() };
     let mut merge = None;
-    let result = play(&dir, &steps, &mut merge);
-    let tasks = tally(&dir);
+    let result = play(&dir, &session.with_ui(&steps), &mut merge);
+    let tasks = tally(&dir, session);
     let kept = !temporary || result.is_err();
     if !kept {
         // Out of the folder before it goes (the demo entered it).
@@ -201,7 +204,8 @@ pub fn run(args: &DemoArgs, ui: &Ui) -> Result<()> {
 
 /// Every step of the demo in `dir` (new and empty); the merge's outcome
 /// goes to `merge` even when the merge stops.
-fn play(dir: &std::path::Path, ui: &Ui, merge: &mut Option<crate::merge::Outcome>) -> Result<()> {
+fn play(dir: &std::path::Path, session: &Session, merge: &mut Option<crate::merge::Outcome>) -> Result<()> {
+    let ui = session.ui;
     let exe = std::env::current_exe().context(|| "cannot find the git-agents program".into())?;
     ui.status(&format!("==> creating a demo repository in {}", dir.display()));
     let git = |args: &[&str]| crate::process::git_in(dir, args);
@@ -240,7 +244,7 @@ fn play(dir: &std::path::Path, ui: &Ui, merge: &mut Option<crate::merge::Outcome
             from: None,
             write: None,
         },
-        ui,
+        session,
     )?;
     ui.status("\n==> git agents spawn 3");
     let spawned = super::spawn::run(
@@ -254,7 +258,7 @@ fn play(dir: &std::path::Path, ui: &Ui, merge: &mut Option<crate::merge::Outcome
             json: false,
             command: Vec::new(),
         },
-        ui,
+        session,
     );
     ui.status("\n==> git agents status");
     super::status::run(
@@ -264,7 +268,7 @@ fn play(dir: &std::path::Path, ui: &Ui, merge: &mut Option<crate::merge::Outcome
             watch: false,
             interval: "2s".into(),
         },
-        ui,
+        session,
     )?;
     spawned?;
     // The test is the plan's, so the command line does not repeat it.
@@ -282,7 +286,7 @@ fn play(dir: &std::path::Path, ui: &Ui, merge: &mut Option<crate::merge::Outcome
             no_cache: false,
             json: false,
         },
-        ui,
+        session,
         false,
     )?;
     *merge = outcome;
@@ -291,10 +295,12 @@ fn play(dir: &std::path::Path, ui: &Ui, merge: &mut Option<crate::merge::Outcome
 
 /// The tasks' states at the end, read from refs/agents (nothing when the
 /// demo stopped before a plan was recorded).
-fn tally(dir: &std::path::Path) -> Tally {
+fn tally(dir: &std::path::Path, session: &Session) -> Tally {
     let Ok(repo) = gix::open(dir) else {
         return Tally::default();
     };
+    // Read here, not through a remote: the demo's repository has none.
+    let repo = crate::state::Store::offline(repo, session.settings());
     let Ok(snap) = crate::state::snapshot(&repo) else {
         return Tally::default();
     };

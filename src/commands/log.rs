@@ -7,8 +7,9 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::plan::duration;
 use crate::protocol::Context;
+use crate::session::Session;
 use crate::state;
-use crate::ui::Ui;
+use crate::state::Store;
 
 /// Show a task's history, or the whole run as a timeline
 ///
@@ -52,10 +53,11 @@ struct Entry {
     message: String,
 }
 
-pub fn run(args: &LogArgs, ui: &Ui) -> Result<()> {
-    let repo = crate::repo::open()?;
-    let ctx = Context::load(&repo)?;
-    let snap = state::snapshot(&repo)?;
+pub fn run(args: &LogArgs, session: &Session) -> Result<()> {
+    let ui = session.ui;
+    let repo = session.repo()?;
+    let ctx = Context::load(repo)?;
+    let snap = state::snapshot(repo)?;
     let since = match &args.since {
         None => None,
         Some(text) => Some(
@@ -78,7 +80,7 @@ pub fn run(args: &LogArgs, ui: &Ui) -> Result<()> {
     let mut entries = Vec::new();
     for id in ids {
         // History comes newest first; the log reads oldest first.
-        for (oid, record, message, committed) in state::history(&repo, snap.tasks[id].oid)?.into_iter().rev() {
+        for (oid, record, message, committed) in state::history(repo, snap.tasks[id].oid)?.into_iter().rev() {
             // The transition's own clock; the commit time is the fallback.
             let time = if record.updated_at != 0 {
                 record.updated_at
@@ -134,7 +136,7 @@ pub fn run(args: &LogArgs, ui: &Ui) -> Result<()> {
         out.push('\n');
     }
     if let Some(task) = &args.task {
-        let logs = attempt_logs(&repo, task);
+        let logs = attempt_logs(repo, task);
         if let Some(newest) = logs.last() {
             out.push_str(&format!("\nagent output: {}\n", newest.display()));
             for line in crate::process::tail(newest, 5).lines() {
@@ -185,7 +187,7 @@ fn shown(message: &str, task: &str, state: state::TaskState) -> String {
 }
 
 /// The task's attempt logs, oldest first (`<task>.<attempt>.log`).
-fn attempt_logs(repo: &gix::Repository, task: &str) -> Vec<std::path::PathBuf> {
+fn attempt_logs(repo: &Store, task: &str) -> Vec<std::path::PathBuf> {
     let common = repo.common_dir();
     let dir = crate::layout::logs(&common.canonicalize().unwrap_or_else(|_| common.to_path_buf()));
     let mut logs: Vec<(u32, std::path::PathBuf)> = std::fs::read_dir(&dir)

@@ -10,6 +10,8 @@ use crate::error::{Context, Error, Exit, Result};
 use crate::plan::report::{self, Summary};
 use crate::plan::validate::{validate, Workspace};
 use crate::plan::Problem;
+use crate::session::Session;
+use crate::state::Store;
 use crate::state::{self, Recorded};
 use crate::ui::Ui;
 
@@ -81,9 +83,10 @@ struct JsonReport<'a> {
     record: Option<&'a Recorded>,
 }
 
-pub fn run(args: &PlanArgs, ui: &Ui) -> Result<()> {
-    let repo = crate::repo::open()?;
-    let root = crate::repo::workdir(&repo)?;
+pub fn run(args: &PlanArgs, session: &Session) -> Result<()> {
+    let ui = session.ui;
+    let repo = session.repo()?;
+    let root = crate::repo::workdir(repo)?;
     if let Some(dir) = &args.from {
         return import(dir, args.write.as_deref(), &root, ui);
     }
@@ -93,7 +96,7 @@ pub fn run(args: &PlanArgs, ui: &Ui) -> Result<()> {
     };
     let source = read_plan_file(&path, &shown)?;
     let ws = RepoWorkspace {
-        repo: &repo,
+        repo,
         root: &root,
         plan_dir: path.parent().map(Path::to_path_buf).unwrap_or_else(|| root.clone()),
     };
@@ -117,7 +120,7 @@ pub fn run(args: &PlanArgs, ui: &Ui) -> Result<()> {
 
     if args.json {
         let record = if args.yes {
-            Some(state::record_plan(&repo, &checked.plan, args.force)?)
+            Some(state::record_plan(repo, &checked.plan, args.force)?)
         } else {
             None
         };
@@ -158,7 +161,7 @@ pub fn run(args: &PlanArgs, ui: &Ui) -> Result<()> {
             "there is no terminal to ask on: run `git agents plan --yes` to record it"
         }));
     }
-    let recorded = state::record_plan(&repo, &checked.plan, args.force)?;
+    let recorded = state::record_plan(repo, &checked.plan, args.force)?;
     ui.status(&recorded_line(&recorded));
     Ok(())
 }
@@ -209,7 +212,7 @@ fn recorded_line(recorded: &Recorded) -> String {
 }
 
 struct RepoWorkspace<'a> {
-    repo: &'a gix::Repository,
+    repo: &'a Store,
     root: &'a Path,
     plan_dir: PathBuf,
 }
