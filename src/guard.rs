@@ -8,6 +8,7 @@ use gix::ObjectId;
 
 use crate::error::{Context, Error, Result};
 use crate::plan::{Plan, Task};
+use crate::state::Store;
 use crate::state::{self, TaskState};
 
 /// One line of a pre-push hook's stdin.
@@ -61,7 +62,7 @@ fn bad_line(line: &str) -> Error {
 }
 
 /// Everything `pushes` to `remote` would publish that the guard refuses.
-pub fn check(repo: &gix::Repository, remote: &str, pushes: &[Push]) -> Result<Vec<Refusal>> {
+pub fn check(repo: &Store, remote: &str, pushes: &[Push]) -> Result<Vec<Refusal>> {
     let task_id = |p: &Push| p.remote_ref.strip_prefix("refs/heads/agents/").map(str::to_string);
     // Tags, deletions and refs outside refs/heads/ pass without reading any state.
     let relevant: Vec<&Push> = pushes
@@ -112,7 +113,7 @@ pub fn check(repo: &gix::Repository, remote: &str, pushes: &[Push]) -> Result<Ve
 
 /// A task branch may publish only changes to the files its task owns.
 /// Merge commits are skipped: they bring in the base or dependencies.
-fn task_branch(repo: &gix::Repository, remote: &str, base: &str, task: &Task, push: &Push) -> Result<Option<Refusal>> {
+fn task_branch(repo: &Store, remote: &str, base: &str, task: &Task, push: &Push) -> Result<Option<Refusal>> {
     let mut hidden = known(repo, push);
     // The start point merges the base and the dependencies' branches in;
     // their commits are not this task's to judge.
@@ -164,7 +165,7 @@ fn task_branch(repo: &gix::Repository, remote: &str, base: &str, task: &Task, pu
 /// Its commits (an `Agent-Task:` trailer) need a note whose test passed (or
 /// says no test was set); task commits it brings must come in through such a
 /// commit, not by a merge or fast-forward made by hand.
-fn untested_merges(repo: &gix::Repository, remote: &str, push: &Push, work: &mut TaskWork<'_>) -> Result<Vec<Refusal>> {
+fn untested_merges(repo: &Store, remote: &str, push: &Push, work: &mut TaskWork<'_>) -> Result<Vec<Refusal>> {
     let mut hidden = known(repo, push);
     if hidden.is_empty() {
         // A new branch on the remote: what the remote already has is what
@@ -215,7 +216,7 @@ fn untested_merges(repo: &gix::Repository, remote: &str, push: &Push, work: &mut
 /// parent (the target it was made on) lacks. A squashed landing brings no
 /// task commits (one parent).
 fn hand_landed(
-    repo: &gix::Repository,
+    repo: &Store,
     push: &Push,
     commits: &[gix::Commit<'_>],
     work: &mut TaskWork<'_>,
@@ -284,7 +285,7 @@ fn task_owners<'t>(
 /// The commits of the range a noted landing commit answers for: itself
 /// and what it brings.
 fn landed_commits(
-    repo: &gix::Repository,
+    repo: &Store,
     commits: &[gix::Commit<'_>],
     parents: &HashMap<ObjectId, Vec<ObjectId>>,
     owner: &HashMap<ObjectId, &str>,
@@ -369,7 +370,7 @@ fn below(
 
 /// The task tips, read on first use and shared by all pushed branches.
 struct TaskWork<'a> {
-    repo: &'a gix::Repository,
+    repo: &'a Store,
     plan: &'a Plan,
     found: Option<Vec<TaskTips>>,
 }
@@ -393,7 +394,7 @@ impl TaskWork<'_> {
     }
 }
 
-fn task_tips(repo: &gix::Repository, plan: &Plan) -> Result<Vec<TaskTips>> {
+fn task_tips(repo: &Store, plan: &Plan) -> Result<Vec<TaskTips>> {
     let empty = |id: &str| TaskTips {
         id: id.to_string(),
         heads: Vec::new(),
@@ -461,7 +462,7 @@ fn trailer(commit: &gix::Commit<'_>) -> Option<String> {
 
 /// Why `commit`'s merge note does not let it out (`None`: it passed, or
 /// records a merge made without a test on purpose).
-fn note_verdict(repo: &gix::Repository, commit: ObjectId) -> Option<String> {
+fn note_verdict(repo: &Store, commit: ObjectId) -> Option<String> {
     let Some(note) = state::merge_note(repo, commit) else {
         return Some("no test note".to_string());
     };
@@ -481,14 +482,14 @@ fn one_line(commit: &gix::Commit<'_>) -> String {
 }
 
 /// The remote's old value, when this clone has it: commits before it are published already.
-fn known(repo: &gix::Repository, push: &Push) -> Vec<ObjectId> {
+fn known(repo: &Store, push: &Push) -> Vec<ObjectId> {
     (!push.remote.is_null() && repo.find_object(push.remote).is_ok())
         .then_some(push.remote)
         .into_iter()
         .collect()
 }
 
-fn walk<'r>(repo: &'r gix::Repository, from: ObjectId, hidden: Vec<ObjectId>) -> Result<Vec<gix::Commit<'r>>> {
+fn walk<'r>(repo: &'r Store, from: ObjectId, hidden: Vec<ObjectId>) -> Result<Vec<gix::Commit<'r>>> {
     let walk = repo
         .rev_walk([from])
         .with_hidden(hidden)
@@ -509,7 +510,7 @@ fn walk<'r>(repo: &'r gix::Repository, from: ObjectId, hidden: Vec<ObjectId>) ->
 /// every remote's when pushing to a URL rather than a named remote. Task
 /// branches (`agents/<id>`) are left out: the remote holding a task branch
 /// does not make its work published on any other branch.
-fn remote_tips(repo: &gix::Repository, remote: &str) -> Result<Vec<ObjectId>> {
+fn remote_tips(repo: &Store, remote: &str) -> Result<Vec<ObjectId>> {
     let platform = repo.references().context(|| "cannot list refs".into())?;
     let named = gix::refs::PartialName::try_from(remote).is_ok() && repo.find_remote(remote).is_ok();
     let prefix = if named {

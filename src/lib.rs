@@ -20,6 +20,8 @@ pub mod ref_guard;
 pub mod repo;
 pub mod runner;
 pub mod scripted_agent;
+pub mod session;
+pub mod settings;
 pub mod state;
 pub mod tree_merge;
 pub mod ui;
@@ -40,11 +42,13 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         }
     };
     let ui = ui::Ui::new(cli.quiet);
-    if let Some(remote) = &cli.remote {
-        state::backend::set_flag(remote);
-    }
-    let result = commands::dispatch(&cli, &ui);
-    if repo::fallback_identity_used() {
+    let globals = settings::Globals {
+        quiet: cli.quiet,
+        remote: cli.remote.clone(),
+    };
+    let session = session::Session::new(globals, &ui);
+    let result = commands::dispatch(&cli, &session);
+    if session.fallback_identity_used() {
         ui.warn(&format!(
             "no git identity is configured: commits were made as {} <{}>; set yours with `git config --global user.name \"Your Name\"` and `git config --global user.email you@example.com`",
             repo::FALLBACK_NAME,

@@ -13,7 +13,7 @@ use crate::error::{Context as _, Error, Result};
 use crate::plan::{graph, Plan, Task};
 use crate::process::{self, Ended};
 use crate::protocol::Context;
-use crate::state::{self, TaskState};
+use crate::state::{self, Store, TaskState};
 use crate::tree_merge::{apply_change, merge_trees, ConflictPath, Conflicted};
 
 #[derive(Clone)]
@@ -105,7 +105,7 @@ pub struct Refused {
 /// The commit a done task's work is, as checked at `done`; an error text
 /// when the branch moved since or never held the work.
 fn checked_work(
-    repo: &gix::Repository,
+    repo: &Store,
     id: &str,
     record: &state::TaskRecord,
 ) -> Result<std::result::Result<(ObjectId, Option<ObjectId>), String>> {
@@ -145,7 +145,7 @@ fn checked_work(
 /// The backups `clean --force` made of the task branch `agents/<id>`
 /// (`refs/agents/backup/agents-<id>`, then `-1`, `-2`, …), newest first; the
 /// one holding `head`, the work recorded at done, comes first of all.
-pub fn saved_branch(repo: &gix::Repository, id: &str, head: Option<ObjectId>) -> Result<Vec<(String, ObjectId)>> {
+pub fn saved_branch(repo: &Store, id: &str, head: Option<ObjectId>) -> Result<Vec<(String, ObjectId)>> {
     let name = format!("{}agents-{id}", state::BACKUP_PREFIX);
     let platform = repo.references().context(|| "cannot list refs".into())?;
     let mut found: Vec<(u32, String, ObjectId)> = Vec::new();
@@ -208,8 +208,8 @@ impl<'a> Run<'a> {
     fn new(ctx: &Context<'_>, workdir: &'a Path, opts: &'a Options, target: String) -> Result<Self> {
         Ok(Run {
             workdir,
-            remote: state::backend::current(ctx.repo)?.remote_name().map(str::to_string),
-            integration: crate::layout::integration_worktree(&crate::worktree::root(ctx.repo, workdir)),
+            remote: ctx.repo.backend().remote_name().map(str::to_string),
+            integration: crate::layout::integration_worktree(&crate::worktree::root(ctx.repo.settings(), workdir)),
             test: opts.test.clone().or_else(|| ctx.plan.plan.test.clone()),
             target,
             opts,
@@ -282,7 +282,7 @@ pub fn run(
 /// The merge lock (none for a dry run) and, with it, what other machines
 /// finished.
 fn lock_and_adopt<'r>(
-    repo: &'r gix::Repository,
+    repo: &'r Store,
     target: &str,
     opts: &Options,
     done: &[String],
@@ -297,12 +297,13 @@ fn lock_and_adopt<'r>(
         // Done on other machines: their branches and notes come from the
         // shared remote, taken only by the run that holds the merge lock
         // (a dry run previews the branches this clone has).
-        for saved in state::backend::current(repo)?
+        for saved in repo
+            .backend()
             .adopt_task_branches(repo, &done.iter().map(String::as_str).collect::<Vec<_>>())?
         {
             progress(Progress::Line(&saved));
         }
-        state::backend::current(repo)?.fetch_notes(repo)?;
+        repo.backend().fetch_notes(repo)?;
     }
     Ok(lock)
 }
@@ -522,8 +523,8 @@ fn owned_change_outside(
 /// With a shared remote, merge lands on the remote's target as well (first
 /// there, with a lease): both must start from the same commit, or the push
 /// would publish commits nobody asked to publish, or be refused.
-fn target_agrees_with_remote(repo: &gix::Repository, target: &str, current: ObjectId) -> Result<()> {
-    let Some((remote, theirs)) = state::backend::current(repo)?.target_on_remote(repo, target)? else {
+fn target_agrees_with_remote(repo: &Store, target: &str, current: ObjectId) -> Result<()> {
+    let Some((remote, theirs)) = repo.backend().target_on_remote(repo, target)? else {
         return Ok(());
     };
     if theirs.is_none_or(|t| t == current) {
@@ -598,7 +599,7 @@ fn land_one(
         };
         if let Some(when) = passed {
             let when = when.map_or("before".to_string(), |t| {
-                format!("{} ago", crate::protocol::age(state::now_seconds() - t))
+                format!("{} ago", crate::protocol::age(crate::settings::now_seconds() - t))
             });
             progress(Progress::Now(&format!(
                 "{step} {}: not tested again: the test already passed on this tree {when}",
@@ -636,7 +637,7 @@ fn land_one(
         if let Some(stop) = dirty_checkout(run.workdir, &run.target)? {
             return Ok(Err(stop));
         }
-        if !state::remote::push_target(repo, remote, &run.target, candidate)? {
+        if !repo.backend().push_target(repo, &run.target, candidate)? {
             return Ok(Err(Stop::TargetMoved {
                 target: format!("{remote}/{}", run.target),
             }));
@@ -651,7 +652,7 @@ fn land_one(
 
 /// The integration worktree at `current` with the task's checked work `tip` merged in and its
 /// conflicts left for a person (`git merge --no-commit`).
-fn prepare_resolution(repo: &gix::Repository, dir: &Path, current: ObjectId, tip: ObjectId) -> Result<()> {
+fn prepare_resolution(repo: &Store, dir: &Path, current: ObjectId, tip: ObjectId) -> Result<()> {
     integration_worktree(repo, dir, current)?;
     let _ = process::git_in(dir, &["merge", "--abort"]);
     crate::worktree::reset(dir, current)?;
@@ -662,14 +663,17 @@ fn prepare_resolution(repo: &gix::Repository, dir: &Path, current: ObjectId, tip
 
 /// The integration worktree, made (again) when missing or left half-made by
 /// a killed run; its contents are throw-away, it only ever holds merges.
-fn integration_worktree(repo: &gix::Repository, dir: &Path, at: ObjectId) -> Result<()> {
+fn integration_worktree(repo: &Store, dir: &Path, at: ObjectId) -> Result<()> {
     if dir.exists() && process::git_in(dir, &["rev-parse", "--git-dir"]).is_ok() {
         return Ok(());
     }
     if dir.exists() {
         std::fs::remove_dir_all(dir).context(|| format!("cannot remove the broken worktree {}", dir.display()))?;
     }
-    crate::worktree::ensure(repo, dir, at).map(|_| ())
+    // One merge at a time holds the merge lock: nobody to take turns with.
+    crate::worktree::Registrations::default()
+        .ensure(repo, dir, at)
+        .map(|_| ())
 }
 
 /// Options given again on `--continue`; each overrides what the stopped
@@ -893,7 +897,7 @@ fn committed_resolution(
 }
 
 /// A squash run lands the resolution as one commit on the target, like the rest.
-fn squashed_resolution(repo: &gix::Repository, task: &Task, candidate: ObjectId, seen: ObjectId) -> Result<ObjectId> {
+fn squashed_resolution(repo: &Store, task: &Task, candidate: ObjectId, seen: ObjectId) -> Result<ObjectId> {
     let tree = repo
         .find_commit(candidate)
         .and_then(|c| c.tree_id())
@@ -938,7 +942,7 @@ pub fn abort(ctx: &Context<'_>, workdir: &Path) -> Result<Option<state::MergeRec
     let Some(record) = state::MergeLock::abort(ctx.repo)? else {
         return Ok(None);
     };
-    let dir = crate::layout::integration_worktree(&crate::worktree::root(ctx.repo, workdir));
+    let dir = crate::layout::integration_worktree(&crate::worktree::root(ctx.repo.settings(), workdir));
     if dir.exists() {
         let _ = process::git_in(&dir, &["merge", "--abort"]);
         if let Some(seen) = record.seen {
@@ -954,7 +958,7 @@ pub fn abort(ctx: &Context<'_>, workdir: &Path) -> Result<Option<state::MergeRec
 /// dependency's original commits, lands cleanly after the dependency was
 /// squashed; a merge commit keeps both histories and needs no such help.
 fn merge_one(
-    repo: &gix::Repository,
+    repo: &Store,
     plan: &Plan,
     task: &Task,
     current: ObjectId,
@@ -988,7 +992,7 @@ fn merge_one(
 }
 
 /// Subjects of the commits on the task branch that the target lacks, oldest first.
-fn branch_subjects(repo: &gix::Repository, current: ObjectId, tip: ObjectId) -> Result<Vec<String>> {
+fn branch_subjects(repo: &Store, current: ObjectId, tip: ObjectId) -> Result<Vec<String>> {
     let walk = repo
         .rev_walk([tip])
         .with_hidden([current])
@@ -1010,7 +1014,7 @@ fn branch_subjects(repo: &gix::Repository, current: ObjectId, tip: ObjectId) -> 
 /// Runs the test on `candidate` in the integration worktree, up to
 /// `1 + retries` times; `Ok(n)`: passed after `n` red runs.
 fn run_test(
-    repo: &gix::Repository,
+    repo: &Store,
     dir: &Path,
     task: &str,
     cmd: &str,
@@ -1053,13 +1057,7 @@ fn run_test(
 /// (only when clean, so its files follow and a kill leaves it consistent),
 /// else by compare-and-swap of the ref. What is left is the moment between
 /// this check and git's own, milliseconds, not a test's duration.
-fn land(
-    repo: &gix::Repository,
-    workdir: &Path,
-    target: &str,
-    seen: ObjectId,
-    candidate: ObjectId,
-) -> Result<Option<Stop>> {
+fn land(repo: &Store, workdir: &Path, target: &str, seen: ObjectId, candidate: ObjectId) -> Result<Option<Stop>> {
     let full = format!("refs/heads/{target}");
     if let Some(wt) = checked_out_in(workdir, &full)? {
         if let Some(stop) = dirty_checkout(workdir, target)? {

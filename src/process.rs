@@ -1,37 +1,37 @@
 //! The only module that starts child processes. git itself is used only
-//! where gix cannot do the job (pushing, running the user's hooks); this
-//! module checks once that the git on PATH is new enough.
-
-use std::sync::OnceLock;
+//! where gix cannot do the job (pushing, running the user's hooks);
+//! [`check_git_version`] says whether the git on PATH is new enough (the
+//! session asks once, before it opens the repository).
 
 use crate::error::{Error, Result};
 
 /// The oldest git we support: `merge-tree --write-tree` arrived in 2.38.
 pub const MIN_GIT: (u32, u32) = (2, 38);
 
-/// Fails with upgrade advice when git is missing or older than [`MIN_GIT`]; checks once per process.
+/// Fails with upgrade advice when git is missing or older than [`MIN_GIT`].
 pub fn check_git_version() -> Result<()> {
-    static CHECKED: OnceLock<std::result::Result<(), String>> = OnceLock::new();
-    let outcome = CHECKED.get_or_init(|| {
-        let path = which::which("git").map_err(|_| "git is not on PATH".to_string())?;
-        let text = duct::cmd(&path, ["--version"])
-            .read()
-            .map_err(|e| format!("cannot run {}: {e}", path.display()))?;
-        match parse_git_version(&text) {
-            Some(v) if v >= MIN_GIT => Ok(()),
-            Some((major, minor)) => Err(format!("git {major}.{minor} at {} is too old", path.display())),
-            None => Err(format!(
-                "cannot read the version of git at {}: {text:?}",
-                path.display()
-            )),
-        }
-    });
-    outcome.clone().map_err(|why| {
+    git_version_problem().map_err(|why| {
         Error::failure(why).hint(format!(
             "git-agents needs git {}.{} or newer on PATH; upgrade git (your package manager or https://git-scm.com)",
             MIN_GIT.0, MIN_GIT.1
         ))
     })
+}
+
+/// What is wrong with the git on PATH, if anything.
+fn git_version_problem() -> std::result::Result<(), String> {
+    let path = which::which("git").map_err(|_| "git is not on PATH".to_string())?;
+    let text = duct::cmd(&path, ["--version"])
+        .read()
+        .map_err(|e| format!("cannot run {}: {e}", path.display()))?;
+    match parse_git_version(&text) {
+        Some(v) if v >= MIN_GIT => Ok(()),
+        Some((major, minor)) => Err(format!("git {major}.{minor} at {} is too old", path.display())),
+        None => Err(format!(
+            "cannot read the version of git at {}: {text:?}",
+            path.display()
+        )),
+    }
 }
 
 /// `git version 2.47.3` (or `git version 2.39.2.windows.1`) → (2, 47).
@@ -86,7 +86,6 @@ fn git_output_env(
     args: &[&str],
     env: &[(&str, &std::ffi::OsStr)],
 ) -> Result<std::process::Output> {
-    check_git_version()?;
     let mut expr = duct::cmd("git", args);
     for (k, v) in env {
         expr = expr.env(k, v);
@@ -638,7 +637,6 @@ pub fn git_output_with_deadline(
     args: &[&str],
     within: std::time::Duration,
 ) -> Result<Option<std::process::Output>> {
-    check_git_version()?;
     let cannot = |e: std::io::Error| Error::failure(format!("cannot run git {}", args.join(" "))).cause(e);
     let handle = duct::cmd("git", args)
         .dir(dir)

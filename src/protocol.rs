@@ -4,22 +4,25 @@
 //! race is retried on fresh state, never overwritten.
 
 use crate::error::{Error, Exit, Result};
-use crate::plan::{duration, ids, Plan};
-use crate::state::{self, AgentRecord, Move, RecordedPlan, Snapshot, TaskRecord, TaskRef, TaskState, WriteError};
+use crate::plan::{ids, Plan};
+use crate::settings::Settings;
+use crate::state::{
+    self, AgentRecord, Move, RecordedPlan, Snapshot, Store, TaskRecord, TaskRef, TaskState, WriteError,
+};
 
 /// How often an operation retries after losing a race before giving up.
 const MAX_RACES: usize = 200;
 
 /// What every protocol operation needs: the repository, the recorded plan, the time.
 pub struct Context<'r> {
-    pub repo: &'r gix::Repository,
+    pub repo: &'r Store,
     pub plan: RecordedPlan,
     pub now: i64,
 }
 
 impl<'r> Context<'r> {
     /// Fails with advice when no plan has been recorded yet.
-    pub fn load(repo: &'r gix::Repository) -> Result<Self> {
+    pub fn load(repo: &'r Store) -> Result<Self> {
         let plan = state::read_plan(repo)?.ok_or_else(|| {
             // After `init` the file is there: the next step is recording it, not writing one.
             let written = crate::repo::workdir(repo).is_ok_and(|top| top.join("agents.toml").is_file());
@@ -29,12 +32,11 @@ impl<'r> Context<'r> {
                 "write agents.toml (`git agents init`), then record it with `git agents plan --yes`"
             })
         })?;
-        // GIT_AGENTS_NOW pins the clock (seconds since the epoch) for reproducible runs and tests.
-        let now = std::env::var("GIT_AGENTS_NOW")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(state::now_seconds);
-        Ok(Context { repo, plan, now })
+        Ok(Context {
+            repo,
+            plan,
+            now: repo.now(),
+        })
     }
 
     fn plan(&self) -> &Plan {
@@ -43,16 +45,7 @@ impl<'r> Context<'r> {
 
     /// The lease length: `git config agents.lease`, else the plan's `[agent] lease`.
     pub fn lease_seconds(&self) -> Result<u64> {
-        let config = self.repo.config_snapshot();
-        if let Some(value) = config.string("agents.lease") {
-            let text = value.to_string();
-            return duration::parse_positive(&text).map_err(|why| {
-                Error::usage(format!("git config agents.lease \"{text}\" {why}"))
-                    .hint("set a duration such as 30m: `git config agents.lease 30m`")
-            });
-        }
-        duration::parse_positive(&self.plan().agent.lease)
-            .map_err(|why| Error::failure(format!("the recorded plan's lease {why}")))
+        self.repo.settings().lease_seconds(&self.plan().agent.lease)
     }
 
     pub fn task_known(&self, id: &str) -> Result<()> {
@@ -64,12 +57,13 @@ impl<'r> Context<'r> {
     }
 }
 
-/// The agent name from `--agent`, else `$GIT_AGENTS_AGENT`.
-pub fn agent_name(arg: Option<&str>) -> Result<String> {
-    let name = match arg {
+/// The agent name from `--agent`, else `$GIT_AGENTS_AGENT` (in `settings`).
+pub fn agent_name(arg: Option<&str>, settings: &Settings) -> Result<String> {
+    let name = match arg.or(settings.agent.as_deref()) {
         Some(n) => n.to_string(),
-        None => std::env::var("GIT_AGENTS_AGENT")
-            .map_err(|_| Error::usage("which agent is this?").hint("pass `--agent NAME` or set GIT_AGENTS_AGENT"))?,
+        None => {
+            return Err(Error::usage("which agent is this?").hint("pass `--agent NAME` or set GIT_AGENTS_AGENT"));
+        }
     };
     if let Some(why) = ids::id_problem(&name) {
         return Err(Error::usage(format!("agent name {name:?} {why}"))
@@ -195,7 +189,7 @@ pub fn claim(ctx: &Context<'_>, agent: &str, target: Target<'_>) -> Result<(Stri
         let mut record = old.next(TaskState::Claimed, agent, ctx.now);
         record.agent = Some(agent.to_string());
         record.host = Some(crate::host::name());
-        let (pid, judged) = holder();
+        let (pid, judged) = ctx.repo.settings().holder.pid();
         record.set_holder(pid, judged);
         record.claimed_at = Some(ctx.now);
         record.lease_until = Some(ctx.now + lease);
@@ -287,7 +281,7 @@ fn register(ctx: &Context<'_>, snap: &Snapshot, agent: &str) -> Result<(AgentRec
         },
     };
     record.host = crate::host::name();
-    let (pid, judged) = holder();
+    let (pid, judged) = ctx.repo.settings().holder.pid();
     record.set_holder(pid, judged);
     record.heartbeat = ctx.now;
     if let Some(dir) = ctx.repo.workdir() {
@@ -403,7 +397,7 @@ fn next_record(
             let name = branch.clone().unwrap_or_else(|| crate::layout::task_branch(id));
             r.head = branch_head(ctx.repo, &name, branch.is_some())?;
             if let Some(head) = r.head {
-                state::backend::current(ctx.repo)?.publish_branch(ctx.repo, id, head)?;
+                ctx.repo.backend().publish_branch(ctx.repo, id, head)?;
             }
             r.branch = Some(name);
             let skipped = if *unverified {
@@ -704,34 +698,5 @@ pub fn age(seconds: i64) -> String {
         60..=3599 => format!("{}m", s / 60),
         3600..=86399 => format!("{}h", s / 3600),
         _ => format!("{}d", s / 86400),
-    }
-}
-
-/// Set by `spawn`: this process runs the agents and holds their claims.
-static HOLDS_CLAIMS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Says that this process holds the claims it makes until it gives them
-/// back, so its death makes them stale at once (`spawn` calls this).
-pub fn hold_claims_here() {
-    HOLDS_CLAIMS.store(true, std::sync::atomic::Ordering::SeqCst);
-}
-
-/// The pid a claim records, and whether that process's death frees it:
-/// - `spawn`'s runner: this process. It gives every claim back unless it
-///   dies, so a dead runner's claims are stale at once.
-/// - `$GIT_AGENTS_PID`: a script names the process that works on the
-///   claim (`GIT_AGENTS_PID=$$ git agents claim --next`); once it is gone,
-///   so is the claim.
-/// - else whoever ran this command, for people to read, never judged:
-///   `git agents claim` in a script exits as soon as it claimed, and its
-///   parent (a `$(…)` subshell, or `git` itself) soon after, while the
-///   script goes on working; that pid says nothing. The lease decides.
-fn holder() -> (u32, bool) {
-    if HOLDS_CLAIMS.load(std::sync::atomic::Ordering::SeqCst) {
-        return (std::process::id(), true);
-    }
-    match std::env::var("GIT_AGENTS_PID").ok().and_then(|p| p.parse().ok()) {
-        Some(pid) => (pid, true),
-        None => (std::os::unix::process::parent_id(), false),
     }
 }

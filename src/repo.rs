@@ -12,8 +12,10 @@ use crate::error::{Context, Error, Result};
 pub const FALLBACK_NAME: &str = "git-agents";
 pub const FALLBACK_EMAIL: &str = "git-agents@localhost";
 
-/// Opens the repository around the current directory.
-pub fn open() -> Result<gix::Repository> {
+/// Opens the repository around the current directory, and says whether
+/// commits will be made with the fallback identity (see
+/// [`install_fallback_identity`]).
+pub fn open() -> Result<(gix::Repository, bool)> {
     let mut repo = gix::discover_with_environment_overrides(".").map_err(|e| {
         Error::failure("not inside a git repository")
             .cause(e)
@@ -26,55 +28,55 @@ pub fn open() -> Result<gix::Repository> {
         )
         .hint("convert it with `git refs migrate --ref-format=files`, or use a clone made with the files format"));
     }
-    install_fallback_identity(&repo);
+    let (fallback, set_any) = install_fallback_identity(&repo);
+    if set_any {
+        // This handle read the environment before the identity was put
+        // there; one opened now has it (its author as well as its committer).
+        repo = gix::discover_with_environment_overrides(".")
+            .map_err(|e| Error::failure("cannot open the repository again").cause(e))?;
+    }
     // gix refuses commits and ref updates without an identity; ours never should.
     repo.committer_or_set_fallback(FALLBACK_NAME, FALLBACK_EMAIL)
         .context(|| "cannot set up a committer identity".into())?;
-    Ok(repo)
+    Ok((repo, fallback))
 }
-
-static FALLBACK_USED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
 
 /// When git knows no identity (no `user.name`/`user.email` in any config,
 /// no `GIT_AUTHOR_*`/`GIT_COMMITTER_*`), puts the fallback identity into
-/// this process's environment, once, before any thread starts: every
+/// this process's environment before any thread starts (a second call
+/// finds it there and answers `false`; the second value says whether
+/// anything was put there): every
 /// repository handle gix opens later (linked worktrees get their own), every
 /// git command and every agent then has one, so a fresh machine works.
-fn install_fallback_identity(repo: &gix::Repository) {
-    FALLBACK_USED.get_or_init(|| {
-        let config = repo.config_snapshot();
-        let mut used = false;
-        for (key, envs, value) in [
-            ("user.name", ["GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"], FALLBACK_NAME),
-            (
-                "user.email",
-                ["GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"],
-                FALLBACK_EMAIL,
-            ),
-        ] {
-            if config.string(key).is_some() {
-                continue;
-            }
-            // Only a committer (or only an author) set: the other is the same person.
-            let given = envs
-                .iter()
-                .find_map(|e| std::env::var(e).ok().filter(|v| !v.is_empty()));
-            used |= given.is_none();
-            let value = given.unwrap_or_else(|| value.to_string());
-            for env in envs {
-                if std::env::var_os(env).is_none() {
-                    // Called from the main thread before any other starts (commands open the repository first).
-                    std::env::set_var(env, &value);
-                }
+fn install_fallback_identity(repo: &gix::Repository) -> (bool, bool) {
+    let config = repo.config_snapshot();
+    let (mut used, mut set_any) = (false, false);
+    for (key, envs, value) in [
+        ("user.name", ["GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"], FALLBACK_NAME),
+        (
+            "user.email",
+            ["GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"],
+            FALLBACK_EMAIL,
+        ),
+    ] {
+        if config.string(key).is_some() {
+            continue;
+        }
+        // Only a committer (or only an author) set: the other is the same person.
+        let given = envs
+            .iter()
+            .find_map(|e| std::env::var(e).ok().filter(|v| !v.is_empty()));
+        used |= given.is_none();
+        let value = given.unwrap_or_else(|| value.to_string());
+        for env in envs {
+            if std::env::var_os(env).is_none() {
+                // Called from the main thread before any other starts (commands open the repository first).
+                std::env::set_var(env, &value);
+                set_any = true;
             }
         }
-        used
-    });
-}
-
-/// Whether this process runs with the fallback identity (to say so once).
-pub fn fallback_identity_used() -> bool {
-    FALLBACK_USED.get().copied().unwrap_or(false)
+    }
+    (used, set_any)
 }
 
 /// The root of the worktree we run in, as an absolute path; refuses bare repositories.

@@ -19,11 +19,15 @@ use crate::layout;
 use crate::plan::{Plan, Task};
 use crate::process::{self, Ended, Supervised};
 use crate::protocol::{self, Context, Target, Verdict};
-use crate::state::{self, TaskState};
+use crate::state::{self, Store, TaskState};
 use crate::worktree;
 
 /// What every agent of one spawn shares.
-pub struct Settings {
+pub struct Fleet {
+    /// The repository, its state backend and the run's settings.
+    pub repo: state::Shared,
+    /// Agents take turns registering their worktrees.
+    pub registrations: worktree::Registrations,
     pub template: Template,
     pub timeout: Option<Duration>,
     /// How long a stopped agent gets between SIGTERM and SIGKILL.
@@ -79,17 +83,9 @@ enum Attempt {
 }
 
 /// Runs one agent until no task is ready or claimed, or until `cancel`.
-pub fn run_agent(
-    git_dir: &Path,
-    agent: &str,
-    settings: &Settings,
-    cancel: &AtomicBool,
-    report: &dyn Report,
-) -> Result<()> {
+pub fn run_agent(agent: &str, settings: &Fleet, cancel: &AtomicBool, report: &dyn Report) -> Result<()> {
     // Each agent thread opens its own handle (gix handles are not shared across threads).
-    let mut repo = gix::open(git_dir).context(|| format!("cannot open the repository at {}", git_dir.display()))?;
-    repo.committer_or_set_fallback(crate::repo::FALLBACK_NAME, crate::repo::FALLBACK_EMAIL)
-        .context(|| "cannot set up a committer identity".into())?;
+    let repo = settings.repo.open()?;
     let dir = settings.worktree_root.join(agent);
     // The worktree is made once this agent holds a task, so the work spreads
     // over all agents while their worktrees are still being checked out.
@@ -216,7 +212,7 @@ fn prepare_agent_worktree(run: &AttemptRun<'_, '_>) -> Result<()> {
         crate::ui::Ui::new(false).warn(&warning);
     }
     let made = base_tip(repo, plan)
-        .and_then(|base| worktree::ensure(repo, dir, base))
+        .and_then(|base| run.settings.registrations.ensure(repo, dir, base))
         .and_then(|created| match created {
             true => prepare_new_worktree(repo, plan, settings, dir, cancel),
             false => Ok(()),
@@ -239,7 +235,7 @@ fn base_tip(repo: &gix::Repository, plan: &Plan) -> Result<ObjectId> {
 fn prepare_new_worktree(
     repo: &gix::Repository,
     plan: &Plan,
-    settings: &Settings,
+    settings: &Fleet,
     dir: &Path,
     cancel: &AtomicBool,
 ) -> Result<()> {
@@ -280,7 +276,7 @@ enum Queue {
 
 /// Where the queue stands, judged on one fresh snapshot (the claim's own
 /// snapshot may already be stale: a dependency may have just finished).
-fn queue_state(repo: &gix::Repository, plan: &Plan) -> Result<Queue> {
+fn queue_state(repo: &Store, plan: &Plan) -> Result<Queue> {
     let snap = state::snapshot(repo)?;
     if plan
         .tasks
@@ -298,7 +294,7 @@ fn queue_state(repo: &gix::Repository, plan: &Plan) -> Result<Queue> {
     if claims.iter().any(|r| r.holder_gone().is_some()) && !protocol::unlock_gone(&Context::load(repo)?)?.is_empty() {
         // A claim whose process is gone (another spawn, killed) is ours to take over.
         Ok(Queue::Ready)
-    } else if claims.iter().any(|r| !protocol::is_stale(r, state::now_seconds())) {
+    } else if claims.iter().any(|r| !protocol::is_stale(r, repo.now())) {
         // A claim whose lease ran out belongs to a dead agent: nothing to wait for.
         Ok(Queue::Busy)
     } else {
@@ -314,12 +310,12 @@ const CANNOT_START_WITHIN: Duration = Duration::from_secs(3);
 
 /// What every step of one attempt shares.
 struct AttemptRun<'a, 'r> {
-    repo: &'a gix::Repository,
+    repo: &'a Store,
     ctx: &'a Context<'r>,
     agent: &'a str,
     task: &'a Task,
     attempt: u32,
-    settings: &'a Settings,
+    settings: &'a Fleet,
     dir: &'a Path,
     cancel: &'a AtomicBool,
     report: &'a dyn Report,
@@ -351,7 +347,7 @@ fn attempt_task(run: &AttemptRun<'_, '_>, last_failure: Option<&str>) -> Result<
         Err(conflict) => return Ok(Attempt::Blocked(conflict)),
     };
     let branch = layout::task_branch(&run.task.id);
-    worktree::switch(run.dir, &branch, start)?;
+    run.settings.registrations.switch(run.dir, &branch, start)?;
     let command = match agent_command(run, &branch, last_failure)? {
         Ok(command) => command,
         Err(blocked) => return Ok(Attempt::Blocked(blocked)),
@@ -435,13 +431,10 @@ fn agent_env(
     brief_file_str: &str,
     worktree_str: &str,
 ) -> Result<Vec<(String, String)>> {
-    let remote = state::backend::current(run.ctx.repo)?
-        .remote_name()
-        .unwrap_or_default()
-        .to_string();
+    let remote = run.ctx.repo.backend().remote_name().unwrap_or_default().to_string();
     let mut env: Vec<(String, String)> = [
         // An agent that runs `git agents` itself shares the same remote.
-        (state::remote::REMOTE_ENV, remote),
+        (crate::settings::REMOTE_ENV, remote),
         ("GIT_AGENTS_TASK", run.task.id.clone()),
         ("GIT_AGENTS_AGENT", run.agent.to_string()),
         ("GIT_AGENTS_BRIEF_FILE", brief_file_str.to_string()),
@@ -540,20 +533,12 @@ fn supervise_with_heartbeats(run: &AttemptRun<'_, '_>, command: &Command<'_>) ->
 /// One heartbeat on a thread of its own; it says whether the claim is lost.
 fn start_heartbeat(run: &AttemptRun<'_, '_>) -> std::thread::JoinHandle<bool> {
     // gix handles stay on their thread: the heartbeat opens its own, as each agent does.
-    let (git_dir, agent, id) = (
-        run.repo.git_dir().to_path_buf(),
-        run.agent.to_string(),
-        run.task.id.clone(),
-    );
+    let (shared, agent, id) = (run.settings.repo.clone(), run.agent.to_string(), run.task.id.clone());
     std::thread::spawn(move || {
-        let beat = gix::open(&git_dir)
-            .context(|| format!("cannot open the repository at {}", git_dir.display()))
-            .and_then(|mut repo| {
-                repo.committer_or_set_fallback(crate::repo::FALLBACK_NAME, crate::repo::FALLBACK_EMAIL)
-                    .context(|| "cannot set up a committer identity".into())?;
-                let c = Context::load(&repo)?;
-                protocol::finish(&c, &agent, &id, Verdict::Heartbeat)
-            });
+        let beat = shared.open().and_then(|repo| {
+            let c = Context::load(&repo)?;
+            protocol::finish(&c, &agent, &id, Verdict::Heartbeat)
+        });
         // The claim is lost only when the state says so (not claimed, or
         // held by another agent: usage errors). A failure to reach the
         // state (a shared remote's network blip) is retried next tick;
@@ -708,11 +693,11 @@ fn describe(ended: &Ended) -> String {
 /// and whose other parents are the dependencies' heads (one start commit per
 /// task reads as one merge in `git log --graph`; a chain of one merge per
 /// dependency was a tangle). A conflict is returned as a report.
-fn start_point(repo: &gix::Repository, plan: &Plan, task: &Task) -> Result<std::result::Result<ObjectId, String>> {
+fn start_point(repo: &Store, plan: &Plan, task: &Task) -> Result<std::result::Result<ObjectId, String>> {
     let base = base_tip(repo, plan)?;
     let deps: Vec<&str> = task.depends_on.iter().map(String::as_str).collect();
     // A differing local branch is backed up (refs/agents/backup/), not lost.
-    state::backend::current(repo)?.adopt_task_branches(repo, &deps)?;
+    repo.backend().adopt_task_branches(repo, &deps)?;
     // The tree is merged one dependency at a time, as before; the commits in
     // between are only the merge bases for the next step and no ref keeps
     // them.

@@ -9,6 +9,7 @@ use gix::ObjectId;
 
 use crate::error::{Context, Error, Result};
 use crate::process::git_in;
+use crate::settings::Settings;
 
 /// Where agent worktrees live: `git config agents.worktreeDir`, else a
 /// sibling folder `<repo>.agents`. A submodule's sibling would be inside
@@ -16,10 +17,9 @@ use crate::process::git_in;
 /// submodule's worktrees go beside the outermost superproject instead:
 /// `<superproject>.agents/<submodule path, '/' written '-'>`, outside every
 /// working tree.
-pub fn root(repo: &gix::Repository, workdir: &Path) -> PathBuf {
-    if let Some(dir) = repo.config_snapshot().string("agents.worktreeDir") {
-        let dir = PathBuf::from(dir.to_string());
-        return if dir.is_absolute() { dir } else { workdir.join(dir) };
+pub fn root(settings: &Settings, workdir: &Path) -> PathBuf {
+    if let Some(dir) = settings.worktree_dir(workdir) {
+        return dir;
     }
     let sibling = |dir: &Path| {
         let name = dir
@@ -61,70 +61,77 @@ fn superproject(workdir: &Path) -> Option<(PathBuf, PathBuf)> {
     (!inside.as_os_str().is_empty()).then_some((top, inside))
 }
 
-/// Held for writing while a worktree is registered (its files are written
-/// one by one), for reading by git commands that read every registration
-/// (`git switch` checks that no other worktree has the branch, and fails on
-/// a half-written sibling: "failed to read …/commondir").
-static REGISTERING: std::sync::RwLock<()> = std::sync::RwLock::new(());
+/// The worktree registrations of one process's agents: held for writing
+/// while a worktree is registered (its files are written one by one), for
+/// reading by git commands that read every registration (`git switch`
+/// checks that no other worktree has the branch, and fails on a
+/// half-written sibling: "failed to read …/commondir"). One value per
+/// `spawn`, shared by its agents.
+#[derive(Debug, Default)]
+pub struct Registrations(std::sync::RwLock<()>);
 
-/// Makes sure `dir` is a clean linked worktree of `repo`; creates it
-/// detached at `start` if missing. Returns whether it still needs preparing
-/// (`[agent] copy` and `setup`): it was created now, or its preparation
-/// never passed ([`mark_prepared`]), so a failed setup is run again.
-pub fn ensure(repo: &gix::Repository, dir: &Path, start: ObjectId) -> Result<bool> {
-    if orphan_of_a_cut_short_registration(repo, dir) {
-        // Its registration was cut short and removed (here or by doctor):
-        // the folder holds at most part of a checkout, never an agent's work.
-        std::fs::remove_dir_all(dir).context(|| format!("cannot remove {}", dir.display()))?;
-    }
-    if dir.exists() && std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(false) {
-        let common = git_in(dir, &["rev-parse", "--path-format=absolute", "--git-common-dir"]).ok();
-        let ours = repo.common_dir().canonicalize().ok();
-        let same = common.and_then(|c| PathBuf::from(c.trim()).canonicalize().ok()) == ours;
-        if !same {
-            return Err(Error::usage(format!(
-                "{} exists and is not a worktree of this repository",
-                dir.display()
-            ))
-            .hint("move it away, or point `git config agents.worktreeDir` elsewhere"));
+impl Registrations {
+    /// Makes sure `dir` is a clean linked worktree of `repo`; creates it
+    /// detached at `start` if missing. Returns whether it still needs preparing
+    /// (`[agent] copy` and `setup`): it was created now, or its preparation
+    /// never passed ([`mark_prepared`]), so a failed setup is run again.
+    pub fn ensure(&self, repo: &gix::Repository, dir: &Path, start: ObjectId) -> Result<bool> {
+        if orphan_of_a_cut_short_registration(repo, dir) {
+            // Its registration was cut short and removed (here or by doctor):
+            // the folder holds at most part of a checkout, never an agent's work.
+            std::fs::remove_dir_all(dir).context(|| format!("cannot remove {}", dir.display()))?;
         }
-        if !git_in(dir, &["status", "--porcelain", "--untracked-files=normal"])?
-            .trim()
-            .is_empty()
-        {
-            return Err(
-                Error::usage(format!("the agent worktree {} has uncommitted changes", dir.display())).hint(format!(
-                    "look at them with `git -C {} status`; commit or discard them, then spawn again",
+        if dir.exists() && std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(false) {
+            let common = git_in(dir, &["rev-parse", "--path-format=absolute", "--git-common-dir"]).ok();
+            let ours = repo.common_dir().canonicalize().ok();
+            let same = common.and_then(|c| PathBuf::from(c.trim()).canonicalize().ok()) == ours;
+            if !same {
+                return Err(Error::usage(format!(
+                    "{} exists and is not a worktree of this repository",
                     dir.display()
-                )),
-            );
+                ))
+                .hint("move it away, or point `git config agents.worktreeDir` elsewhere"));
+            }
+            if !git_in(dir, &["status", "--porcelain", "--untracked-files=normal"])?
+                .trim()
+                .is_empty()
+            {
+                return Err(
+                    Error::usage(format!("the agent worktree {} has uncommitted changes", dir.display())).hint(
+                        format!(
+                            "look at them with `git -C {} status`; commit or discard them, then spawn again",
+                            dir.display()
+                        ),
+                    ),
+                );
+            }
+            return Ok(!is_prepared(dir));
         }
-        return Ok(!is_prepared(dir));
-    }
-    if let Some(parent) = dir.parent() {
-        std::fs::create_dir_all(parent).context(|| format!("cannot create {}", parent.display()))?;
-    }
-    {
-        // gix reads every registered worktree while adding one, and a sibling's
-        // registration is incomplete until it is persisted: agents take turns
-        // registering. The checkout (the slow part) then runs in parallel.
-        let _turn = REGISTERING.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let interrupt = AtomicBool::new(false);
-        let add = || {
-            repo.prepare_add_worktree(dir, gix::worktree::add::Head::Detached(start), &interrupt)
-                .and_then(|prepared| prepared.persist())
-        };
-        if add().is_err() {
-            // A registration left by a killed run blocks the path: prune it and try once more.
-            remove_half_made_registrations(repo);
-            let main = repo.workdir().unwrap_or(repo.common_dir());
-            let _ = git_in(main, &["worktree", "prune"]);
-            add().map_err(|e| Error::failure(format!("cannot create the worktree {}", dir.display())).cause(e))?;
+        if let Some(parent) = dir.parent() {
+            std::fs::create_dir_all(parent).context(|| format!("cannot create {}", parent.display()))?;
         }
+        {
+            // gix reads every registered worktree while adding one, and a sibling's
+            // registration is incomplete until it is persisted: agents take turns
+            // registering. The checkout (the slow part) then runs in parallel.
+            let _turn = self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let interrupt = AtomicBool::new(false);
+            let add = || {
+                repo.prepare_add_worktree(dir, gix::worktree::add::Head::Detached(start), &interrupt)
+                    .and_then(|prepared| prepared.persist())
+            };
+            if add().is_err() {
+                // A registration left by a killed run blocks the path: prune it and try once more.
+                remove_half_made_registrations(repo);
+                let main = repo.workdir().unwrap_or(repo.common_dir());
+                let _ = git_in(main, &["worktree", "prune"]);
+                add().map_err(|e| Error::failure(format!("cannot create the worktree {}", dir.display())).cause(e))?;
+            }
+        }
+        // Fill the registered worktree: index and files at `start`.
+        git_in(dir, &["reset", "-q", "--hard"])?;
+        Ok(true)
     }
-    // Fill the registered worktree: index and files at `start`.
-    git_in(dir, &["reset", "-q", "--hard"])?;
-    Ok(true)
 }
 
 /// The marker of a prepared worktree, in its own git dir (`.git/worktrees/<name>/`):
@@ -183,27 +190,29 @@ fn remove_half_made_registrations(repo: &gix::Repository) {
     }
 }
 
-/// Starts a task: the worktree is cleaned and `branch` (re)created at `start`.
-pub fn switch(dir: &Path, branch: &str, start: ObjectId) -> Result<()> {
-    let start = start.to_string();
-    let _registrations = REGISTERING.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-    git_in(dir, &["reset", "-q", "--hard"])?;
-    git_in(dir, &["clean", "-q", "-fd"])?;
-    // The claim makes the task this agent's alone; another worktree that
-    // still has the branch checked out is what a killed agent left behind.
-    git_in(
-        dir,
-        &[
-            "switch",
-            "-q",
-            "--no-guess",
-            "--ignore-other-worktrees",
-            "-C",
-            branch,
-            &start,
-        ],
-    )?;
-    Ok(())
+impl Registrations {
+    /// Starts a task: the worktree is cleaned and `branch` (re)created at `start`.
+    pub fn switch(&self, dir: &Path, branch: &str, start: ObjectId) -> Result<()> {
+        let start = start.to_string();
+        let _registrations = self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        git_in(dir, &["reset", "-q", "--hard"])?;
+        git_in(dir, &["clean", "-q", "-fd"])?;
+        // The claim makes the task this agent's alone; another worktree that
+        // still has the branch checked out is what a killed agent left behind.
+        git_in(
+            dir,
+            &[
+                "switch",
+                "-q",
+                "--no-guess",
+                "--ignore-other-worktrees",
+                "-C",
+                branch,
+                &start,
+            ],
+        )?;
+        Ok(())
+    }
 }
 
 /// Leaves the branch (so another worktree may check it out), keeping files.

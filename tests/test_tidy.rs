@@ -323,45 +323,17 @@ const SIGNAL_FLAGS: &[(&str, &str)] = &[
     ("keeper.rs", "STOP"),
 ];
 
-/// State kept in statics that should be a value passed down (a session's
-/// settings, its backend); listed so that none is added. Remove a line
-/// when its static goes.
-const STATICS_TO_REMOVE: &[(&str, &str)] = &[
-    // the git version check, once per process
-    ("process.rs", "CHECKED"),
-    // whether this process claims (spawn) or only reads
-    ("protocol.rs", "HOLDS_CLAIMS"),
-    // the fallback identity's once-per-process warning
-    ("repo.rs", "FALLBACK_USED"),
-    // the backend, until a session value carries it
-    ("state/backend.rs", "CHOSEN"),
-    // `--remote`, until a session value carries it
-    ("state/backend.rs", "FLAG"),
-    // agents of one spawn take turns registering worktrees
-    ("worktree.rs", "REGISTERING"),
-];
-
 #[test]
 fn no_new_static_holds_state() {
-    let allowed: Vec<(&str, &str)> = SIGNAL_FLAGS.iter().chain(STATICS_TO_REMOVE).copied().collect();
-    let found = stateful_statics();
-    let new: Vec<String> = found
+    let new: Vec<String> = stateful_statics()
         .iter()
-        .filter(|(f, n)| !allowed.contains(&(f.as_str(), n.as_str())))
+        .filter(|(f, n)| !SIGNAL_FLAGS.contains(&(f.as_str(), n.as_str())))
         .map(|(f, n)| format!("src/{f}: static {n}"))
         .collect();
     assert!(
         new.is_empty(),
-        "a static holds state; pass it down as a value instead:\n{}",
+        "a static holds state; pass it down as a value (the session, its store) instead:\n{}",
         new.join("\n")
-    );
-    let gone: Vec<&(&str, &str)> = STATICS_TO_REMOVE
-        .iter()
-        .filter(|(f, n)| !found.iter().any(|(ff, nn)| ff == f && nn == n))
-        .collect();
-    assert!(
-        gone.is_empty(),
-        "remove these from STATICS_TO_REMOVE, they are gone: {gone:?}"
     );
 }
 
@@ -398,33 +370,11 @@ fn long_functions(limit: usize) -> Vec<(String, String, usize)> {
     out
 }
 
-/// Functions over 80 lines that are still to be split, with the length
-/// they may not grow past. Remove a line when its function is split.
-const LONG_FUNCTIONS_TO_SPLIT: &[(&str, &str, usize)] = &[
-    ("commands/spawn.rs", "run", 184),
-];
-
 #[test]
-fn no_new_function_over_80_lines() {
-    let found = long_functions(80);
-    let mut problems = Vec::new();
-    for (file, name, lines) in &found {
-        match LONG_FUNCTIONS_TO_SPLIT.iter().find(|(f, n, _)| f == file && n == name) {
-            None => problems.push(format!(
-                "src/{file}: fn {name} has {lines} lines; split it into named steps"
-            )),
-            Some((_, _, ceiling)) if lines > ceiling => problems.push(format!(
-                "src/{file}: fn {name} grew to {lines} lines (was {ceiling}); split it"
-            )),
-            Some(_) => {}
-        }
-    }
-    for (file, name, _) in LONG_FUNCTIONS_TO_SPLIT {
-        if !found.iter().any(|(f, n, _)| f == file && n == name) {
-            problems.push(format!(
-                "src/{file}: fn {name} is no longer over 80 lines: remove it from the list"
-            ));
-        }
-    }
+fn no_function_over_80_lines() {
+    let problems: Vec<String> = long_functions(80)
+        .iter()
+        .map(|(file, name, lines)| format!("src/{file}: fn {name} has {lines} lines; split it into named steps"))
+        .collect();
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

@@ -4,7 +4,7 @@ use clap::Args;
 
 use crate::error::Result;
 use crate::protocol::{self, Context, Target};
-use crate::ui::Ui;
+use crate::session::Session;
 
 /// Claim a task for an agent
 ///
@@ -37,10 +37,11 @@ pub struct ClaimArgs {
     pub json: bool,
 }
 
-pub fn run(args: &ClaimArgs, ui: &Ui) -> Result<()> {
-    let repo = crate::repo::open()?;
-    let agent = protocol::agent_name(args.agent.as_deref())?;
-    let ctx = Context::load(&repo)?;
+pub fn run(args: &ClaimArgs, session: &Session) -> Result<()> {
+    let ui = session.ui;
+    let repo = session.repo()?;
+    let agent = protocol::agent_name(args.agent.as_deref(), repo.settings())?;
+    let ctx = Context::load(repo)?;
     let target = match &args.task {
         Some(id) => Target::Task(id),
         None => Target::Next,

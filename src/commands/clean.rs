@@ -5,6 +5,8 @@ use clap::Args;
 
 use crate::error::{Error, Result};
 use crate::process::git_in;
+use crate::session::Session;
+use crate::state::Store;
 use crate::ui::Ui;
 
 /// Remove agent worktrees and merged task branches, keep the history
@@ -85,15 +87,16 @@ impl Item {
     }
 }
 
-pub fn run(args: &CleanArgs, ui: &Ui) -> Result<()> {
-    let repo = crate::repo::open()?;
-    let workdir = crate::repo::workdir(&repo)?;
-    let root = crate::worktree::root(&repo, &workdir);
-    let base = crate::state::read_plan(&repo)?.map(|p| p.plan.base);
+pub fn run(args: &CleanArgs, session: &Session) -> Result<()> {
+    let ui = session.ui;
+    let repo = session.repo()?;
+    let workdir = crate::repo::workdir(repo)?;
+    let root = crate::worktree::root(repo.settings(), &workdir);
+    let base = crate::state::read_plan(repo)?.map(|p| p.plan.base);
     let mut clean = Clean {
         args,
         ui,
-        repo: &repo,
+        repo,
         workdir,
         kept: Vec::new(),
         done: Cleaned::default(),
@@ -113,7 +116,7 @@ pub fn run(args: &CleanArgs, ui: &Ui) -> Result<()> {
 struct Clean<'a> {
     args: &'a CleanArgs,
     ui: &'a Ui,
-    repo: &'a gix::Repository,
+    repo: &'a Store,
     workdir: std::path::PathBuf,
     /// Why each kept item was kept, for the error.
     kept: Vec<String>,

@@ -7,6 +7,7 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::error::{Context as _, Error, Result};
+use crate::session::Session;
 use crate::state::TaskState;
 use crate::ui::Ui;
 
@@ -126,7 +127,10 @@ struct Tally {
     retried: Vec<String>,
 }
 
-pub fn run(args: &DemoArgs, ui: &Ui) -> Result<()> {
+pub fn run(args: &DemoArgs, session: &Session) -> Result<()> {
+    let ui = session.ui;
+    // The demo runs git before it has a repository to open.
+    crate::process::check_git_version()?;
     let temporary = args.dir.is_none();
     let dir = match &args.dir {
         Some(d) => d.clone(),
@@ -144,8 +148,8 @@ pub fn run(args: &DemoArgs, ui: &Ui) -> Result<()> {
     // With --json the steps tell their story on stderr; stdout is the JSON.
     let steps = if args.json { ui.results_on_stderr() } else { ui.clone() };
     let mut merge = None;
-    let result = play(&dir, &steps, &mut merge);
-    let tasks = tally(&dir);
+    let result = play(&dir, &session.with_ui(&steps), &mut merge);
+    let tasks = tally(&dir, session);
     let kept = !temporary || result.is_err();
     if !kept {
         // Out of the folder before it goes (the demo entered it).
@@ -201,12 +205,12 @@ pub fn run(args: &DemoArgs, ui: &Ui) -> Result<()> {
 
 /// Every step of the demo in `dir` (new and empty); the merge's outcome
 /// goes to `merge` even when the merge stops.
-fn play(dir: &std::path::Path, ui: &Ui, merge: &mut Option<crate::merge::Outcome>) -> Result<()> {
-    create_repo(dir, ui)?;
+fn play(dir: &std::path::Path, session: &Session, merge: &mut Option<crate::merge::Outcome>) -> Result<()> {
+    create_repo(dir, session.ui)?;
     std::env::set_current_dir(dir).context(|| format!("cannot enter {}", dir.display()))?;
-    record_plan(ui)?;
-    spawn_and_show(ui)?;
-    merge_work(ui, merge)
+    record_plan(session)?;
+    spawn_and_show(session)?;
+    merge_work(session, merge)
 }
 
 /// The demo repository in `dir`: its first commit holds the files and the plan.
@@ -239,7 +243,8 @@ fn create_repo(dir: &std::path::Path, ui: &Ui) -> Result<()> {
     Ok(())
 }
 
-fn record_plan(ui: &Ui) -> Result<()> {
+fn record_plan(session: &Session) -> Result<()> {
+    let ui = session.ui;
     ui.status("\n==> git agents plan --yes");
     super::plan::run(
         &super::plan::PlanArgs {
@@ -251,12 +256,13 @@ fn record_plan(ui: &Ui) -> Result<()> {
             from: None,
             write: None,
         },
-        ui,
+        session,
     )
 }
 
 /// Spawns three agents, then shows the status, also when spawn failed.
-fn spawn_and_show(ui: &Ui) -> Result<()> {
+fn spawn_and_show(session: &Session) -> Result<()> {
+    let ui = session.ui;
     ui.status("\n==> git agents spawn 3");
     let spawned = super::spawn::run(
         &super::spawn::SpawnArgs {
@@ -269,7 +275,7 @@ fn spawn_and_show(ui: &Ui) -> Result<()> {
             json: false,
             command: Vec::new(),
         },
-        ui,
+        session,
     );
     ui.status("\n==> git agents status");
     super::status::run(
@@ -279,13 +285,14 @@ fn spawn_and_show(ui: &Ui) -> Result<()> {
             watch: false,
             interval: "2s".into(),
         },
-        ui,
+        session,
     )?;
     spawned
 }
 
 /// Merges the work; its outcome goes to `merge` even when the merge stops.
-fn merge_work(ui: &Ui, merge: &mut Option<crate::merge::Outcome>) -> Result<()> {
+fn merge_work(session: &Session, merge: &mut Option<crate::merge::Outcome>) -> Result<()> {
+    let ui = session.ui;
     // The test is the plan's, so the command line does not repeat it.
     ui.status("\n==> git agents merge");
     let (outcome, result) = super::merge::merge_and_report(
@@ -301,7 +308,7 @@ fn merge_work(ui: &Ui, merge: &mut Option<crate::merge::Outcome>) -> Result<()> 
             no_cache: false,
             json: false,
         },
-        ui,
+        session,
         false,
     )?;
     *merge = outcome;
@@ -310,10 +317,12 @@ fn merge_work(ui: &Ui, merge: &mut Option<crate::merge::Outcome>) -> Result<()> 
 
 /// The tasks' states at the end, read from refs/agents (nothing when the
 /// demo stopped before a plan was recorded).
-fn tally(dir: &std::path::Path) -> Tally {
+fn tally(dir: &std::path::Path, session: &Session) -> Tally {
     let Ok(repo) = gix::open(dir) else {
         return Tally::default();
     };
+    // Read here, not through a remote: the demo's repository has none.
+    let repo = crate::state::Store::offline(repo, session.settings());
     let Ok(snap) = crate::state::snapshot(&repo) else {
         return Tally::default();
     };

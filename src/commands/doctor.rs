@@ -9,8 +9,9 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::plan::duration;
+use crate::session::Session;
 use crate::state;
-use crate::ui::Ui;
+use crate::state::Store;
 
 /// Find and repair what crashes leave behind
 ///
@@ -70,22 +71,23 @@ struct Finding {
     fixed: bool,
 }
 
-pub fn run(args: &DoctorArgs, ui: &Ui) -> Result<()> {
+pub fn run(args: &DoctorArgs, session: &Session) -> Result<()> {
+    let ui = session.ui;
     let threshold = duration::parse_duration(&args.older_than)
         .map(Duration::from_secs)
         .map_err(|why| {
             Error::usage(format!("--older-than \"{}\" {why}", args.older_than))
                 .hint("pass a duration such as 30s or 5m")
         })?;
-    let repo = crate::repo::open()?;
+    let repo = session.repo()?;
     let mut findings = Vec::new();
-    lock_files(&repo, args.fix, threshold, &mut findings);
+    lock_files(repo, args.fix, threshold, &mut findings);
     // Before `tasks`: a forged ref would pass there for a task under two states.
-    let forged = forged_refs(&repo, args.fix, &mut findings)?;
-    tasks(&repo, args.fix, &forged, &mut findings)?;
-    merge_lock(&repo, args.fix, &mut findings)?;
-    registrations(&repo, args.fix, &mut findings);
-    lost_branches(&repo, args.fix, &mut findings)?;
+    let forged = forged_refs(repo, args.fix, &mut findings)?;
+    tasks(repo, args.fix, &forged, &mut findings)?;
+    merge_lock(repo, args.fix, &mut findings)?;
+    registrations(repo, args.fix, &mut findings);
+    lost_branches(repo, args.fix, &mut findings)?;
 
     let remaining = findings.iter().filter(|f| f.serious && !f.fixed).count();
     if args.json {
@@ -123,7 +125,7 @@ pub fn run(args: &DoctorArgs, ui: &Ui) -> Result<()> {
 /// Done tasks whose branch is gone (`clean --force` deletes an unmerged
 /// branch after saving it under refs/agents/backup/): `--fix` puts the
 /// branch back from the backup holding the work recorded at done.
-fn lost_branches(repo: &gix::Repository, fix: bool, out: &mut Vec<Finding>) -> Result<()> {
+fn lost_branches(repo: &Store, fix: bool, out: &mut Vec<Finding>) -> Result<()> {
     let snap = state::snapshot(repo)?;
     let branches = crate::repo::task_branches(repo)?;
     for (id, task) in &snap.tasks {
@@ -183,7 +185,7 @@ fn lost_branches(repo: &gix::Repository, fix: bool, out: &mut Vec<Finding>) -> R
     Ok(())
 }
 
-fn lock_files(repo: &gix::Repository, fix: bool, threshold: Duration, out: &mut Vec<Finding>) {
+fn lock_files(repo: &Store, fix: bool, threshold: Duration, out: &mut Vec<Finding>) {
     let root = repo.common_dir();
     for (path, age) in state::lock_files(repo) {
         let relative = path.strip_prefix(root).unwrap_or(&path);
@@ -229,7 +231,7 @@ fn lock_files(repo: &gix::Repository, fix: bool, threshold: Duration, out: &mut 
     }
 }
 
-fn tasks(repo: &gix::Repository, fix: bool, forged: &[Forged], out: &mut Vec<Finding>) -> Result<()> {
+fn tasks(repo: &Store, fix: bool, forged: &[Forged], out: &mut Vec<Finding>) -> Result<()> {
     let check = TaskCheck {
         repo,
         fix,
@@ -250,7 +252,7 @@ fn tasks(repo: &gix::Repository, fix: bool, forged: &[Forged], out: &mut Vec<Fin
 
 /// What the steps of the task check read.
 struct TaskCheck<'a> {
-    repo: &'a gix::Repository,
+    repo: &'a Store,
     /// `--fix`: repair what can be repaired.
     fix: bool,
     /// Task refs reported as forged and left in place.
@@ -316,7 +318,7 @@ fn stale_claims(check: &TaskCheck<'_>, out: &mut Vec<Finding>) -> Result<bool> {
     let Some(plan) = state::read_plan(check.repo)? else {
         return Ok(any_gone);
     };
-    let now = state::now_seconds();
+    let now = check.repo.now();
     for (id, task) in &check.snap.tasks {
         if task.state != state::TaskState::Claimed
             || !plan.plan.tasks.iter().any(|t| &t.id == id)
@@ -373,7 +375,7 @@ fn free_gone_claims(check: &TaskCheck<'_>, out: &mut [Finding]) -> Result<()> {
     Ok(())
 }
 
-fn merge_lock(repo: &gix::Repository, fix: bool, out: &mut Vec<Finding>) -> Result<()> {
+fn merge_lock(repo: &Store, fix: bool, out: &mut Vec<Finding>) -> Result<()> {
     let Some((_, record)) = state::read_merge(repo)? else {
         return Ok(());
     };
@@ -412,7 +414,7 @@ fn merge_lock(repo: &gix::Repository, fix: bool, out: &mut Vec<Finding>) -> Resu
     Ok(())
 }
 
-fn registrations(repo: &gix::Repository, fix: bool, out: &mut Vec<Finding>) {
+fn registrations(repo: &Store, fix: bool, out: &mut Vec<Finding>) {
     for registration in crate::worktree::half_made_registrations(repo) {
         let shown = registration
             .strip_prefix(repo.common_dir())
@@ -457,11 +459,11 @@ struct Forgery {
 /// history is not `id`'s (task.toml of `id` in every link, first link the
 /// fixed one) or whose record's state is not its namespace; an agent ref
 /// without agent.toml of that agent. Returns the task refs left in place.
-fn forged_refs(repo: &gix::Repository, fix: bool, out: &mut Vec<Finding>) -> Result<Vec<Forged>> {
+fn forged_refs(repo: &Store, fix: bool, out: &mut Vec<Finding>) -> Result<Vec<Forged>> {
     let check = ForgedCheck {
         repo,
         fix,
-        remote: state::backend::current(repo)?.remote_name(),
+        remote: repo.backend().remote_name(),
     };
     let mut left = Vec::new();
     for (id, refs) in state::list_tasks(repo)? {
@@ -477,7 +479,7 @@ fn forged_refs(repo: &gix::Repository, fix: bool, out: &mut Vec<Finding>) -> Res
 
 /// What every step of the forged-ref check reads.
 struct ForgedCheck<'a> {
-    repo: &'a gix::Repository,
+    repo: &'a Store,
     /// `--fix`: repair what can be repaired.
     fix: bool,
     /// The remote holding the state, when there is one.
@@ -658,7 +660,7 @@ fn forged_agent_ref(check: &ForgedCheck<'_>, agent: &str, oid: ObjectId) -> Opti
 const SEARCH_BACK: usize = 1000;
 
 /// `None` when `oid` is a task history of `id` in state `st`.
-fn judge_task(repo: &gix::Repository, id: &str, st: state::TaskState, oid: ObjectId) -> Option<Forgery> {
+fn judge_task(repo: &Store, id: &str, st: state::TaskState, oid: ObjectId) -> Option<Forgery> {
     match task_history(repo, id, oid) {
         Ok(recorded) if recorded == st => None,
         Ok(recorded) => Some(Forgery {
@@ -684,7 +686,7 @@ fn judge_task(repo: &gix::Repository, id: &str, st: state::TaskState, oid: Objec
 /// The state recorded at `tip` when its first-parent history is one that
 /// git-agents writes for task `id`: every link a single-parent commit with
 /// task.toml of `id`, the first link the task's fixed first commit.
-fn task_history(repo: &gix::Repository, id: &str, tip: ObjectId) -> std::result::Result<state::TaskState, String> {
+fn task_history(repo: &Store, id: &str, tip: ObjectId) -> std::result::Result<state::TaskState, String> {
     let initial = state::initial_commit(repo.object_hash(), id)
         .and_then(|c| c.id(repo.object_hash()))
         .ok();
@@ -733,7 +735,7 @@ fn is_first_link(commit: &gix::Commit<'_>, id: &str, record: &state::TaskRecord)
 }
 
 /// `Ok` when `oid` is a commit holding agent.toml of `agent`.
-fn agent_link(repo: &gix::Repository, agent: &str, oid: ObjectId) -> std::result::Result<(), String> {
+fn agent_link(repo: &Store, agent: &str, oid: ObjectId) -> std::result::Result<(), String> {
     let commit = find_commit(repo, oid).map_err(|why| format!("it {why}"))?;
     let record: state::AgentRecord = read_toml(&commit, "agent.toml").map_err(|why| format!("it {why}"))?;
     if record.name != agent {
@@ -743,7 +745,7 @@ fn agent_link(repo: &gix::Repository, agent: &str, oid: ObjectId) -> std::result
 }
 
 /// The commit `oid`; the error completes "it …".
-fn find_commit(repo: &gix::Repository, oid: ObjectId) -> std::result::Result<gix::Commit<'_>, String> {
+fn find_commit(repo: &Store, oid: ObjectId) -> std::result::Result<gix::Commit<'_>, String> {
     let object = repo.find_object(oid).map_err(|_| "is missing".to_string())?;
     match object.kind {
         gix::object::Kind::Commit => Ok(object.into_commit()),
@@ -762,14 +764,14 @@ fn read_toml<T: serde::de::DeserializeOwned>(commit: &gix::Commit<'_>, file: &st
     toml::from_str(&String::from_utf8_lossy(&blob.data)).map_err(|_| format!("holds a {file} that cannot be read"))
 }
 
-fn first_parent(repo: &gix::Repository, oid: ObjectId) -> Option<ObjectId> {
+fn first_parent(repo: &Store, oid: ObjectId) -> Option<ObjectId> {
     let commit = repo.find_commit(oid).ok()?;
     let parent = commit.parent_ids().next().map(|p| p.detach());
     parent
 }
 
 /// What `oid` is, for a report: `commit "subject"`, or the kind of object.
-fn describe(repo: &gix::Repository, oid: ObjectId) -> String {
+fn describe(repo: &Store, oid: ObjectId) -> String {
     let Ok(object) = repo.find_object(oid) else {
         return "missing".into();
     };

@@ -7,6 +7,7 @@ use clap::{Args, Subcommand};
 
 use crate::error::{Context, Error, Result};
 use crate::hook_files::{carries, chained_path, hooks_dir_in, occupied, put_in_place};
+use crate::session::Session;
 use crate::ui::Ui;
 
 /// Install or run the pre-push guard
@@ -91,17 +92,17 @@ const MARKER: &str = "git-agents pre-push guard";
 /// hooks look at `basename "$0"`).
 const CHAINED: &str = "git-agents-chained/pre-push";
 
-pub fn run(args: &HookArgs, ui: &Ui) -> Result<()> {
+pub fn run(args: &HookArgs, session: &Session) -> Result<()> {
     match &args.action {
-        HookAction::Install { chain } => install(*chain, args.json, ui),
-        HookAction::Uninstall => uninstall(args.json, ui),
-        HookAction::PrePush { remote, .. } => pre_push(remote, args.json, ui),
+        HookAction::Install { chain } => install(*chain, args.json, session),
+        HookAction::Uninstall => uninstall(args.json, session),
+        HookAction::PrePush { remote, .. } => pre_push(remote, args.json, session),
     }
 }
 
-fn hooks_dir() -> Result<PathBuf> {
-    let repo = crate::repo::open()?;
-    let workdir = crate::repo::workdir(&repo)?;
+fn hooks_dir(session: &Session) -> Result<PathBuf> {
+    let repo = session.repo()?;
+    let workdir = crate::repo::workdir(repo)?;
     hooks_dir_in(&workdir)
 }
 
@@ -118,8 +119,9 @@ fn report(json: bool, ui: &Ui, line: &str, outcome: Installed) {
     }
 }
 
-fn install(chain: bool, json: bool, ui: &Ui) -> Result<()> {
-    let dir = hooks_dir()?;
+fn install(chain: bool, json: bool, session: &Session) -> Result<()> {
+    let ui = session.ui;
+    let dir = hooks_dir(session)?;
     let hook = dir.join("pre-push");
     let chained = chained_path(&dir, "pre-push");
     if is_ours(&hook) {
@@ -205,8 +207,9 @@ fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
 
-fn uninstall(json: bool, ui: &Ui) -> Result<()> {
-    let dir = hooks_dir()?;
+fn uninstall(json: bool, session: &Session) -> Result<()> {
+    let ui = session.ui;
+    let dir = hooks_dir(session)?;
     let hook = dir.join("pre-push");
     let chained = dir.join(CHAINED);
     if !(hook.exists() || hook.is_symlink()) {
@@ -256,7 +259,8 @@ fn uninstall(json: bool, ui: &Ui) -> Result<()> {
     Ok(())
 }
 
-fn pre_push(remote: &str, json: bool, ui: &Ui) -> Result<()> {
+fn pre_push(remote: &str, json: bool, session: &Session) -> Result<()> {
+    let ui = session.ui;
     let mut input = String::new();
     std::io::stdin()
         .read_to_string(&mut input)
@@ -265,9 +269,10 @@ fn pre_push(remote: &str, json: bool, ui: &Ui) -> Result<()> {
     let refusals = if pushes.is_empty() {
         Vec::new()
     } else {
-        crate::state::backend::stay_offline();
-        let repo = crate::repo::open()?;
-        crate::guard::check(&repo, remote, &pushes)?
+        // The guard judges by what this clone knows: it must not slow every
+        // push with a fetch, and it writes nothing.
+        let repo = session.offline_repo()?;
+        crate::guard::check(repo, remote, &pushes)?
     };
     if json {
         // Each pushed ref with the verdict on it; the exit code and the error

@@ -6,7 +6,7 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::error::{Context, Error, Result};
-use crate::ui::Ui;
+use crate::session::Session;
 
 /// Write a commented agents.toml template
 ///
@@ -48,9 +48,10 @@ struct Written {
 
 pub const TEMPLATE: &str = include_str!("../../fixtures/plans/template.toml");
 
-pub fn run(args: &InitArgs, ui: &Ui) -> Result<()> {
-    let repo = crate::repo::open()?;
-    let root = crate::repo::workdir(&repo)?;
+pub fn run(args: &InitArgs, session: &Session) -> Result<()> {
+    let ui = session.ui;
+    let repo = session.repo()?;
+    let root = crate::repo::workdir(repo)?;
     let path = args.file.clone().unwrap_or_else(|| root.join("agents.toml"));
     if path.exists() && !args.force {
         return Err(Error::usage(format!("{} already exists", path.display()))
@@ -58,7 +59,7 @@ pub fn run(args: &InitArgs, ui: &Ui) -> Result<()> {
     }
     let replaced = path.exists();
     // The template says `base` defaults to the branch you are on: write that one.
-    let base = crate::repo::current_branch(&repo).unwrap_or_else(|| "main".into());
+    let base = crate::repo::current_branch(repo).unwrap_or_else(|| "main".into());
     let text = if base == "main" {
         TEMPLATE.to_string()
     } else {

@@ -7,8 +7,9 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::plan::duration;
 use crate::protocol::Context;
+use crate::session::Session;
 use crate::state;
-use crate::ui::Ui;
+use crate::state::Store;
 
 /// Show a task's history, or the whole run as a timeline
 ///
@@ -52,13 +53,14 @@ struct Entry {
     message: String,
 }
 
-pub fn run(args: &LogArgs, ui: &Ui) -> Result<()> {
-    let repo = crate::repo::open()?;
-    let ctx = Context::load(&repo)?;
-    let snap = state::snapshot(&repo)?;
+pub fn run(args: &LogArgs, session: &Session) -> Result<()> {
+    let ui = session.ui;
+    let repo = session.repo()?;
+    let ctx = Context::load(repo)?;
+    let snap = state::snapshot(repo)?;
     let since = since(args, ctx.now)?;
     let ids = chosen_tasks(args, &snap)?;
-    let mut entries = transitions(&repo, args, &snap, ids)?;
+    let mut entries = transitions(repo, args, &snap, ids)?;
     entries
         .retain(|e| since.is_none_or(|s| e.time >= s) && args.agent.as_ref().is_none_or(|a| e.by.as_ref() == Some(a)));
     // One timeline, oldest first; a stable sort keeps each task's own order
@@ -68,7 +70,7 @@ pub fn run(args: &LogArgs, ui: &Ui) -> Result<()> {
         ui.json(&entries);
         return Ok(());
     }
-    ui.result(&human(&repo, args, &entries));
+    ui.result(&human(repo, args, &entries));
     Ok(())
 }
 
@@ -99,12 +101,7 @@ fn chosen_tasks<'a>(args: &'a LogArgs, snap: &'a state::Snapshot) -> Result<Vec<
 }
 
 /// The transitions of the tasks `ids`, each task's oldest first.
-fn transitions(
-    repo: &gix::Repository,
-    args: &LogArgs,
-    snap: &state::Snapshot,
-    ids: Vec<&String>,
-) -> Result<Vec<Entry>> {
+fn transitions(repo: &Store, args: &LogArgs, snap: &state::Snapshot, ids: Vec<&String>) -> Result<Vec<Entry>> {
     let mut entries = Vec::new();
     for id in ids {
         // History comes newest first; the log reads oldest first.
@@ -135,7 +132,7 @@ fn transitions(
 
 /// The log as a person reads it: a line a transition, then the tail of
 /// the newest agent output of a single task.
-fn human(repo: &gix::Repository, args: &LogArgs, entries: &[Entry]) -> String {
+fn human(repo: &Store, args: &LogArgs, entries: &[Entry]) -> String {
     let mut out = String::new();
     // The timeline names each line's task in a column of its own; one task's
     // history needs no task column.
@@ -211,7 +208,7 @@ fn shown(message: &str, task: &str, state: state::TaskState) -> String {
 }
 
 /// The task's attempt logs, oldest first (`<task>.<attempt>.log`).
-fn attempt_logs(repo: &gix::Repository, task: &str) -> Vec<std::path::PathBuf> {
+fn attempt_logs(repo: &Store, task: &str) -> Vec<std::path::PathBuf> {
     let common = repo.common_dir();
     let dir = crate::layout::logs(&common.canonicalize().unwrap_or_else(|_| common.to_path_buf()));
     let mut logs: Vec<(u32, std::path::PathBuf)> = std::fs::read_dir(&dir)

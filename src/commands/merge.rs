@@ -5,6 +5,8 @@ use clap::Args;
 use crate::error::{Error, Exit, Result};
 use crate::merge::{self, Options, Stop};
 use crate::protocol::Context;
+use crate::session::Session;
+use crate::state::Store;
 use crate::ui::Ui;
 
 /// Merge finished tasks into the base, testing after each
@@ -70,8 +72,8 @@ pub struct MergeArgs {
     pub json: bool,
 }
 
-pub fn run(args: &MergeArgs, ui: &Ui) -> Result<()> {
-    merge_and_report(args, ui, true)?.1
+pub fn run(args: &MergeArgs, session: &Session) -> Result<()> {
+    merge_and_report(args, session, true)?.1
 }
 
 /// The outcome of a merge (none for `--abort`) and the command's result:
@@ -79,12 +81,13 @@ pub fn run(args: &MergeArgs, ui: &Ui) -> Result<()> {
 /// says itself what to run next (`say_next` false).
 pub(crate) fn merge_and_report(
     args: &MergeArgs,
-    ui: &Ui,
+    session: &Session,
     say_next: bool,
 ) -> Result<(Option<merge::Outcome>, Result<()>)> {
-    let repo = crate::repo::open()?;
-    let workdir = crate::repo::workdir(&repo)?;
-    let ctx = Context::load(&repo)?;
+    let ui = session.ui;
+    let repo = session.repo()?;
+    let workdir = crate::repo::workdir(repo)?;
+    let ctx = Context::load(repo)?;
     let opts = Options {
         test: args.test.clone(),
         squash: args.squash,
@@ -108,7 +111,7 @@ pub(crate) fn merge_and_report(
             None => Err(Error::usage("no merge to abort")),
         };
     }
-    let integration = crate::layout::integration_worktree(&crate::worktree::root(&repo, &workdir));
+    let integration = crate::layout::integration_worktree(&crate::worktree::root(repo.settings(), &workdir));
     let started = std::time::Instant::now();
     let live = ui.step_line();
     let report_progress = |p: merge::Progress<'_>| match p {
@@ -131,7 +134,7 @@ pub(crate) fn merge_and_report(
     };
     live.finish();
     let outcome = outcome?;
-    let result = finish(args, ui, &repo, &outcome, &integration, started.elapsed(), say_next);
+    let result = finish(args, ui, repo, &outcome, &integration, started.elapsed(), say_next);
     Ok((Some(outcome), result))
 }
 
@@ -226,7 +229,7 @@ struct Report<'a> {
 fn finish(
     args: &MergeArgs,
     ui: &Ui,
-    repo: &gix::Repository,
+    repo: &Store,
     outcome: &merge::Outcome,
     integration: &std::path::Path,
     elapsed: std::time::Duration,
@@ -236,7 +239,7 @@ fn finish(
     if !opts_dry_run {
         // With a shared remote, other machines' pre-push guards read these
         // notes. The merge itself is done: a failure here is a warning.
-        if let Err(e) = crate::state::backend::current(repo).and_then(|b| b.push_notes(repo)) {
+        if let Err(e) = repo.backend().push_notes(repo) {
             ui.warn_error(&e);
         }
     }

@@ -22,7 +22,7 @@ use clap::{Parser, Subcommand};
 
 use crate::error::Result;
 use crate::protocol::Verdict;
-use crate::ui::Ui;
+use crate::session::Session;
 
 /// Run several coding agents on one repository in parallel
 ///
@@ -121,34 +121,36 @@ fn quiet_globals(sub: clap::Command) -> clap::Command {
     sub.after_help(footer).mut_subcommands(quiet_globals)
 }
 
-pub fn dispatch(cli: &Cli, ui: &Ui) -> Result<()> {
+/// Runs the parsed command line in `session`.
+pub fn dispatch(cli: &Cli, session: &Session) -> Result<()> {
+    let s = session;
     match &cli.command {
-        Command::Init(args) => init::run(args, ui),
-        Command::Plan(args) => plan::run(args, ui),
-        Command::Spawn(args) => spawn::run(args, ui),
-        Command::Presets(args) => presets::run(args, ui),
-        Command::Claim(args) => claim::run(args, ui),
-        Command::Done(args) => verdict::done(args, ui),
+        Command::Init(args) => init::run(args, s),
+        Command::Plan(args) => plan::run(args, s),
+        Command::Spawn(args) => spawn::run(args, s),
+        Command::Presets(args) => presets::run(args, s.ui),
+        Command::Claim(args) => claim::run(args, s),
+        Command::Done(args) => verdict::done(args, s),
         Command::Fail(args) => verdict::run(
             &args.held,
             Verdict::Fail {
                 reason: args.reason.clone(),
             },
-            ui,
+            s,
         ),
-        Command::Release(args) => verdict::run(&args.held, Verdict::Release, ui),
-        Command::Heartbeat(args) => verdict::run(&args.held, Verdict::Heartbeat, ui),
-        Command::Status(args) => status::run(args, ui),
-        Command::Log(args) => log::run(args, ui),
-        Command::Merge(args) => merge::run(args, ui),
-        Command::Requeue(args) => requeue::run(args, ui),
-        Command::Unlock(args) => unlock::run(args, ui),
-        Command::Hook(args) => hook::run(args, ui),
-        Command::Clean(args) => clean::run(args, ui),
-        Command::Doctor(args) => doctor::run(args, ui),
-        Command::Demo(args) => demo::run(args, ui),
-        Command::InstallMan(args) => docs::install_man(args, ui),
-        Command::Completions(args) => docs::completions(args, ui),
+        Command::Release(args) => verdict::run(&args.held, Verdict::Release, s),
+        Command::Heartbeat(args) => verdict::run(&args.held, Verdict::Heartbeat, s),
+        Command::Status(args) => status::run(args, s),
+        Command::Log(args) => log::run(args, s),
+        Command::Merge(args) => merge::run(args, s),
+        Command::Requeue(args) => requeue::run(args, s),
+        Command::Unlock(args) => unlock::run(args, s),
+        Command::Hook(args) => hook::run(args, s),
+        Command::Clean(args) => clean::run(args, s),
+        Command::Doctor(args) => doctor::run(args, s),
+        Command::Demo(args) => demo::run(args, s),
+        Command::InstallMan(args) => docs::install_man(args, s.ui),
+        Command::Completions(args) => docs::completions(args, s.ui),
         Command::ScriptedAgent => crate::scripted_agent::run(),
         Command::Keeper(args) => crate::keeper::run(args),
     }

@@ -10,6 +10,8 @@ use crate::error::{Context, Error, Exit, Result};
 use crate::plan::report::{self, Summary};
 use crate::plan::validate::{validate, Workspace};
 use crate::plan::Problem;
+use crate::session::Session;
+use crate::state::Store;
 use crate::state::{self, Recorded};
 use crate::ui::Ui;
 
@@ -81,9 +83,10 @@ struct JsonReport<'a> {
     record: Option<&'a Recorded>,
 }
 
-pub fn run(args: &PlanArgs, ui: &Ui) -> Result<()> {
-    let repo = crate::repo::open()?;
-    let root = crate::repo::workdir(&repo)?;
+pub fn run(args: &PlanArgs, session: &Session) -> Result<()> {
+    let ui = session.ui;
+    let repo = session.repo()?;
+    let root = crate::repo::workdir(repo)?;
     if let Some(dir) = &args.from {
         return import(dir, args.write.as_deref(), &root, ui);
     }
@@ -93,7 +96,7 @@ pub fn run(args: &PlanArgs, ui: &Ui) -> Result<()> {
     };
     let source = read_plan_file(&path, &shown)?;
     let ws = RepoWorkspace {
-        repo: &repo,
+        repo,
         root: &root,
         plan_dir: path.parent().map(Path::to_path_buf).unwrap_or_else(|| root.clone()),
     };
@@ -105,7 +108,7 @@ pub fn run(args: &PlanArgs, ui: &Ui) -> Result<()> {
     let valid = ValidPlan {
         args,
         ui,
-        repo: &repo,
+        repo,
         shown: &shown,
         plan: &checked.plan,
         summary: &summary,
@@ -135,7 +138,7 @@ fn reject(args: &PlanArgs, ui: &Ui, shown: &str, problems: &[Problem]) -> Error 
 struct ValidPlan<'a> {
     args: &'a PlanArgs,
     ui: &'a Ui,
-    repo: &'a gix::Repository,
+    repo: &'a Store,
     shown: &'a str,
     plan: &'a crate::plan::Plan,
     summary: &'a Summary,
@@ -243,7 +246,7 @@ fn recorded_line(recorded: &Recorded) -> String {
 }
 
 struct RepoWorkspace<'a> {
-    repo: &'a gix::Repository,
+    repo: &'a Store,
     root: &'a Path,
     plan_dir: PathBuf,
 }

@@ -4,7 +4,7 @@ use clap::Args;
 
 use crate::error::Result;
 use crate::protocol::{self, Context};
-use crate::ui::Ui;
+use crate::session::Session;
 
 /// Make a blocked or done task available again
 ///
@@ -25,9 +25,10 @@ pub struct RequeueArgs {
     pub json: bool,
 }
 
-pub fn run(args: &RequeueArgs, ui: &Ui) -> Result<()> {
-    let repo = crate::repo::open()?;
-    let ctx = Context::load(&repo)?;
+pub fn run(args: &RequeueArgs, session: &Session) -> Result<()> {
+    let ui = session.ui;
+    let repo = session.repo()?;
+    let ctx = Context::load(repo)?;
     let record = protocol::requeue(&ctx, &args.task)?;
     if args.json {
         ui.json(&record);

@@ -10,7 +10,9 @@ use crate::agent_command;
 use crate::error::{Context as _, Error, Result};
 use crate::plan::duration::parse_positive;
 use crate::protocol::Context;
-use crate::runner::{self, Event, Report, Settings};
+use crate::runner::{self, Event, Fleet, Report};
+use crate::session::Session;
+use crate::state::Store;
 use crate::state::TaskState;
 use crate::ui::{Board, Ui};
 
@@ -89,16 +91,48 @@ pub struct SpawnArgs {
 /// Set by Ctrl-C / SIGTERM; every agent stops and releases its claim.
 static CANCEL: AtomicBool = AtomicBool::new(false);
 
-pub fn run(args: &SpawnArgs, ui: &Ui) -> Result<()> {
+pub fn run(args: &SpawnArgs, session: &Session) -> Result<()> {
+    let ui = session.ui;
     if args.count == 0 {
         return Err(Error::usage("spawn needs at least one agent").hint("e.g. `git agents spawn 3`"));
     }
-    let repo = crate::repo::open()?;
-    let workdir = crate::repo::workdir(&repo)?;
+    let repo = session.repo()?;
+    let workdir = crate::repo::workdir(repo)?;
     let ctx =
-        Context::load(&repo).map_err(|e| e.hint("spawn works from a recorded plan: run `git agents plan` first"))?;
-    let plan = &ctx.plan.plan;
-    let config = repo.config_snapshot().string("agents.command").map(|s| s.to_string());
+        Context::load(repo).map_err(|e| e.hint("spawn works from a recorded plan: run `git agents plan` first"))?;
+    let fleet = fleet(args, &ctx, workdir)?;
+    let names: Vec<String> = (1..=args.count).map(|i| format!("{}{i}", args.name_prefix)).collect();
+    for name in &names {
+        crate::protocol::agent_name(Some(name), repo.settings())?;
+    }
+    if args.dry_run {
+        show_dry_run(args.json, &fleet, &names, ui);
+        return Ok(());
+    }
+    // Held until the agents are done; the kernel drops them if we die.
+    let _names_held = hold_names(repo, &names, &args.name_prefix)?;
+    prepare(&ctx, &fleet, ui)?;
+    let started = std::time::Instant::now();
+    let (errors, timing) = run_agents(&names, &fleet, ui);
+    let wall = started.elapsed();
+    for line in timing.summary(wall, ctx.plan.plan.test.is_some()) {
+        ui.status(&line);
+    }
+    let status = crate::commands::status::gather::gather(&Context::load(repo)?)?;
+    let ran = Ran {
+        errors: errors_by_message(errors),
+        timing,
+        wall,
+        status,
+    };
+    conclude(args.json, ran, ui)
+}
+
+/// What every agent of this spawn shares, from the options, the settings
+/// and the plan; a bad option is refused before anything runs.
+fn fleet(args: &SpawnArgs, ctx: &Context<'_>, workdir: std::path::PathBuf) -> Result<Fleet> {
+    let (repo, plan) = (ctx.repo, &ctx.plan.plan);
+    let config = repo.settings().command.clone();
     let template = agent_command::resolve(&args.command, args.agent.as_deref(), config, &plan.agent.command)?;
     let timeout = match &args.timeout {
         Some(t) => Some(std::time::Duration::from_secs(parse_positive(t).map_err(|why| {
@@ -106,27 +140,30 @@ pub fn run(args: &SpawnArgs, ui: &Ui) -> Result<()> {
         })?)),
         None => None,
     };
-    let names: Vec<String> = (1..=args.count).map(|i| format!("{}{i}", args.name_prefix)).collect();
-    for name in &names {
-        crate::protocol::agent_name(Some(name))?;
-    }
     let grace = std::time::Duration::from_secs(parse_positive(&args.grace).map_err(|why| {
         Error::usage(format!("--grace {:?} {why}", args.grace)).hint("write a duration such as 5s or 1m")
     })?);
-    let settings = Settings {
+    Ok(Fleet {
+        // The runner holds its claims: its death makes them stale at once.
+        repo: repo.share(repo.settings().holding_claims())?,
+        registrations: crate::worktree::Registrations::default(),
         template,
         timeout,
         grace,
         halt: AtomicBool::new(false),
-        worktree_root: crate::worktree::root(&repo, &workdir),
-        workdir: workdir.clone(),
-        identity: crate::worktree::identity_overrides(&repo),
-    };
-    if args.dry_run && args.json {
-        let t = &settings.template;
+        worktree_root: crate::worktree::root(repo.settings(), &workdir),
+        workdir,
+        identity: crate::worktree::identity_overrides(repo),
+    })
+}
+
+/// `--dry-run`: the command each agent would run and where.
+fn show_dry_run(json: bool, fleet: &Fleet, names: &[String], ui: &Ui) {
+    let t = &fleet.template;
+    if json {
         let agents: Vec<serde_json::Value> = names
             .iter()
-            .map(|name| serde_json::json!({"name": name, "worktree": settings.worktree_root.join(name)}))
+            .map(|name| serde_json::json!({"name": name, "worktree": fleet.worktree_root.join(name)}))
             .collect();
         ui.json(&serde_json::json!({
             "command": agent_command::shell_line(&t.argv),
@@ -135,63 +172,61 @@ pub fn run(args: &SpawnArgs, ui: &Ui) -> Result<()> {
             "state_files": t.state_files,
             "agents": agents,
         }));
-        return Ok(());
+        return;
     }
-    if args.dry_run {
-        let t = &settings.template;
-        let mut out = format!("command: {}\n", agent_command::shell_line(&t.argv));
+    let mut out = format!("command: {}\n", agent_command::shell_line(&t.argv));
+    out.push_str(&format!(
+        "argv: {}\n",
+        serde_json::to_string(&t.argv).unwrap_or_default()
+    ));
+    for (k, v) in &t.env {
+        out.push_str(&format!("env: {k}={v}\n"));
+    }
+    if !t.state_files.is_empty() {
+        out.push_str(&format!("kept out of commits: {}\n", t.state_files.join(" ")));
+    }
+    for name in names {
         out.push_str(&format!(
-            "argv: {}\n",
-            serde_json::to_string(&t.argv).unwrap_or_default()
+            "{name}: worktree {}\n",
+            fleet.worktree_root.join(name).display()
         ));
-        for (k, v) in &t.env {
-            out.push_str(&format!("env: {k}={v}\n"));
-        }
-        if !t.state_files.is_empty() {
-            out.push_str(&format!("kept out of commits: {}\n", t.state_files.join(" ")));
-        }
-        for name in &names {
-            out.push_str(&format!(
-                "{name}: worktree {}\n",
-                settings.worktree_root.join(name).display()
-            ));
-        }
-        ui.result(&out);
-        return Ok(());
     }
-    // Held until the agents are done; the kernel drops them if we die.
-    let _names_held = hold_names(&repo, &names, &args.name_prefix)?;
-    crate::protocol::hold_claims_here();
+    ui.result(&out);
+}
+
+/// What comes before the agents start: claims of a killed spawn freed, the
+/// base checked, state files kept out of commits, the ref guard, Ctrl-C.
+fn prepare(ctx: &Context<'_>, fleet: &Fleet, ui: &Ui) -> Result<()> {
+    let repo = ctx.repo;
     // A killed spawn's claims would otherwise wait out their lease.
-    for (id, record, _) in crate::protocol::unlock_gone(&ctx)? {
+    for (id, record, _) in crate::protocol::unlock_gone(ctx)? {
         ui.warn(&format!(
             "freed {id} ({}; attempt counted, now {})",
             record.last_failure.as_deref().unwrap_or("its process is gone"),
             record.state.as_str()
         ));
     }
-    warn_if_base_is_behind(&workdir, &plan.base, ui);
-    crate::worktree::exclude_state_files(repo.common_dir(), &settings.template.state_files)?;
-    crate::ref_guard::install(&repo, ui);
+    warn_if_base_is_behind(&fleet.workdir, &ctx.plan.plan.base, ui);
+    crate::worktree::exclude_state_files(repo.common_dir(), &fleet.template.state_files)?;
+    crate::ref_guard::install(repo, ui);
     // A second handler cannot be installed (demo runs spawn in-process twice); the first one is enough.
     let _ = ctrlc::set_handler(|| CANCEL.store(true, Ordering::SeqCst));
+    Ok(())
+}
 
-    // Absolute, so paths derived from it (briefs, logs) work from every worktree.
-    let git_dir = repo
-        .git_dir()
-        .canonicalize()
-        .context(|| "cannot resolve the git dir".into())?;
-    let started = std::time::Instant::now();
+/// Runs one agent thread per name until all have stopped: the agents that
+/// ended with an error, and the timing of the tasks.
+fn run_agents(names: &[String], fleet: &Fleet, ui: &Ui) -> (Vec<(String, Error)>, Timing) {
     let board = Arc::new(BoardReport {
-        board: ui.board(&names),
+        board: ui.board(names),
         timing: std::sync::Mutex::new(Timing::default()),
     });
     let errors: Vec<(String, Error)> = std::thread::scope(|scope| {
         let handles: Vec<_> = names
             .iter()
             .map(|name| {
-                let (git_dir, settings, board) = (&git_dir, &settings, board.clone());
-                let handle = scope.spawn(move || runner::run_agent(git_dir, name, settings, &CANCEL, board.as_ref()));
+                let board = board.clone();
+                let handle = scope.spawn(move || runner::run_agent(name, fleet, &CANCEL, board.as_ref()));
                 (name.clone(), handle)
             })
             .collect();
@@ -205,20 +240,41 @@ pub fn run(args: &SpawnArgs, ui: &Ui) -> Result<()> {
             .collect()
     });
     board.board.finish();
-    let wall = started.elapsed();
     let timing = board.timing.lock().map(|t| t.clone()).unwrap_or_default();
-    for line in timing.summary(wall, plan.test.is_some()) {
-        ui.status(&line);
-    }
-    // Agents that stopped for the same reason (one broken command) are one error.
-    let mut errors_by_message: Vec<(Vec<String>, Error)> = Vec::new();
+    (errors, timing)
+}
+
+/// Agents that stopped for the same reason (one broken command) are one error.
+fn errors_by_message(errors: Vec<(String, Error)>) -> Vec<(Vec<String>, Error)> {
+    let mut by_message: Vec<(Vec<String>, Error)> = Vec::new();
     for (name, e) in errors {
-        match errors_by_message.iter_mut().find(|(_, seen)| seen.message == e.message) {
+        match by_message.iter_mut().find(|(_, seen)| seen.message == e.message) {
             Some((names, _)) => names.push(name),
-            None => errors_by_message.push((vec![name], e)),
+            None => by_message.push((vec![name], e)),
         }
     }
-    let status = crate::commands::status::gather::gather(&Context::load(&repo)?)?;
+    by_message
+}
+
+/// How the agents' run went, for the result and the command's error.
+struct Ran {
+    errors: Vec<(Vec<String>, Error)>,
+    timing: Timing,
+    wall: std::time::Duration,
+    status: crate::commands::status::gather::Status,
+}
+
+/// The result on stdout and the command's error: an interrupt, then
+/// blocked tasks, then the first agent's error; every other error is a
+/// warning.
+fn conclude(json: bool, ran: Ran, ui: &Ui) -> Result<()> {
+    let Ran {
+        errors,
+        timing,
+        wall,
+        status,
+    } = ran;
+    let cancelled = CANCEL.load(Ordering::SeqCst);
     let summary = crate::commands::status::gather::counts_line(&status);
     let blocked: Vec<&str> = status
         .tasks
@@ -228,29 +284,21 @@ pub fn run(args: &SpawnArgs, ui: &Ui) -> Result<()> {
         .collect();
     // The first error becomes the command's own error unless an interrupt
     // or blocked tasks say more; every other one is a warning.
-    let returned = usize::from(!CANCEL.load(Ordering::SeqCst) && blocked.is_empty());
+    let returned = usize::from(!cancelled && blocked.is_empty());
     // The result on stdout: the counts line, or with --json the whole outcome
     // (the same exit code and error on stderr follow either way).
-    let json = args.json.then(|| {
-        outcome(
-            &timing,
-            wall,
-            &status,
-            &errors_by_message,
-            CANCEL.load(Ordering::SeqCst),
-        )
-    });
+    let json = json.then(|| outcome(&timing, wall, &status, &errors, cancelled));
     let result = || match &json {
         Some(json) => ui.json(json),
         None => ui.result(&summary),
     };
-    for (names, e) in errors_by_message.iter().skip(returned) {
+    for (names, e) in errors.iter().skip(returned) {
         ui.warn(&format!("{} stopped: {}", names.join(", "), e.message));
         for line in e.details.iter().chain(&e.causes).chain(&e.hints) {
             ui.warn(&format!("  {line}"));
         }
     }
-    if CANCEL.load(Ordering::SeqCst) {
+    if cancelled {
         result();
         return Err(Error::failure("interrupted: agents stopped, their claims released")
             .hint("run `git agents spawn` again to go on"));
@@ -263,7 +311,7 @@ pub fn run(args: &SpawnArgs, ui: &Ui) -> Result<()> {
         result();
         return Err(err.hint("see `git agents log TASK`; fix the cause and `git agents requeue TASK`"));
     }
-    if let Some((names, e)) = errors_by_message.into_iter().next() {
+    if let Some((names, e)) = errors.into_iter().next() {
         result();
         return Err(Error {
             message: format!("{} stopped: {}", names.join(", "), e.message),
@@ -340,7 +388,7 @@ struct NameHolder {
 /// files. `flock` (not a `.lock` file) because the kernel drops it when
 /// the process dies, however it dies, so a killed spawn never blocks the
 /// next; the file stays, holding the holder's pid and host for this message.
-fn hold_names(repo: &gix::Repository, names: &[String], prefix: &str) -> Result<Vec<std::fs::File>> {
+fn hold_names(repo: &Store, names: &[String], prefix: &str) -> Result<Vec<std::fs::File>> {
     use std::io::Write;
     let open = |path: &std::path::Path| {
         std::fs::OpenOptions::new()
@@ -368,7 +416,7 @@ fn hold_names(repo: &gix::Repository, names: &[String], prefix: &str) -> Result<
                 let me = NameHolder {
                     pid: std::process::id(),
                     host: crate::host::name(),
-                    started: crate::state::now_seconds(),
+                    started: crate::settings::now_seconds(),
                 };
                 let text = toml::to_string(&me).context(|| format!("cannot write {}", path.display()))?;
                 file.set_len(0)
@@ -394,7 +442,7 @@ fn hold_names(repo: &gix::Repository, names: &[String], prefix: &str) -> Result<
     for holder in taken.iter().filter_map(|(_, h)| h.as_ref()) {
         if !seen.contains(&(holder.pid, &holder.host)) {
             seen.push((holder.pid, &holder.host));
-            let age = crate::protocol::age(crate::state::now_seconds() - holder.started);
+            let age = crate::protocol::age(crate::settings::now_seconds() - holder.started);
             err = err.detail(format!("pid {} on {}, started {age} ago", holder.pid, holder.host));
         }
     }

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::protocol::{self, Context};
-use crate::ui::Ui;
+use crate::session::Session;
 
 /// Release stale claims
 ///
@@ -42,9 +42,10 @@ struct Freed<'a> {
     reason: &'a str,
 }
 
-pub fn run(args: &UnlockArgs, ui: &Ui) -> Result<()> {
-    let repo = crate::repo::open()?;
-    let ctx = Context::load(&repo)?;
+pub fn run(args: &UnlockArgs, session: &Session) -> Result<()> {
+    let ui = session.ui;
+    let repo = session.repo()?;
+    let ctx = Context::load(repo)?;
     let freed = protocol::unlock_stale(&ctx)?;
     if args.json {
         let list: Vec<Freed<'_>> = freed

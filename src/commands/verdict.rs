@@ -5,6 +5,8 @@ use clap::Args;
 
 use crate::error::{Error, Exit, Result};
 use crate::protocol::{self, Context, Verdict};
+use crate::session::Session;
+use crate::state::Store;
 use crate::ui::Ui;
 
 /// Who is speaking and about which task; shared by every verdict.
@@ -53,11 +55,12 @@ pub struct DoneArgs {
 }
 
 /// `done`: the same checks as the runner's, then the verdict.
-pub fn done(args: &DoneArgs, ui: &Ui) -> Result<()> {
+pub fn done(args: &DoneArgs, session: &Session) -> Result<()> {
+    let ui = session.ui;
     let held = &args.held;
-    let repo = crate::repo::open()?;
-    let agent = protocol::agent_name(held.agent.as_deref())?;
-    let ctx = Context::load(&repo)?;
+    let repo = session.repo()?;
+    let agent = protocol::agent_name(held.agent.as_deref(), repo.settings())?;
+    let ctx = Context::load(repo)?;
     ctx.task_known(&held.task)?;
     let plan = &ctx.plan.plan;
     let Some(task) = plan.tasks.iter().find(|t| t.id == held.task) else {
@@ -68,11 +71,11 @@ pub fn done(args: &DoneArgs, ui: &Ui) -> Result<()> {
         .clone()
         .unwrap_or_else(|| crate::layout::task_branch(&task.id));
     // No branch, no work to check (and nothing for merge to land).
-    if let Some(head) = crate::repo::branch_tip(&repo, &name)? {
+    if let Some(head) = crate::repo::branch_tip(repo, &name)? {
         check_ownership(&ctx, task, &name, head)?;
         if !args.no_verify {
             if let Some(test) = task.test.as_ref().or(plan.test.as_ref()) {
-                check_acceptance(&repo, &task.id, &name, head, test)?;
+                check_acceptance(repo, &task.id, &name, head, test)?;
             }
         }
     }
@@ -123,7 +126,7 @@ fn check_ownership(ctx: &Context<'_>, task: &crate::plan::Task, branch: &str, he
 }
 
 /// The acceptance command passes on `head`, in this worktree.
-fn check_acceptance(repo: &gix::Repository, id: &str, branch: &str, head: gix::ObjectId, test: &str) -> Result<()> {
+fn check_acceptance(repo: &Store, id: &str, branch: &str, head: gix::ObjectId, test: &str) -> Result<()> {
     let here = std::env::current_dir().map_err(|e| Error::failure("no current folder").cause(e))?;
     let at = crate::process::git_in(&here, &["rev-parse", "HEAD"]).unwrap_or_default();
     let clean = crate::process::git_in(&here, &["status", "--porcelain", "--untracked-files=no"])
@@ -209,10 +212,11 @@ pub struct HeartbeatArgs {
     pub held: HeldTask,
 }
 
-pub fn run(held: &HeldTask, verdict: Verdict, ui: &Ui) -> Result<()> {
-    let repo = crate::repo::open()?;
-    let agent = protocol::agent_name(held.agent.as_deref())?;
-    let ctx = Context::load(&repo)?;
+pub fn run(held: &HeldTask, verdict: Verdict, session: &Session) -> Result<()> {
+    let ui = session.ui;
+    let repo = session.repo()?;
+    let agent = protocol::agent_name(held.agent.as_deref(), repo.settings())?;
+    let ctx = Context::load(repo)?;
     let record = if held.force {
         protocol::finish_forced(&ctx, &agent, &held.task, verdict)?
     } else {

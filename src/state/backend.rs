@@ -1,5 +1,5 @@
 //! Where the state lives: this clone's refs (`Local`) or a shared remote
-//! (`Remote`), chosen once per process (ARCHITECTURE.md, `state::backend`).
+//! (`Remote`), chosen once per run (ARCHITECTURE.md, `state::backend`); the run's `Store` holds it.
 //!
 //! Every operation that differs between the two is a method here, so a
 //! call site shows when it may touch the network, and the local side of
@@ -8,15 +8,16 @@
 //! known here, and a `match` keeps each operation's two sides next to each
 //! other; nothing outside `state` implements one.
 
-use std::sync::OnceLock;
+use std::sync::Arc;
 
 use gix::refs::transaction::RefEdit;
 use gix::ObjectId;
 
-use super::remote::{Remote, REMOTE_ENV};
+use super::remote::Remote;
 use super::transaction;
 use super::write_error::WriteError;
 use crate::error::{Error, Result};
+use crate::settings::{RemoteName, Settings, Source};
 
 /// Where the state of refs/agents/* is held.
 #[derive(Debug)]
@@ -27,76 +28,26 @@ pub enum Backend {
     Remote(Remote),
 }
 
-/// `--remote NAME`, set once by the command line before anything runs.
-static FLAG: OnceLock<String> = OnceLock::new();
-/// The backend this process chose, on first use (threads share it, and with
-/// it when the remote was last fetched from).
-static CHOSEN: OnceLock<Backend> = OnceLock::new();
-
-/// Records `--remote NAME` from the command line.
-pub fn set_flag(name: &str) {
-    let _ = FLAG.set(name.to_string());
-}
-
-/// Makes this process judge by the local mirror without fetching (the
-/// pre-push guard: it judges by what this clone knows, must not slow every
-/// push, and writes nothing). Called before any state is read.
-pub fn stay_offline() {
-    let _ = CHOSEN.set(Backend::Local);
-}
-
-/// The backend of this process: resolved on the first call (see
-/// [`Backend::resolve`]), the same value afterwards.
-pub fn current(repo: &gix::Repository) -> Result<&'static Backend> {
-    if let Some(chosen) = CHOSEN.get() {
-        return Ok(chosen);
-    }
-    let resolved = Backend::resolve(repo, FLAG.get().map(String::as_str))?;
-    Ok(CHOSEN.get_or_init(|| resolved))
-}
-
-/// Commits `edits` as one transition through this process's backend.
-pub fn commit(repo: &gix::Repository, edits: Vec<RefEdit>) -> std::result::Result<(), WriteError> {
-    current(repo)?.commit(repo, edits)
-}
-
-/// Brings the local refs up to date with this process's backend.
-pub fn refresh(repo: &gix::Repository) -> Result<()> {
-    current(repo)?.refresh(repo)
-}
-
 impl Backend {
-    /// The backend named by `flag` (`--remote`), else `GIT_AGENTS_REMOTE`,
-    /// else `git config agents.remote`; `Local` when none names a remote. A
-    /// name that is not a configured remote is an error.
-    pub fn resolve(repo: &gix::Repository, flag: Option<&str>) -> Result<Backend> {
-        let (name, source) = if let Some(flag) = flag {
-            (Some(flag.to_string()), "--remote")
-        } else if let Some(env) = std::env::var(REMOTE_ENV).ok().filter(|v| !v.is_empty()) {
-            (Some(env), REMOTE_ENV)
-        } else {
-            let config = repo.config_snapshot();
-            (
-                config
-                    .string("agents.remote")
-                    .map(|v| v.to_string())
-                    .filter(|v| !v.is_empty()),
-                "git config agents.remote",
-            )
+    /// The backend `remote` names (`--remote`, `GIT_AGENTS_REMOTE` or
+    /// `git config agents.remote`, resolved by the settings); `Local` when
+    /// none names a remote. A name that is not a configured remote is an error.
+    pub fn resolve(repo: &gix::Repository, settings: &Arc<Settings>) -> Result<Backend> {
+        let Some(RemoteName { name, source }) = &settings.remote else {
+            return Ok(Backend::Local);
         };
-        let Some(name) = name else { return Ok(Backend::Local) };
         if repo.find_remote(name.as_str()).is_err() {
             let err = Error::usage(format!(
                 "{source} names `{name}`, which is not a remote of this repository"
             ))
             .hint("list the remotes with `git remote -v`; add one with `git remote add NAME URL`");
-            return Err(if source == "git config agents.remote" {
+            return Err(if *source == Source::Config {
                 err.hint("or stop sharing state through a remote: `git config --unset agents.remote`")
             } else {
                 err
             });
         }
-        Ok(Backend::Remote(Remote::new(name)))
+        Ok(Backend::Remote(Remote::new(name.clone(), settings.clone())))
     }
 
     /// The shared remote's name, `None` for the local backend.
@@ -158,6 +109,16 @@ impl Backend {
         match self {
             Backend::Local => Ok(None),
             Backend::Remote(remote) => Ok(Some((remote.name().to_string(), remote.target_tip(repo, target)?))),
+        }
+    }
+
+    /// Moves the remote's `target` to `new` with a lease on where it was
+    /// seen (the remote's own compare-and-swap): `false` when it moved
+    /// meanwhile. Locally there is no other copy: nothing to move, `true`.
+    pub fn push_target(&self, repo: &gix::Repository, target: &str, new: ObjectId) -> Result<bool> {
+        match self {
+            Backend::Local => Ok(true),
+            Backend::Remote(remote) => remote.push_target(repo, target, new),
         }
     }
 

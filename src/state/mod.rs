@@ -7,6 +7,7 @@ pub mod backend;
 mod objects;
 mod plan_record;
 pub mod remote;
+mod store;
 mod task_record;
 mod transaction;
 mod write_error;
@@ -14,6 +15,7 @@ mod write_error;
 pub use agent_record::{AgentRecord, AGENTS_PREFIX};
 pub use objects::write_commit;
 pub use plan_record::{load_prompts, read_plan, read_prompt, record_plan, PlanChange, Recorded, RecordedPlan};
+pub use store::{Shared, Store};
 pub use task_record::{initial_commit, TaskRecord};
 pub use write_error::WriteError;
 
@@ -100,7 +102,7 @@ pub struct Snapshot {
 }
 
 /// Every task ref, unresolved: a task can show under two states.
-pub fn list_tasks(repo: &gix::Repository) -> Result<BTreeMap<String, Vec<(TaskState, ObjectId)>>> {
+pub fn list_tasks(repo: &Store) -> Result<BTreeMap<String, Vec<(TaskState, ObjectId)>>> {
     Ok(list(repo)?.0)
 }
 
@@ -110,8 +112,8 @@ type Listing = (BTreeMap<String, Vec<(TaskState, ObjectId)>>, BTreeMap<String, O
 /// the directory scan and the read makes the listing unreliable, so it is
 /// taken again (a transaction that moved a task may have added its new ref
 /// where the scan had already passed).
-fn list(repo: &gix::Repository) -> Result<Listing> {
-    backend::refresh(repo)?;
+fn list(repo: &Store) -> Result<Listing> {
+    repo.backend().refresh(repo)?;
     let mut last_error = None;
     for _ in 0..20 {
         match list_once(repo)? {
@@ -155,7 +157,7 @@ fn list_once(repo: &gix::Repository) -> Result<std::result::Result<Listing, Stri
 }
 
 /// Lists refs/agents/ once and resolves every task to one state.
-pub fn snapshot(repo: &gix::Repository) -> Result<Snapshot> {
+pub fn snapshot(repo: &Store) -> Result<Snapshot> {
     let (tasks, agents) = list(repo)?;
     let mut out = Snapshot {
         agents,
@@ -227,7 +229,7 @@ pub struct Move<'a> {
 
 /// Writes the next link of a task's history and moves its ref, all in one
 /// transaction that fails with [`WriteError::Moved`] if anyone got there first.
-pub fn move_task(repo: &gix::Repository, m: Move<'_>) -> std::result::Result<ObjectId, WriteError> {
+pub fn move_task(repo: &Store, m: Move<'_>) -> std::result::Result<ObjectId, WriteError> {
     let tree = objects::write_tree(
         repo,
         &[(task_record::TASK_FILE.into(), m.record.to_toml()?.into_bytes())],
@@ -266,13 +268,13 @@ pub fn move_task(repo: &gix::Repository, m: Move<'_>) -> std::result::Result<Obj
             &message,
         )?);
     }
-    backend::commit(repo, edits)?;
+    repo.backend().commit(repo, edits)?;
     Ok(commit)
 }
 
 /// Deletes the refs a crash left for task `id` under other states than its
 /// resolved one (see [`snapshot`]), each expecting the value listed.
-pub fn drop_leftovers(repo: &gix::Repository, id: &str, task: &TaskRef) -> std::result::Result<(), WriteError> {
+pub fn drop_leftovers(repo: &Store, id: &str, task: &TaskRef) -> std::result::Result<(), WriteError> {
     let edits = task
         .leftovers
         .iter()
@@ -281,7 +283,7 @@ pub fn drop_leftovers(repo: &gix::Repository, id: &str, task: &TaskRef) -> std::
     if edits.is_empty() {
         return Ok(());
     }
-    backend::commit(repo, edits)
+    repo.backend().commit(repo, edits)
 }
 
 /// Lock files in the git directory (refs, `packed-refs.lock`, worktrees'
@@ -361,7 +363,7 @@ pub const NOTES_REF: &str = "refs/notes/agents";
 /// repository. Released (deleted, expecting our own value) when dropped,
 /// unless [`MergeLock::stop`] turned it into a stopped merge.
 pub struct MergeLock<'r> {
-    repo: &'r gix::Repository,
+    repo: &'r Store,
     oid: ObjectId,
     keep: bool,
 }
@@ -417,7 +419,7 @@ impl MergeRecord {
             target: target.to_string(),
             host: crate::host::name(),
             pid: std::process::id(),
-            started: now_seconds(),
+            started: crate::settings::now_seconds(),
             stopped_task: None,
             seen: None,
             why: None,
@@ -439,8 +441,8 @@ impl MergeRecord {
 }
 
 /// The merge lock's value and record, if held.
-pub fn read_merge(repo: &gix::Repository) -> Result<Option<(ObjectId, MergeRecord)>> {
-    backend::refresh(repo)?;
+pub fn read_merge(repo: &Store) -> Result<Option<(ObjectId, MergeRecord)>> {
+    repo.backend().refresh(repo)?;
     let _ = repo.refs.force_refresh_packed_buffer();
     let Some(oid) = repo
         .try_find_reference(MERGE_REF)
@@ -457,7 +459,7 @@ impl<'r> MergeLock<'r> {
     /// Takes the lock for a new run; with `force`, also from a run whose
     /// process is gone. A live run is never taken over, a stopped one only
     /// by `--continue` ([`Self::resume`]) or `--abort`.
-    pub fn take(repo: &'r gix::Repository, target: &str, force: bool) -> Result<Self> {
+    pub fn take(repo: &'r Store, target: &str, force: bool) -> Result<Self> {
         let mine = MergeRecord::running(target).write(repo)?;
         for _ in 0..10 {
             let held = read_merge(repo)?;
@@ -484,7 +486,7 @@ impl<'r> MergeLock<'r> {
                 }
             }
             let edit = update(MERGE_REF, mine, expect(held.map(|(o, _)| o)), "merge started")?;
-            match backend::commit(repo, vec![edit]) {
+            match repo.backend().commit(repo, vec![edit]) {
                 Ok(()) => {
                     return Ok(MergeLock {
                         repo,
@@ -500,7 +502,7 @@ impl<'r> MergeLock<'r> {
     }
 
     /// Takes over a stopped merge to continue it; returns where it stopped.
-    pub fn resume(repo: &'r gix::Repository) -> Result<(Self, MergeRecord)> {
+    pub fn resume(repo: &'r Store) -> Result<(Self, MergeRecord)> {
         let Some((held, record)) = read_merge(repo)? else {
             return Err(crate::error::Error::usage("no merge is stopped").hint("start one with `git agents merge`"));
         };
@@ -511,7 +513,7 @@ impl<'r> MergeLock<'r> {
             );
         }
         let mine = MergeRecord::running(&record.target).write(repo)?;
-        match backend::commit(
+        match repo.backend().commit(
             repo,
             vec![update(MERGE_REF, mine, expect(Some(held)), "merge continued")?],
         ) {
@@ -545,7 +547,7 @@ impl<'r> MergeLock<'r> {
         }
         .write(self.repo)?;
         let edit = update(MERGE_REF, stopped, expect(Some(self.oid)), "merge stopped")?;
-        backend::commit(self.repo, vec![edit]).map_err(|e| match e {
+        self.repo.backend().commit(self.repo, vec![edit]).map_err(|e| match e {
             WriteError::Moved => crate::error::Error::failure("refs/agents/merge was changed by someone else"),
             WriteError::Failed(e) => e,
         })?;
@@ -554,7 +556,7 @@ impl<'r> MergeLock<'r> {
     }
 
     /// Removes a stopped merge, or one whose process is gone; returns it.
-    pub fn abort(repo: &gix::Repository) -> Result<Option<MergeRecord>> {
+    pub fn abort(repo: &Store) -> Result<Option<MergeRecord>> {
         let Some((held, record)) = read_merge(repo)? else {
             return Ok(None);
         };
@@ -565,7 +567,7 @@ impl<'r> MergeLock<'r> {
                     .hint("stop that process first (Ctrl-C)"),
             );
         }
-        match backend::commit(repo, vec![delete(MERGE_REF, held)?]) {
+        match repo.backend().commit(repo, vec![delete(MERGE_REF, held)?]) {
             Ok(()) => Ok(Some(record)),
             Err(WriteError::Moved) => Err(crate::error::Error::failure("refs/agents/merge changed meanwhile")
                 .hint("run `git agents merge --abort` again")),
@@ -577,7 +579,7 @@ impl<'r> MergeLock<'r> {
 impl Drop for MergeLock<'_> {
     fn drop(&mut self) {
         if !self.keep {
-            let _ = delete(MERGE_REF, self.oid).map(|edit| backend::commit(self.repo, vec![edit]));
+            let _ = delete(MERGE_REF, self.oid).map(|edit| self.repo.backend().commit(self.repo, vec![edit]));
         }
     }
 }
@@ -641,7 +643,7 @@ pub fn record_green(repo: &gix::Repository, tree: ObjectId, command: &str) -> Re
         return Ok(());
     }
     let existing = read_note(repo, TESTS_NOTES_REF, tree).unwrap_or_default();
-    let line = format!("ok {command}\t{}", now_seconds());
+    let line = format!("ok {command}\t{}", crate::settings::now_seconds());
     replace_note(
         repo,
         TESTS_NOTES_REF,
@@ -715,8 +717,8 @@ pub fn backup(repo: &gix::Repository, name: &str, oid: &str) -> Result<String> {
 }
 
 /// Deletes every ref under refs/agents except backups; returns how many.
-pub fn remove_all(repo: &gix::Repository) -> Result<usize> {
-    backend::refresh(repo)?;
+pub fn remove_all(repo: &Store) -> Result<usize> {
+    repo.backend().refresh(repo)?;
     let platform = repo.references().context(|| "cannot list refs".into())?;
     let mut edits = Vec::new();
     for r in platform
@@ -737,7 +739,7 @@ pub fn remove_all(repo: &gix::Repository) -> Result<usize> {
         return Ok(0);
     }
     // Meant for when no agent is working: the state is being thrown away.
-    match backend::commit(repo, edits) {
+    match repo.backend().commit(repo, edits) {
         Ok(()) => Ok(count),
         Err(WriteError::Moved) => Err(crate::error::Error::failure(
             "refs under refs/agents changed while removing them",
@@ -749,11 +751,4 @@ pub fn remove_all(repo: &gix::Repository) -> Result<usize> {
 
 pub fn short(oid: ObjectId) -> String {
     oid.to_hex_with_len(7).to_string()
-}
-
-/// Seconds since the epoch.
-pub fn now_seconds() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }

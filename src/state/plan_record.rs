@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use gix::ObjectId;
 
 use super::objects::{read_file, write_commit, write_tree};
+use super::store::Store;
 use super::task_record::initial_commit;
 use super::{delete, expect, list_tasks, update, TaskState, WriteError, PLAN_REF};
 use crate::error::{Context, Error, Result};
@@ -53,8 +54,8 @@ impl PlanChange {
 }
 
 /// Reads the recorded plan, if any; prompts are left empty (see [`load_prompts`]).
-pub fn read_plan(repo: &gix::Repository) -> Result<Option<RecordedPlan>> {
-    super::backend::refresh(repo)?;
+pub fn read_plan(repo: &Store) -> Result<Option<RecordedPlan>> {
+    repo.backend().refresh(repo)?;
     let Some(mut reference) = repo
         .try_find_reference(PLAN_REF)
         .context(|| format!("cannot read {PLAN_REF}"))?
@@ -97,7 +98,7 @@ pub struct Recorded {
 
 /// Records `plan` on top of the current `refs/agents/plan`. Tasks that are
 /// claimed or done may only be changed or dropped with `force`.
-pub fn record_plan(repo: &gix::Repository, plan: &Plan, force: bool) -> Result<Recorded> {
+pub fn record_plan(repo: &Store, plan: &Plan, force: bool) -> Result<Recorded> {
     let mut previous = read_plan(repo)?;
     if let Some(p) = previous.as_mut() {
         load_prompts(repo, p)?;
@@ -150,7 +151,7 @@ pub fn record_plan(repo: &gix::Repository, plan: &Plan, force: bool) -> Result<R
             edits.push(delete(&state.ref_name(id), oid)?);
         }
     }
-    super::backend::commit(repo, edits).map_err(|e| match e {
+    repo.backend().commit(repo, edits).map_err(|e| match e {
         WriteError::Moved => Error::failure("could not record the plan: refs under refs/agents changed meanwhile")
             .hint("run `git agents plan --yes` again"),
         WriteError::Failed(e) => e,

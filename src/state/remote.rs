@@ -18,7 +18,7 @@
 //! the remote and the setting named, instead of holding it forever.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gix::refs::transaction::{Change, PreviousValue, RefEdit};
@@ -27,12 +27,10 @@ use gix::ObjectId;
 
 use super::write_error::WriteError;
 use crate::error::{Context, Error, Result};
+use crate::settings::{Settings, NETWORK_TIMEOUT};
 
 /// How long a fetch counts as fresh for the next read in the same process.
 const FRESH: Duration = Duration::from_millis(250);
-
-/// The environment variable that names the remote for child processes.
-pub const REMOTE_ENV: &str = "GIT_AGENTS_REMOTE";
 
 /// A shared remote that holds the state, and what this process knows of
 /// it. One value per process (threads share it), chosen by
@@ -44,15 +42,33 @@ pub struct Remote {
     /// When this process last fetched; a read right after a fetch skips the
     /// next one. Cleared by every push so a write is always followed by a fetch.
     last_fetch: Mutex<Option<Instant>>,
+    /// The run's settings (the deadline of each git call to the remote).
+    settings: Arc<Settings>,
+}
+
+/// A repository as a git call to the remote sees it: with the remote's
+/// settings at hand. Only this module's helpers take one.
+struct On<'a> {
+    repo: &'a gix::Repository,
+    remote: &'a Remote,
+}
+
+impl std::ops::Deref for On<'_> {
+    type Target = gix::Repository;
+
+    fn deref(&self) -> &gix::Repository {
+        self.repo
+    }
 }
 
 impl Remote {
     /// A remote named `name`, not yet fetched from; the caller has checked
     /// that it is a remote of the repository.
-    pub(super) fn new(name: String) -> Self {
+    pub(super) fn new(name: String, settings: Arc<Settings>) -> Self {
         Remote {
             name,
             last_fetch: Mutex::new(None),
+            settings,
         }
     }
 
@@ -83,6 +99,7 @@ impl Remote {
     /// Fetches refs/agents/* (pruning what the remote deleted; local backups
     /// are never pruned) under the mirror lock.
     fn fetch(&self, repo: &gix::Repository) -> Result<()> {
+        let repo = &On { repo, remote: self };
         let remote = self.name.as_str();
         let _guard = MirrorLock::take(repo)?;
         first_sync(repo, remote)?;
@@ -101,6 +118,7 @@ impl Remote {
     /// `Ok` means the remote accepted all of them; the caller then applies them
     /// to the local mirror with [`Remote::apply_locally`].
     pub(super) fn push(&self, repo: &gix::Repository, edits: &[RefEdit]) -> std::result::Result<(), WriteError> {
+        let repo = &On { repo, remote: self };
         let remote = self.name.as_str();
         let args = atomic_push_args(remote, edits)?;
         self.set_last_fetch(None);
@@ -170,6 +188,7 @@ impl Remote {
     /// machines can take it. Only that name is ever written, whatever branch
     /// held the work locally.
     pub(super) fn publish_branch(&self, repo: &gix::Repository, id: &str, head: ObjectId) -> Result<()> {
+        let repo = &On { repo, remote: self };
         let remote = self.name.as_str();
         net_git(
             repo,
@@ -194,6 +213,7 @@ impl Remote {
     /// work) is backed up under refs/agents/backup/ first, never lost; the
     /// returned lines say which.
     pub(super) fn adopt_task_branches(&self, repo: &gix::Repository, ids: &[&str]) -> Result<Vec<String>> {
+        let repo = &On { repo, remote: self };
         let mut saved_lines = Vec::new();
         let remote = self.name.as_str();
         if ids.is_empty() {
@@ -237,6 +257,7 @@ impl Remote {
     /// Where the remote's `target` branch is now (fetched), `None` when the
     /// remote has no such branch.
     pub(super) fn target_tip(&self, repo: &gix::Repository, target: &str) -> Result<Option<ObjectId>> {
+        let repo = &On { repo, remote: self };
         let remote = self.name.as_str();
         let tracking = format!("refs/remotes/{remote}/{target}");
         {
@@ -255,6 +276,7 @@ impl Remote {
     /// Pushes the merge notes to the remote (fast-forward only), so the
     /// pre-push guard on other machines sees which commits were tested.
     pub(super) fn push_notes(&self, repo: &gix::Repository) -> Result<()> {
+        let repo = &On { repo, remote: self };
         let remote = self.name.as_str();
         let refs: Vec<String> = [super::NOTES_REF, super::TESTS_NOTES_REF]
             .into_iter()
@@ -275,10 +297,42 @@ impl Remote {
     /// Fetches the merge notes (fast-forward only: local notes not yet pushed
     /// are kept, and a diverged notes ref is left for `push_notes` to report).
     pub(super) fn fetch_notes(&self, repo: &gix::Repository) -> Result<()> {
+        let repo = &On { repo, remote: self };
         let remote = self.name.as_str();
         let _guard = MirrorLock::take(repo)?;
         let _ = git_fetch(repo, remote, &["refs/notes/agents*:refs/notes/agents*"]);
         Ok(())
+    }
+
+    /// Moves `target` on the remote to `new` with a lease on what
+    /// [`Remote::target_tip`] (or the last push) saw there (the remote's own
+    /// compare-and-swap); `false` when the remote's target moved meanwhile.
+    /// Runs before the local target moves, so neither the local target nor the
+    /// task states ever claim a merge the remote lacks.
+    pub(super) fn push_target(&self, repo: &gix::Repository, target: &str, new: ObjectId) -> Result<bool> {
+        let repo = &On { repo, remote: self };
+        let remote = self.name.as_str();
+        let full = format!("refs/heads/{target}");
+        let seen = crate::repo::ref_tip(repo, &format!("refs/remotes/{remote}/{target}"));
+        let lease = format!(
+            "--force-with-lease={full}:{}",
+            seen.map_or(String::new(), |s| s.to_string())
+        );
+        let spec = format!("{new}:{full}");
+        match net_git(repo, &["push", "--quiet", "--porcelain", &lease, remote, &spec]) {
+            Ok(_) => {
+                let tracking = format!("refs/remotes/{remote}/{target}");
+                let _ = git(repo, &["update-ref", &tracking, &new.to_string()]);
+                Ok(true)
+            }
+            Err(NetFail::Failed(e)) if e.contains("stale info") || e.contains("rejected") => Ok(false),
+            Err(fail @ NetFail::Silent(_)) => Err(network_error(repo, remote, &format!("land `{target}` on"), fail)
+                .hint(format!(
+                    "`{target}` was not moved here; it may have moved on `{remote}` before it went quiet"
+                ))),
+            Err(fail) => Err(network_error(repo, remote, &format!("land `{target}` on"), fail)
+                .hint(format!("`{target}` was not moved, here or there"))),
+        }
     }
 }
 
@@ -286,7 +340,7 @@ impl Remote {
 /// no tags, FETCH_HEAD or auto-gc (several processes fetch at once), tried
 /// three times (once when the remote is silent: a retry would only wait
 /// as long again); the caller holds the mirror lock.
-fn git_fetch(repo: &gix::Repository, remote: &str, args: &[&str]) -> std::result::Result<(), NetFail> {
+fn git_fetch(repo: &On<'_>, remote: &str, args: &[&str]) -> std::result::Result<(), NetFail> {
     let mut all = vec![
         "fetch",
         "--quiet",
@@ -312,7 +366,7 @@ fn git_fetch(repo: &gix::Repository, remote: &str, args: &[&str]) -> std::result
 /// not have: a plan recorded (and tasks done) before the remote was set.
 /// That is refused with the way to share it; afterwards a marker file says
 /// this clone follows the remote.
-fn first_sync(repo: &gix::Repository, remote: &str) -> Result<()> {
+fn first_sync(repo: &On<'_>, remote: &str) -> Result<()> {
     let marker = repo
         .common_dir()
         .join("agents")
@@ -438,39 +492,11 @@ fn judge_rejection(rejected: &[&str], stderr: &str) -> Rejection {
     }
 }
 
-/// Moves `target` on the remote to `new` with a lease on what
-/// [`target_on_remote`] (or the last push) saw there (the remote's own
-/// compare-and-swap); `false` when the remote's target moved meanwhile.
-/// Runs before the local target moves, so neither the local target nor the
-/// task states ever claim a merge the remote lacks.
-pub fn push_target(repo: &gix::Repository, remote: &str, target: &str, new: ObjectId) -> Result<bool> {
-    let full = format!("refs/heads/{target}");
-    let seen = crate::repo::ref_tip(repo, &format!("refs/remotes/{remote}/{target}"));
-    let lease = format!(
-        "--force-with-lease={full}:{}",
-        seen.map_or(String::new(), |s| s.to_string())
-    );
-    let spec = format!("{new}:{full}");
-    match net_git(repo, &["push", "--quiet", "--porcelain", &lease, remote, &spec]) {
-        Ok(_) => {
-            let tracking = format!("refs/remotes/{remote}/{target}");
-            let _ = git(repo, &["update-ref", &tracking, &new.to_string()]);
-            Ok(true)
-        }
-        Err(NetFail::Failed(e)) if e.contains("stale info") || e.contains("rejected") => Ok(false),
-        Err(fail @ NetFail::Silent(_)) => Err(network_error(repo, remote, &format!("land `{target}` on"), fail).hint(
-            format!("`{target}` was not moved here; it may have moved on `{remote}` before it went quiet"),
-        )),
-        Err(fail) => Err(network_error(repo, remote, &format!("land `{target}` on"), fail)
-            .hint(format!("`{target}` was not moved, here or there"))),
-    }
-}
-
 /// Where git runs for the remote: the main worktree's top, because git
 /// resolves a relative remote URL (`../shared.git`) against the folder it
 /// runs in, and that is where the user added it. Every linked worktree of
 /// an agent thus reaches the same remote.
-fn run_dir(repo: &gix::Repository) -> PathBuf {
+fn run_dir(repo: &On<'_>) -> PathBuf {
     let common = repo.common_dir();
     match common.parent() {
         Some(top) if common.file_name().is_some_and(|n| n == ".git") => top.to_path_buf(),
@@ -478,7 +504,7 @@ fn run_dir(repo: &gix::Repository) -> PathBuf {
     }
 }
 
-fn git(repo: &gix::Repository, args: &[&str]) -> std::result::Result<String, String> {
+fn git(repo: &On<'_>, args: &[&str]) -> std::result::Result<String, String> {
     crate::process::git_in(&run_dir(repo), args).map_err(|e| {
         let mut text = e.causes.join("\n");
         if text.is_empty() {
@@ -488,7 +514,7 @@ fn git(repo: &gix::Repository, args: &[&str]) -> std::result::Result<String, Str
     })
 }
 
-fn unreachable(repo: &gix::Repository, remote: &str, what: &str, cause: impl std::fmt::Display) -> Error {
+fn unreachable(repo: &On<'_>, remote: &str, what: &str, cause: impl std::fmt::Display) -> Error {
     let cause = cause.to_string();
     let err = Error::failure(format!("cannot {what} remote `{remote}` ({})", url_of(repo, remote)))
         .cause(&cause)
@@ -512,7 +538,7 @@ fn timed_out(message: &str) -> bool {
 
 /// The URL git pushes `remote` to, as configured now (the repository's
 /// config as opened may be older: someone may have changed it meanwhile).
-fn url_of(repo: &gix::Repository, remote: &str) -> String {
+fn url_of(repo: &On<'_>, remote: &str) -> String {
     match git(repo, &["remote", "get-url", "--push", remote]) {
         Ok(url) if !url.trim().is_empty() => url.trim().to_string(),
         _ => repo
@@ -523,29 +549,8 @@ fn url_of(repo: &gix::Repository, remote: &str) -> String {
     }
 }
 
-/// How long one git call to the remote may take unless
-/// `git config agents.networkTimeout` says otherwise: far more than a
-/// transition needs (well under a second), short enough that a silent
-/// remote stops an agent's claim or heartbeat long before its lease ends.
-const NETWORK_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// `git config agents.networkTimeout`, else [`NETWORK_TIMEOUT`].
-fn network_timeout(repo: &gix::Repository) -> Result<Duration> {
-    let config = repo.config_snapshot();
-    let Some(value) = config.string("agents.networkTimeout") else {
-        return Ok(NETWORK_TIMEOUT);
-    };
-    let text = value.to_string();
-    crate::plan::duration::parse_positive(&text)
-        .map(Duration::from_secs)
-        .map_err(|why| {
-            Error::usage(format!("git config agents.networkTimeout \"{text}\" {why}"))
-                .hint("set a duration such as 30s or 2m: `git config agents.networkTimeout 2m`")
-        })
-}
-
-fn more_time(repo: &gix::Repository) -> String {
-    let now = network_timeout(repo).unwrap_or(NETWORK_TIMEOUT);
+fn more_time(repo: &On<'_>) -> String {
+    let now = repo.remote.settings.network_timeout().unwrap_or(NETWORK_TIMEOUT);
     format!(
         "if it is only slow, give each call to it longer than {}: `git config agents.networkTimeout 2m`",
         seconds(now)
@@ -571,10 +576,10 @@ enum NetFail {
 }
 
 /// Runs git `args` for the remote (in [`run_dir`]) under the deadline of
-/// [`network_timeout`], with curl's low-speed limit set to the same time
+/// `agents.networkTimeout`, with curl's low-speed limit set to the same time
 /// unless the user chose one: all it printed and its status, failed or not.
-fn net_output(repo: &gix::Repository, args: &[&str]) -> std::result::Result<std::process::Output, NetFail> {
-    let within = network_timeout(repo).map_err(NetFail::Setup)?;
+fn net_output(repo: &On<'_>, args: &[&str]) -> std::result::Result<std::process::Output, NetFail> {
+    let within = repo.remote.settings.network_timeout().map_err(NetFail::Setup)?;
     let config = repo.config_snapshot();
     let mut argv: Vec<String> = Vec::new();
     if config.string("http.lowSpeedLimit").is_none() && config.string("http.lowSpeedTime").is_none() {
@@ -595,7 +600,7 @@ fn net_output(repo: &gix::Repository, args: &[&str]) -> std::result::Result<std:
 }
 
 /// [`net_output`] that succeeds only when git does: its stdout.
-fn net_git(repo: &gix::Repository, args: &[&str]) -> std::result::Result<String, NetFail> {
+fn net_git(repo: &On<'_>, args: &[&str]) -> std::result::Result<String, NetFail> {
     let output = net_output(repo, args)?;
     if output.status.success() {
         return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
@@ -609,7 +614,7 @@ fn net_git(repo: &gix::Repository, args: &[&str]) -> std::result::Result<String,
 }
 
 /// The error for a git call to `remote` that did not succeed.
-fn network_error(repo: &gix::Repository, remote: &str, what: &str, fail: NetFail) -> Error {
+fn network_error(repo: &On<'_>, remote: &str, what: &str, fail: NetFail) -> Error {
     match fail {
         NetFail::Failed(cause) => unreachable(repo, remote, what, cause),
         NetFail::Setup(e) => e,

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::protocol::{self, Context, Readiness};
+use crate::state::Store;
 use crate::state::{self, Snapshot, TaskRecord, TaskRef, TaskState};
 
 #[derive(Debug, Serialize)]
@@ -106,7 +107,7 @@ pub fn gather(ctx: &Context<'_>) -> Result<Status> {
 }
 
 /// A listing in which every planned task has a state.
-fn settled_snapshot(repo: &gix::Repository, plan: &crate::plan::Plan) -> Result<Snapshot> {
+fn settled_snapshot(repo: &Store, plan: &crate::plan::Plan) -> Result<Snapshot> {
     let mut snap = state::snapshot(repo)?;
     // A task is in no state for an instant while a transition commits; look again.
     for _ in 0..10 {
@@ -174,7 +175,7 @@ fn task_line(
 
 /// Every agent with a record, and every agent a claimed task names, with
 /// the tasks it holds.
-fn agent_lines(repo: &gix::Repository, snap: &Snapshot, tasks: &[TaskLine]) -> Vec<AgentLine> {
+fn agent_lines(repo: &Store, snap: &Snapshot, tasks: &[TaskLine]) -> Vec<AgentLine> {
     // An agent whose worktree `clean` removed is gone, not idle (agents
     // that drive the lock protocol themselves record no worktree).
     let mut agents: BTreeMap<String, AgentLine> = snap
@@ -200,13 +201,13 @@ fn agent_lines(repo: &gix::Repository, snap: &Snapshot, tasks: &[TaskLine]) -> V
 }
 
 /// The merge lock as people need to see it.
-fn merge_line(repo: &gix::Repository) -> Result<Option<MergeLine>> {
+fn merge_line(repo: &Store) -> Result<Option<MergeLine>> {
     let Some((_, record)) = state::read_merge(repo)? else {
         return Ok(None);
     };
     let integration = crate::repo::workdir(repo)
         .map(|w| {
-            crate::worktree::root(repo, &w)
+            crate::worktree::root(repo.settings(), &w)
                 .join("integration")
                 .display()
                 .to_string()
@@ -240,12 +241,7 @@ fn merge_line(repo: &gix::Repository) -> Result<Option<MergeLine>> {
 /// Commits on `tip` that neither the base nor the task's start point has:
 /// with dependencies merged into the start, `base..tip` would also count
 /// every commit of theirs ("+9" for a task that made one).
-fn own_commits(
-    repo: &gix::Repository,
-    tip: gix::ObjectId,
-    base: gix::ObjectId,
-    start: Option<gix::ObjectId>,
-) -> Result<usize> {
+fn own_commits(repo: &Store, tip: gix::ObjectId, base: gix::ObjectId, start: Option<gix::ObjectId>) -> Result<usize> {
     match start.filter(|s| repo.find_commit(*s).is_ok()) {
         Some(start) => crate::repo::commits_ahead_of_all(repo, tip, &[base, start]),
         None => crate::repo::commits_ahead(repo, tip, base),

@@ -11,7 +11,7 @@ use clap::Args;
 
 use crate::error::Result;
 use crate::protocol::Context;
-use crate::ui::Ui;
+use crate::session::Session;
 
 /// Show tasks, agents and progress
 ///
@@ -49,12 +49,13 @@ pub struct StatusArgs {
     pub interval: String,
 }
 
-pub fn run(args: &StatusArgs, ui: &Ui) -> Result<()> {
+pub fn run(args: &StatusArgs, session: &Session) -> Result<()> {
+    let ui = session.ui;
     if args.watch {
-        return watch::run(&args.interval, ui);
+        return watch::run(&args.interval, session);
     }
-    let repo = crate::repo::open()?;
-    let ctx = Context::load(&repo)?;
+    let repo = session.repo()?;
+    let ctx = Context::load(repo)?;
     let status = gather::gather(&ctx)?;
     if args.json {
         ui.json(&status);

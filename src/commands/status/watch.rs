@@ -10,17 +10,19 @@ use super::human::human;
 use crate::error::{Error, Result};
 use crate::plan::duration;
 use crate::protocol::{self, Context};
-use crate::ui::Ui;
+use crate::session::Session;
+use crate::state::Store;
 
 static QUIT: AtomicBool = AtomicBool::new(false);
 
-pub fn run(interval: &str, ui: &Ui) -> Result<()> {
+pub fn run(interval: &str, session: &Session) -> Result<()> {
+    let ui = session.ui;
     let every = duration::parse_positive(interval)
         .map(Duration::from_secs)
         .map_err(|why| {
             Error::usage(format!("--interval \"{interval}\" {why}")).hint("pass a duration such as 2s or 1m")
         })?;
-    let repo = crate::repo::open()?;
+    let repo = session.repo()?;
     let live = ui.stdout_is_terminal();
     let _ = ctrlc::set_handler(|| QUIT.store(true, Ordering::SeqCst));
     // On a terminal, q quits: read single keys without echo, restored on the way out.
@@ -39,10 +41,10 @@ pub fn run(interval: &str, ui: &Ui) -> Result<()> {
     let outcome = (|| -> Result<()> {
         while !QUIT.load(Ordering::SeqCst) {
             let started = Instant::now();
-            let ctx = Context::load(&repo)?;
+            let ctx = Context::load(repo)?;
             let status = gather(&ctx)?;
             let mut text = human(&status, ctx.now);
-            text.push_str(&activity(&repo, &status, ctx.now));
+            text.push_str(&activity(repo, &status, ctx.now));
             let took = started.elapsed();
             if live {
                 let footer = format!(
@@ -69,7 +71,7 @@ pub fn run(interval: &str, ui: &Ui) -> Result<()> {
 /// One line per task in progress: how long it has run, its lease, the
 /// work on its branch, and how long since the agent last wrote output (a
 /// busy agent writes; a stuck or waiting one goes quiet).
-fn activity(repo: &gix::Repository, status: &Status, now: i64) -> String {
+fn activity(repo: &Store, status: &Status, now: i64) -> String {
     let mut out = String::new();
     for t in status
         .tasks
@@ -106,7 +108,7 @@ fn activity(repo: &gix::Repository, status: &Status, now: i64) -> String {
 }
 
 /// Seconds since the newest attempt log of `task` was written.
-fn newest_output(repo: &gix::Repository, task: &str) -> Option<u64> {
+fn newest_output(repo: &Store, task: &str) -> Option<u64> {
     let dir = crate::layout::logs(repo.common_dir());
     std::fs::read_dir(dir)
         .ok()?
