@@ -313,13 +313,43 @@ pub enum Verdict {
 
 /// Applies `verdict` to `id`, which `agent` must hold.
 pub fn finish(ctx: &Context<'_>, agent: &str, id: &str, verdict: Verdict) -> Result<TaskRecord> {
-    apply_verdict(ctx, agent, id, verdict, Holder::Agent)
+    apply_verdict(ctx, agent, id, verdict, Holder::Agent)?.map_err(|refusal| refusal.into_error(id, agent))
 }
 
 /// Applies `verdict` to `id` whoever holds it: a person's `--force`. The
 /// transition records that it was forced when another agent held it.
 pub fn finish_forced(ctx: &Context<'_>, agent: &str, id: &str, verdict: Verdict) -> Result<TaskRecord> {
-    apply_verdict(ctx, agent, id, verdict, Holder::Anyone)
+    apply_verdict(ctx, agent, id, verdict, Holder::Anyone)?.map_err(|refusal| refusal.into_error(id, agent))
+}
+
+/// Why the state refused a verdict on a claim: it is not `agent`'s (any
+/// more). An error only when a person asked ([`Refusal::into_error`]); for
+/// a runner's heartbeat it means the claim was lost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The task is not claimed: it is in this state.
+    NotClaimed(TaskState),
+    /// Another agent holds the claim.
+    HeldBy(String),
+}
+
+impl Refusal {
+    /// The error a person sees for the refusal, with what to do.
+    fn into_error(self, id: &str, agent: &str) -> Error {
+        match self {
+            Refusal::NotClaimed(state) => Error::usage(format!("task `{id}` is not claimed (it is {state})"))
+                .hint(format!("claim it first: `git agents claim {id}`")),
+            Refusal::HeldBy(holder) => Error::usage(format!("task `{id}` is claimed by {holder}, not by {agent}"))
+                .hint("only the agent holding a claim may change it; a person can add `--force` (it is recorded)"),
+        }
+    }
+}
+
+/// Renews `agent`'s lease on `id`: `Err(refusal)` inside when the claim is
+/// no longer `agent`'s, the outer error when the state could not be read
+/// or written (a network blip: worth trying again).
+pub fn heartbeat(ctx: &Context<'_>, agent: &str, id: &str) -> Result<std::result::Result<(), Refusal>> {
+    Ok(apply_verdict(ctx, agent, id, Verdict::Heartbeat, Holder::Agent)?.map(|_| ()))
 }
 
 /// Who may apply a verdict to a claim.
@@ -333,19 +363,25 @@ enum Holder {
 
 /// Applies `verdict` to claimed task `id` for `agent`, once `may` lets
 /// it: retried on fresh state when another writer got there first.
-fn apply_verdict(ctx: &Context<'_>, agent: &str, id: &str, verdict: Verdict, may: Holder) -> Result<TaskRecord> {
+fn apply_verdict(
+    ctx: &Context<'_>,
+    agent: &str,
+    id: &str,
+    verdict: Verdict,
+    may: Holder,
+) -> Result<std::result::Result<TaskRecord, Refusal>> {
     ctx.task_known(id)?;
     let lease = ctx.lease_seconds()? as i64;
     for _ in 0..MAX_RACES {
         let snap = state::snapshot(ctx.repo)?;
-        let from = claimed(&snap, id)?;
+        let from = match claimed(&snap, id)? {
+            Ok(from) => from,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
         let old = TaskRecord::read(ctx.repo, from.oid)?;
         let holder = old.agent.clone().unwrap_or_default();
         if holder != agent && may == Holder::Agent {
-            return Err(
-                Error::usage(format!("task `{id}` is claimed by {holder}, not by {agent}"))
-                    .hint("only the agent holding a claim may change it; a person can add `--force` (it is recorded)"),
-            );
+            return Ok(Err(Refusal::HeldBy(holder)));
         }
         let (state, message, record) = next_record(ctx, agent, id, &verdict, &old, lease)?;
         let mut record = record;
@@ -364,7 +400,7 @@ fn apply_verdict(ctx: &Context<'_>, agent: &str, id: &str, verdict: Verdict, may
             agent: None,
         };
         if landed(ctx, m)? {
-            return Ok(record);
+            return Ok(Ok(record));
         }
     }
     Err(lost_too_often())
@@ -442,11 +478,11 @@ fn landed(ctx: &Context<'_>, m: Move<'_>) -> Result<bool> {
     }
 }
 
-fn claimed(snap: &Snapshot, id: &str) -> Result<TaskRef> {
+/// Task `id`'s ref when it is claimed; the refusal when it is in another state.
+fn claimed(snap: &Snapshot, id: &str) -> Result<std::result::Result<TaskRef, Refusal>> {
     match snap.tasks.get(id) {
-        Some(t) if t.state == TaskState::Claimed => Ok(t.clone()),
-        Some(t) => Err(Error::usage(format!("task `{id}` is not claimed (it is {})", t.state))
-            .hint(format!("claim it first: `git agents claim {id}`"))),
+        Some(t) if t.state == TaskState::Claimed => Ok(Ok(t.clone())),
+        Some(t) => Ok(Err(Refusal::NotClaimed(t.state))),
         None => Err(Error::failure(format!("task `{id}` has no state ref"))
             .hint("record the plan again with `git agents plan --yes`")),
     }

@@ -12,11 +12,11 @@ use crate::error::{Context, Error, Result};
 pub const FALLBACK_NAME: &str = "git-agents";
 pub const FALLBACK_EMAIL: &str = "git-agents@localhost";
 
-/// Opens the repository around the current directory, and says whether
+/// Opens the repository around `dir`, and says whether
 /// commits will be made with the fallback identity (see
 /// [`install_fallback_identity`]).
-pub fn open() -> Result<(gix::Repository, bool)> {
-    let mut repo = gix::discover_with_environment_overrides(".").map_err(|e| {
+pub fn open(dir: &Path) -> Result<(gix::Repository, bool)> {
+    let mut repo = gix::discover_with_environment_overrides(dir).map_err(|e| {
         Error::failure("not inside a git repository")
             .cause(e)
             .hint("run git agents inside a repository, or create one with `git init`")

@@ -305,6 +305,24 @@ fn queue_state(repo: &Store, plan: &Plan) -> Result<Queue> {
 /// The longest single argument Linux passes to a program (MAX_ARG_STRLEN).
 const ARG_MAX_ONE: usize = 128 * 1024;
 
+/// An argument of the agent command longer than [`ARG_MAX_ONE`]: Linux
+/// refuses to start the command, whatever the retry.
+struct TooLong {
+    bytes: usize,
+}
+
+impl std::fmt::Display for TooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the agent command has a {} KiB argument (the brief?), more than one argument may hold ({} KiB); \
+             give the agent {{brief_file}} instead of {{brief}}",
+            self.bytes / 1024,
+            ARG_MAX_ONE / 1024
+        )
+    }
+}
+
 /// How quickly a command must fail to count as one that cannot start.
 const CANNOT_START_WITHIN: Duration = Duration::from_secs(3);
 
@@ -343,14 +361,14 @@ struct Ran {
 
 fn attempt_task(run: &AttemptRun<'_, '_>, last_failure: Option<&str>) -> Result<Attempt> {
     let start = match start_point(run.repo, &run.ctx.plan.plan, run.task)? {
-        Ok(start) => start,
-        Err(conflict) => return Ok(Attempt::Blocked(conflict)),
+        Start::At(start) => start,
+        conflict @ Start::Conflict { .. } => return Ok(Attempt::Blocked(conflict.to_string())),
     };
     let branch = layout::task_branch(&run.task.id);
     run.settings.registrations.switch(run.dir, &branch, start)?;
     let command = match agent_command(run, &branch, last_failure)? {
         Ok(command) => command,
-        Err(blocked) => return Ok(Attempt::Blocked(blocked)),
+        Err(too_long) => return Ok(Attempt::Blocked(too_long.to_string())),
     };
     let ran = run_with_exclude_kept(run, &command)?;
     let verdict = judge(run, &command, ran, start)?;
@@ -370,12 +388,12 @@ fn attempt_task(run: &AttemptRun<'_, '_>, last_failure: Option<&str>) -> Result<
 }
 
 /// The brief, its file, the argv and the environment of the agent command;
-/// the reason to block the task when no such command can run.
+/// an argument too long for Linux to pass blocks the task.
 fn agent_command<'a>(
     run: &AttemptRun<'a, '_>,
     branch: &str,
     last_failure: Option<&str>,
-) -> Result<std::result::Result<Command<'a>, String>> {
+) -> Result<std::result::Result<Command<'a>, TooLong>> {
     let (repo, task, attempt, plan) = (run.repo, run.task, run.attempt, &run.ctx.plan.plan);
     let log = layout::attempt_log(repo, &task.id, attempt)?;
     let prompt = state::read_prompt(repo, &run.ctx.plan, &task.id)?;
@@ -413,12 +431,7 @@ fn agent_command<'a>(
     // Linux refuses a single argument over 128 KiB (MAX_ARG_STRLEN) with
     // E2BIG; no retry can help, so the task is blocked with the fix.
     if let Some(long) = argv.iter().find(|a| a.len() >= ARG_MAX_ONE) {
-        return Ok(Err(format!(
-            "the agent command has a {} KiB argument (the brief?), more than one argument may hold ({} KiB); \
-             give the agent {{brief_file}} instead of {{brief}}",
-            long.len() / 1024,
-            ARG_MAX_ONE / 1024
-        )));
+        return Ok(Err(TooLong { bytes: long.len() }));
     }
     let env = agent_env(run, branch, &brief_file_str, &worktree_str)?;
     Ok(Ok(Command { argv, env, log, test }))
@@ -537,13 +550,13 @@ fn start_heartbeat(run: &AttemptRun<'_, '_>) -> std::thread::JoinHandle<bool> {
     std::thread::spawn(move || {
         let beat = shared.open().and_then(|repo| {
             let c = Context::load(&repo)?;
-            protocol::finish(&c, &agent, &id, Verdict::Heartbeat)
+            protocol::heartbeat(&c, &agent, &id)
         });
-        // The claim is lost only when the state says so (not claimed, or
-        // held by another agent: usage errors). A failure to reach the
-        // state (a shared remote's network blip) is retried next tick;
-        // the lease outlasts several ticks.
-        beat.is_err_and(|e| e.exit == crate::error::Exit::Usage)
+        // The claim is lost only when the state refuses the heartbeat (not
+        // claimed, or held by another agent). A failure to reach the state
+        // (a shared remote's network blip) is retried next tick; the lease
+        // outlasts several ticks.
+        matches!(beat, Ok(Err(_)))
     })
 }
 
@@ -692,8 +705,9 @@ fn describe(ended: &Ended) -> String {
 /// its dependencies merged in, as one commit whose first parent is the base
 /// and whose other parents are the dependencies' heads (one start commit per
 /// task reads as one merge in `git log --graph`; a chain of one merge per
-/// dependency was a tangle). A conflict is returned as a report.
-fn start_point(repo: &Store, plan: &Plan, task: &Task) -> Result<std::result::Result<ObjectId, String>> {
+/// dependency was a tangle). A conflict is returned, not an error: it
+/// blocks the task, since no retry can fix it.
+fn start_point(repo: &Store, plan: &Plan, task: &Task) -> Result<Start> {
     let base = base_tip(repo, plan)?;
     let deps: Vec<&str> = task.depends_on.iter().map(String::as_str).collect();
     // A differing local branch is backed up (refs/agents/backup/), not lost.
@@ -713,11 +727,10 @@ fn start_point(repo: &Store, plan: &Plan, task: &Task) -> Result<std::result::Re
         let tree = match crate::tree_merge::merge_trees(repo, current, tip, &plan.base, dep)? {
             Ok(tree) => tree,
             Err(conflicts) => {
-                let paths: Vec<String> = conflicts.paths.into_iter().map(|c| c.path).collect();
-                return Ok(Err(format!(
-                    "merging its dependency `{dep}` conflicts in {}",
-                    paths.join(", ")
-                )));
+                return Ok(Start::Conflict {
+                    dep: dep.clone(),
+                    paths: conflicts.paths.into_iter().map(|c| c.path).collect(),
+                });
             }
         };
         current = state::write_commit(
@@ -729,7 +742,7 @@ fn start_point(repo: &Store, plan: &Plan, task: &Task) -> Result<std::result::Re
         merged.push((dep, tip));
     }
     if merged.is_empty() {
-        return Ok(Ok(base));
+        return Ok(Start::At(base));
     }
     // A dependency whose head another merged dependency already contains is
     // no parent of its own.
@@ -751,7 +764,25 @@ fn start_point(repo: &Store, plan: &Plan, task: &Task) -> Result<std::result::Re
     let names: Vec<String> = kept.iter().map(|(dep, _)| layout::task_branch(dep)).collect();
     let message = format!("start {}: on {} with {}", task.id, plan.base, names.join(", "));
     let parents = std::iter::once(base).chain(kept.iter().map(|(_, tip)| *tip));
-    Ok(Ok(state::write_commit(repo, &message, tree, parents)?))
+    Ok(Start::At(state::write_commit(repo, &message, tree, parents)?))
+}
+
+/// Where a task's branch starts, or why it cannot.
+enum Start {
+    At(ObjectId),
+    /// Merging dependency `dep` into the start conflicts in `paths`.
+    Conflict { dep: String, paths: Vec<String> },
+}
+
+impl std::fmt::Display for Start {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Start::At(oid) => write!(f, "starts at {oid}"),
+            Start::Conflict { dep, paths } => {
+                write!(f, "merging its dependency `{dep}` conflicts in {}", paths.join(", "))
+            }
+        }
+    }
 }
 
 /// Writes the brief under the git dir (outside the worktree, so it is

@@ -6,6 +6,7 @@
 //! in-process against a given session.
 
 use std::cell::{Cell, OnceCell};
+use std::path::PathBuf;
 use std::rc::Rc;
 
 use crate::error::Result;
@@ -16,16 +17,26 @@ use crate::ui::Ui;
 pub struct Session<'u> {
     pub ui: &'u Ui,
     globals: Globals,
+    /// Where the repository is found: the current directory, or a given one.
+    dir: PathBuf,
     store: OnceCell<Store>,
     /// Shared with the sessions made by [`Session::with_ui`].
     fallback_identity: Rc<Cell<bool>>,
 }
 
 impl<'u> Session<'u> {
+    /// A session in the repository around the current directory.
     pub fn new(globals: Globals, ui: &'u Ui) -> Self {
+        Session::at(globals, ui, PathBuf::from("."))
+    }
+
+    /// A session in the repository around `dir` (commands run in-process
+    /// against a repository of the caller's choice).
+    pub fn at(globals: Globals, ui: &'u Ui, dir: PathBuf) -> Self {
         Session {
             ui,
             globals,
+            dir,
             store: OnceCell::new(),
             fallback_identity: Rc::default(),
         }
@@ -70,6 +81,7 @@ impl<'u> Session<'u> {
         Session {
             ui,
             globals: self.globals.clone(),
+            dir: self.dir.clone(),
             store: OnceCell::new(),
             fallback_identity: self.fallback_identity.clone(),
         }
@@ -83,8 +95,44 @@ impl<'u> Session<'u> {
     fn open(&self) -> Result<gix::Repository> {
         // Every command that works in a repository runs git sooner or later.
         crate::process::check_git_version()?;
-        let (repo, fallback) = crate::repo::open()?;
+        let (repo, fallback) = crate::repo::open(&self.dir)?;
         self.fallback_identity.set(fallback);
         Ok(repo)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::commands::{dispatch, Cli};
+
+    fn run(session: &Session, args: &[&str]) -> Result<()> {
+        let cli = Cli::try_parse_from(std::iter::once("git-agents").chain(args.iter().copied())).expect("parses");
+        dispatch(&cli, session)
+    }
+
+    #[test]
+    fn commands_run_in_process_against_the_sessions_repository() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path();
+        let git = |args: &[&str]| crate::process::git_in(dir, args).expect("git");
+        git(&["init", "-q", "-b", "main"]);
+        git(&["config", "user.name", "Test"]);
+        git(&["config", "user.email", "test@example.com"]);
+        std::fs::write(dir.join("README"), "x\n").expect("write");
+        git(&["add", "-A"]);
+        git(&["commit", "-q", "-m", "base"]);
+        let plan = "[[task]]\nid = \"a\"\ntitle = \"A\"\nowns = [\"a/**\"]\nprompt = \"do a\"\n";
+        std::fs::write(dir.join("agents.toml"), plan).expect("write");
+        let ui = Ui::new(true);
+        let session = Session::at(Globals::default(), &ui, dir.to_path_buf());
+        run(&session, &["plan", "--yes"]).expect("plan records");
+        run(&session, &["claim", "--next", "--agent", "agent-1"]).expect("claims");
+        let snap = crate::state::snapshot(session.repo().expect("repo")).expect("snapshot");
+        assert_eq!(snap.tasks["a"].state, crate::state::TaskState::Claimed);
+        // The test process's own directory is not the session's repository.
+        assert_ne!(std::env::current_dir().expect("cwd").canonicalize().ok(), dir.canonicalize().ok());
     }
 }

@@ -8,7 +8,7 @@ use clap::Args;
 
 use crate::agent_command;
 use crate::error::{Context as _, Error, Result};
-use crate::plan::duration::parse_positive;
+use crate::plan::duration::Given;
 use crate::protocol::Context;
 use crate::runner::{self, Event, Fleet, Report};
 use crate::session::Session;
@@ -72,11 +72,11 @@ pub struct SpawnArgs {
     #[arg(long, default_value = "agent-")]
     pub name_prefix: String,
     /// Kill an agent that works on one task longer than this (e.g. 20m)
-    #[arg(long)]
-    pub timeout: Option<String>,
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<Given>,
     /// Time between SIGTERM and SIGKILL when an agent is stopped (e.g. 10s)
-    #[arg(long, default_value = "5s")]
-    pub grace: String,
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    pub grace: Given,
     /// Show the agents, worktrees and command (argv) without starting anything
     #[arg(long)]
     pub dry_run: bool,
@@ -134,15 +134,8 @@ fn fleet(args: &SpawnArgs, ctx: &Context<'_>, workdir: std::path::PathBuf) -> Re
     let (repo, plan) = (ctx.repo, &ctx.plan.plan);
     let config = repo.settings().command.clone();
     let template = agent_command::resolve(&args.command, args.agent.as_deref(), config, &plan.agent.command)?;
-    let timeout = match &args.timeout {
-        Some(t) => Some(std::time::Duration::from_secs(parse_positive(t).map_err(|why| {
-            Error::usage(format!("--timeout {t:?} {why}")).hint("write a duration such as 20m or 90s")
-        })?)),
-        None => None,
-    };
-    let grace = std::time::Duration::from_secs(parse_positive(&args.grace).map_err(|why| {
-        Error::usage(format!("--grace {:?} {why}", args.grace)).hint("write a duration such as 5s or 1m")
-    })?);
+    let timeout = args.timeout.as_ref().map(Given::duration);
+    let grace = args.grace.duration();
     Ok(Fleet {
         // The runner holds its claims: its death makes them stale at once.
         repo: repo.share(repo.settings().holding_claims())?,

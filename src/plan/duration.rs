@@ -40,6 +40,41 @@ pub fn parse_positive(text: &str) -> Result<u64, String> {
     }
 }
 
+/// A duration given on the command line, kept as written for messages
+/// (`refreshed every 2s`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Given {
+    pub text: String,
+    pub seconds: u64,
+}
+
+impl Given {
+    pub fn duration(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.seconds)
+    }
+}
+
+impl std::fmt::Display for Given {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::str::FromStr for Given {
+    type Err = String;
+
+    /// What clap parses `--timeout`, `--grace` and `--interval` with: a
+    /// duration that lasts some time, refused before the command runs.
+    fn from_str(text: &str) -> Result<Given, String> {
+        parse_positive(text)
+            .map(|seconds| Given {
+                text: text.to_string(),
+                seconds,
+            })
+            .map_err(|why| format!("{why}; write a duration such as 90s, 20m or 1h30m"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_duration;

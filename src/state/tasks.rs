@@ -98,8 +98,8 @@ fn list(repo: &Store) -> Result<Listing> {
     let mut last_error = None;
     for _ in 0..20 {
         match list_once(repo)? {
-            Ok(listing) => return Ok(listing),
-            Err(e) => last_error = Some(e),
+            Scan::Listed(listing) => return Ok(listing),
+            Scan::Vanished(e) => last_error = Some(e),
         }
     }
     Err(
@@ -108,7 +108,15 @@ fn list(repo: &Store) -> Result<Listing> {
     )
 }
 
-fn list_once(repo: &gix::Repository) -> Result<std::result::Result<Listing, String>> {
+/// One scan of refs/agents/.
+enum Scan {
+    Listed(Listing),
+    /// A ref vanished between the directory scan and its read (gix's
+    /// message): the listing cannot be trusted, take it again.
+    Vanished(String),
+}
+
+fn list_once(repo: &gix::Repository) -> Result<Scan> {
     let mut tasks: BTreeMap<String, Vec<(TaskState, ObjectId)>> = BTreeMap::new();
     let mut agents = BTreeMap::new();
     let platform = repo.references().context(|| "cannot list refs".into())?;
@@ -118,7 +126,7 @@ fn list_once(repo: &gix::Repository) -> Result<std::result::Result<Listing, Stri
     for reference in iter {
         let reference = match reference {
             Ok(r) => r,
-            Err(e) => return Ok(Err(format!("{e:#}"))),
+            Err(e) => return Ok(Scan::Vanished(format!("{e:#}"))),
         };
         let Some(oid) = reference.try_id().map(|id| id.detach()) else {
             continue;
@@ -134,7 +142,7 @@ fn list_once(repo: &gix::Repository) -> Result<std::result::Result<Listing, Stri
             agents.insert(agent.to_string(), oid);
         }
     }
-    Ok(Ok((tasks, agents)))
+    Ok(Scan::Listed((tasks, agents)))
 }
 
 /// Lists refs/agents/ once and resolves every task to one state.

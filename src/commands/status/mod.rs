@@ -46,7 +46,7 @@ pub struct StatusArgs {
     pub watch: bool,
     /// How often --watch refreshes
     #[arg(long, value_name = "DURATION", default_value = "2s", requires = "watch")]
-    pub interval: String,
+    pub interval: crate::plan::duration::Given,
 }
 
 pub fn run(args: &StatusArgs, session: &Session) -> Result<()> {

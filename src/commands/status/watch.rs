@@ -7,21 +7,17 @@ use std::time::{Duration, Instant};
 
 use super::gather::{counts_line, gather, Status};
 use super::human::human;
-use crate::error::{Error, Result};
-use crate::plan::duration;
+use crate::error::Result;
+use crate::plan::duration::Given;
 use crate::protocol::{self, Context};
 use crate::session::Session;
 use crate::state::Store;
 
 static QUIT: AtomicBool = AtomicBool::new(false);
 
-pub fn run(interval: &str, session: &Session) -> Result<()> {
+pub fn run(interval: &Given, session: &Session) -> Result<()> {
     let ui = session.ui;
-    let every = duration::parse_positive(interval)
-        .map(Duration::from_secs)
-        .map_err(|why| {
-            Error::usage(format!("--interval \"{interval}\" {why}")).hint("pass a duration such as 2s or 1m")
-        })?;
+    let every = interval.duration();
     let repo = session.repo()?;
     let live = ui.stdout_is_terminal();
     let _ = ctrlc::set_handler(|| QUIT.store(true, Ordering::SeqCst));
