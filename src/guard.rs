@@ -129,7 +129,7 @@ fn task_branch(repo: &Store, remote: &str, base: &str, task: &Task, push: &Push)
         let tracking = name.replacen("heads/", &format!("remotes/{remote}/"), 1);
         hidden.extend(crate::repo::ref_tip(repo, &format!("refs/{tracking}")));
     }
-    let ownership = crate::runner::Ownership::of(task);
+    let ownership = crate::checks::Ownership::of(task);
     let mut paths: Vec<String> = Vec::new();
     for commit in walk(repo, push.local, hidden)? {
         let parents: Vec<ObjectId> = commit.parent_ids().map(|p| p.detach()).collect();

@@ -11,8 +11,7 @@ use gix::ObjectId;
 
 use crate::agent_command::{Fill, Template};
 use crate::brief::{self, Facts, Previous};
-// Re-exported for the pre-push guard.
-pub use crate::checks::Ownership;
+use crate::checks::Ownership;
 use crate::error::{Context as _, Error, Exit, Result};
 use crate::failure_reason;
 use crate::layout;
