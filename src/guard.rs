@@ -177,7 +177,7 @@ fn untested_merges(repo: &Store, remote: &str, push: &Push, work: &mut TaskWork<
     let mut items = Vec::new();
     for commit in &commits {
         let Some(id) = trailer(commit) else { continue };
-        if let Some(verdict) = note_verdict(repo, commit.id) {
+        if let Some(verdict) = note_verdict(repo, commit.id, push.local) {
             items.push(format!("{} (task `{id}`: {verdict})", one_line(commit)));
         }
     }
@@ -240,7 +240,7 @@ fn hand_landed(
     if owner.is_empty() {
         return Ok(None);
     }
-    let landed = landed_commits(repo, commits, &parents, &owner);
+    let landed = landed_commits(repo, (commits, push.local), &parents, &owner);
     Ok(unlanded_work(push, commits, &owner, &landed))
 }
 
@@ -286,7 +286,7 @@ fn task_owners<'t>(
 /// and what it brings.
 fn landed_commits(
     repo: &Store,
-    commits: &[gix::Commit<'_>],
+    (commits, pushed): (&[gix::Commit<'_>], ObjectId),
     parents: &HashMap<ObjectId, Vec<ObjectId>>,
     owner: &HashMap<ObjectId, &str>,
 ) -> HashSet<ObjectId> {
@@ -303,7 +303,7 @@ fn landed_commits(
         }
         // A landing commit: its note lets it out, or it has a trailer (the
         // trailer rule judges those; listing their work again would repeat it).
-        if note_verdict(repo, commit.id).is_some() && trailer(commit).is_none() {
+        if note_verdict(repo, commit.id, pushed).is_some() && trailer(commit).is_none() {
             continue;
         }
         landed.insert(commit.id);
@@ -461,17 +461,48 @@ fn trailer(commit: &gix::Commit<'_>) -> Option<String> {
 }
 
 /// Why `commit`'s merge note does not let it out (`None`: it passed, or
-/// records a merge made without a test on purpose).
-fn note_verdict(repo: &Store, commit: ObjectId) -> Option<String> {
+/// records a merge made without a test on purpose, or it landed inside a
+/// batch whose tested tip is in what is pushed, `pushed`).
+fn note_verdict(repo: &Store, commit: ObjectId, pushed: ObjectId) -> Option<String> {
     let Some(note) = state::merge_note(repo, commit) else {
         return Some("no test note".to_string());
     };
-    let result = note
-        .lines()
-        .find_map(|l| l.strip_prefix("result: "))
-        .unwrap_or("(none)")
-        .to_string();
+    let field = |note: &str, name: &str| {
+        note.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap_or("(none)")
+            .to_string()
+    };
+    let result = field(&note, "result: ");
+    if result.starts_with("not tested alone") {
+        return batch_verdict(repo, commit, pushed, &field(&note, "tested-on: "));
+    }
     (!(result.starts_with("passed") || result == "not tested")).then(|| format!("test result: {result}"))
+}
+
+/// A commit inside a batch was not tested alone: it is let out by the
+/// batch's tip, which must have passed itself, contain it and be pushed
+/// too (a push that stops inside the batch publishes an untested commit).
+fn batch_verdict(repo: &Store, commit: ObjectId, pushed: ObjectId, tip: &str) -> Option<String> {
+    let Ok(tip) = ObjectId::from_hex(tip.as_bytes()) else {
+        return Some("not tested alone, and its note names no tested batch tip".to_string());
+    };
+    let tip_result = state::merge_note(repo, tip)
+        .and_then(|n| n.lines().find_map(|l| l.strip_prefix("result: ")).map(str::to_string))
+        .unwrap_or_default();
+    if !tip_result.starts_with("passed") {
+        return Some(format!(
+            "not tested alone, and its batch's tip {} has no passed test",
+            state::short(tip)
+        ));
+    }
+    if !crate::repo::is_ancestor(repo, commit, tip) || !crate::repo::is_ancestor(repo, tip, pushed) {
+        return Some(format!(
+            "not tested alone, and its batch's tested tip {} is not pushed with it",
+            state::short(tip)
+        ));
+    }
+    None
 }
 
 /// `<short id> <subject>`.

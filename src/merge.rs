@@ -1,7 +1,8 @@
 //! Integration: done task branches merged one at a time, in dependency
 //! order, into the target branch, each merge tested before the target moves
 //! to it (by compare-and-swap). The first conflict or red test stops the run
-//! with a report; the target stays at the last tested commit.
+//! with a report; the target stays at the last tested commit. With
+//! `--batch` the same steps run a batch at a time (see `batch`).
 
 use std::path::Path;
 use std::time::Instant;
@@ -16,6 +17,9 @@ use crate::protocol::Context;
 use crate::state::{self, Store, TaskState};
 use crate::tree_merge::{apply_change, merge_trees, ConflictPath, Conflicted};
 
+mod batch;
+pub use batch::{BatchReport, BatchSize};
+
 #[derive(Clone)]
 pub struct Options {
     pub test: Option<String>,
@@ -28,6 +32,8 @@ pub struct Options {
     pub retries: u32,
     /// Skip the test on a tree that already passed the same command.
     pub cache: bool,
+    /// `--batch`: merge this many tasks, test once on the last, bisect on red.
+    pub batch: Option<BatchSize>,
 }
 
 #[derive(Debug, Serialize)]
@@ -38,6 +44,10 @@ pub struct Landed {
     /// Set when the test was not run because the tree already passed it: when.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cached: Option<String>,
+    /// Set for a commit inside a batch (not tested alone): the batch's
+    /// commit the test passed on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tested_on: Option<String>,
     pub seconds: f64,
 }
 
@@ -83,6 +93,9 @@ pub struct Outcome {
     /// (and the tasks that depend on them).
     pub refused: Vec<Refused>,
     pub stop: Option<Stop>,
+    /// With `--batch`: the batches formed, the test runs and the culprit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batches: Option<BatchReport>,
 }
 
 /// What a run reports while it works. `Now` is what runs at the moment (a
@@ -244,6 +257,7 @@ pub fn run(
         waiting: order.iter().map(|t| t.id.clone()).collect(),
         refused: Vec::new(),
         stop: None,
+        batches: None,
     };
     let lock = lock_and_adopt(repo, &target, opts, &done, &mut progress)?;
     let run = Run::new(ctx, workdir, opts, target.clone())?;
@@ -257,7 +271,12 @@ pub fn run(
     }
     if let (Some(cmd), false) = (&run.test, opts.dry_run || order.is_empty()) {
         // Said once here, not once per task.
-        progress(Progress::Line(&format!("testing each merge with `{cmd}`")));
+        let what = if opts.batch.is_some() {
+            "each batch"
+        } else {
+            "each merge"
+        };
+        progress(Progress::Line(&format!("testing {what} with `{cmd}`")));
     }
     let total = order.len();
     let mut m = Merging {
@@ -267,7 +286,12 @@ pub fn run(
         outcome,
         current,
         progress,
+        batch: opts.batch,
     };
+    if let Some(size) = opts.batch {
+        batch::run(&mut m, &order, &snap, size)?;
+        return Ok(m.outcome);
+    }
     for (k, task) in order.iter().enumerate() {
         let started = Instant::now();
         let step = format!("[{}/{total}]", k + 1);
@@ -316,6 +340,8 @@ struct Merging<'a, 'r, P> {
     outcome: Outcome,
     current: ObjectId,
     progress: P,
+    /// With `--batch`: the size of the batch being formed.
+    batch: Option<BatchSize>,
 }
 
 /// Whether the run goes on to the next task.
@@ -332,6 +358,38 @@ fn merge_task<P: FnMut(Progress<'_>)>(
     started: Instant,
     record: state::TaskRecord,
 ) -> Result<Next> {
+    match merged_candidate(m, task, step, record, m.current)? {
+        Candidate::Skipped => Ok(Next::Continue),
+        Candidate::Conflict(c) => {
+            let Conflict(record, branch, tip, conflicted) = *c;
+            stop_on_conflict(m, task, record, branch, tip, conflicted)?;
+            Ok(Next::Stop)
+        }
+        Candidate::Merged(candidate) => land_candidate(m, task, step, started, candidate),
+    }
+}
+
+/// What merging one task on the head so far gave.
+enum Candidate {
+    /// Refused, or already on the target (marked merged): nothing to land.
+    Skipped,
+    Conflict(Box<Conflict>),
+    Merged(ObjectId),
+}
+
+/// A conflict as [`stop_on_conflict`] reports it: the task's record, its
+/// branch, its checked work and the conflicted paths.
+struct Conflict(state::TaskRecord, String, ObjectId, Conflicted);
+
+/// Checks one done task's work and merges it in memory on `on` (the
+/// target's tip, or in a batch the merge before it).
+fn merged_candidate<P: FnMut(Progress<'_>)>(
+    m: &mut Merging<'_, '_, P>,
+    task: &Task,
+    step: &str,
+    record: state::TaskRecord,
+    on: ObjectId,
+) -> Result<Candidate> {
     let repo = m.ctx.repo;
     let plan = &m.ctx.plan.plan;
     let refused_dep = task
@@ -355,7 +413,7 @@ fn merge_task<P: FnMut(Progress<'_>)>(
         Ok(work) => work,
         Err(reason) => {
             refuse(reason);
-            return Ok(Next::Continue);
+            return Ok(Candidate::Skipped);
         }
     };
     let branch = crate::layout::task_branch(&task.id);
@@ -364,27 +422,23 @@ fn merge_task<P: FnMut(Progress<'_>)>(
         // recording it, or merged by hand): record it, make no commit.
         crate::protocol::mark_merged(m.ctx, &task.id, m.current)?;
         m.outcome.waiting.retain(|w| w != &task.id);
-        return Ok(Next::Continue);
+        return Ok(Candidate::Skipped);
     }
     // What lands is re-checked here: a done recorded by hand, or state
     // written by something other than git-agents, proves nothing.
-    let outside = owned_change_outside(m.ctx, task, start, tip, m.current)?;
+    let outside = owned_change_outside(m.ctx, task, start, tip, on)?;
     if !outside.is_empty() {
         refuse(format!("it changes files outside its `owns`: {}", outside.join(", ")));
-        return Ok(Next::Continue);
+        return Ok(Candidate::Skipped);
     }
     (m.progress)(Progress::Now(&format!(
         "{step} {}: merging {branch} into {}",
         task.id, m.run.target
     )));
-    let candidate = match merge_one(repo, plan, task, m.current, tip, start, m.run.opts.squash)? {
-        Ok(commit) => commit,
-        Err(conflicted) => {
-            stop_on_conflict(m, task, record, branch, tip, conflicted)?;
-            return Ok(Next::Stop);
-        }
-    };
-    land_candidate(m, task, step, started, candidate)
+    Ok(match merge_one(repo, plan, task, on, tip, start, m.run.opts.squash)? {
+        Ok(commit) => Candidate::Merged(commit),
+        Err(conflicted) => Candidate::Conflict(Box::new(Conflict(record, branch, tip, conflicted))),
+    })
 }
 
 /// Stops the run at a conflict, leaving the conflicted merge for a person
@@ -407,7 +461,7 @@ fn stop_on_conflict<P>(
             seen: m.current,
             why: "conflict",
             paths: conflicted.paths.iter().map(|p| p.path.clone()).collect(),
-            options: remembered(m.run.opts, &m.run),
+            options: remembered(m.run.opts, &m.run, m.batch),
         })?;
     }
     m.outcome.stop = Some(Stop::Conflict {
@@ -456,7 +510,7 @@ fn land_candidate<P: FnMut(Progress<'_>)>(
                         seen: m.current,
                         why: &format!("`{command}` failed"),
                         paths: Vec::new(),
-                        options: remembered(m.run.opts, &m.run),
+                        options: remembered(m.run.opts, &m.run, m.batch),
                     })?;
                 }
                 m.outcome.stop = Some(stop);
@@ -470,6 +524,7 @@ fn land_candidate<P: FnMut(Progress<'_>)>(
         commit: candidate.to_string(),
         test: m.run.test.clone(),
         cached,
+        tested_on: None,
         seconds: started.elapsed().as_secs_f64(),
     };
     (m.progress)(Progress::Landed {
@@ -481,12 +536,15 @@ fn land_candidate<P: FnMut(Progress<'_>)>(
 }
 
 /// The options a stopped merge keeps for `--continue`.
-fn remembered(opts: &Options, run: &Run<'_>) -> state::MergeOptions {
+/// `batch` is the batch size now (`--batch auto` changes it as it goes).
+fn remembered(opts: &Options, run: &Run<'_>, batch: Option<BatchSize>) -> state::MergeOptions {
     state::MergeOptions {
         test: run.test.clone(),
         squash: opts.squash,
         retries: opts.retries,
         no_cache: !opts.cache,
+        batch: batch.map(|b| b.to_string()),
+        batch_size: batch.and_then(BatchSize::auto_size),
     }
 }
 
@@ -583,71 +641,126 @@ fn land_one(
         step,
         started,
     } = *landing;
-    let repo = ctx.repo;
-    let mut result = "not tested".to_string();
-    let mut cached = None;
-    if let Some(cmd) = &run.test {
-        let tree = repo
-            .find_commit(candidate)
-            .and_then(|c| c.tree_id())
-            .context(|| format!("cannot read commit {candidate}"))?
-            .detach();
-        let passed = if run.opts.cache {
-            state::tested_green(repo, tree, cmd)
-        } else {
-            None
-        };
-        if let Some(when) = passed {
-            let when = when.map_or("before".to_string(), |t| {
-                format!("{} ago", crate::protocol::age(crate::settings::now_seconds() - t))
-            });
-            progress(Progress::Now(&format!(
-                "{step} {}: not tested again: the test already passed on this tree {when}",
-                task.id
-            )));
-            result = format!("passed earlier on this tree ({when}; not run again)");
-            cached = Some(when);
-        } else {
-            progress(Progress::Now(&format!("{step} {}: testing", task.id)));
-            match run_test(repo, &run.integration, &task.id, cmd, candidate, run.opts.retries)? {
-                Err(stop) => return Ok(Err(stop)),
-                Ok(0) => result = "passed".into(),
-                Ok(runs) => result = format!("passed after {runs} failed run(s)"),
-            }
-            state::record_green(repo, tree, cmd)?;
-        }
-    }
+    let tested = match &run.test {
+        None => Tested::default(),
+        Some(cmd) => match test_candidate(ctx.repo, run, &task.id, cmd, candidate, step, progress)? {
+            Ok(tested) => tested,
+            Err(stop) => return Ok(Err(stop)),
+        },
+    };
     // The note goes on first: a run killed after landing must not leave a
     // landed commit without its test record.
+    let note = note_text(ctx.repo, &task.id, run, &tested.result, started)?;
+    state::add_note(ctx.repo, candidate, &note)?;
+    if let Some(stop) = publish(ctx.repo, run, current, candidate)? {
+        return Ok(Err(stop));
+    }
+    crate::protocol::mark_merged(ctx, &task.id, candidate)?;
+    Ok(Ok(tested.cached))
+}
+
+/// How a candidate was tested: the note's `result:` text, when the test
+/// was skipped because the tree had passed it, how many times the command
+/// ran and how many of those runs were red before it passed.
+struct Tested {
+    result: String,
+    cached: Option<String>,
+    runs: u32,
+    red_before_green: u32,
+}
+
+impl Default for Tested {
+    fn default() -> Self {
+        Tested {
+            result: "not tested".into(),
+            cached: None,
+            runs: 0,
+            red_before_green: 0,
+        }
+    }
+}
+
+/// Runs `cmd` on `candidate` (named after `task` in the progress and the
+/// log), unless its tree already passed it and the cache is on.
+fn test_candidate(
+    repo: &Store,
+    run: &Run<'_>,
+    task: &str,
+    cmd: &str,
+    candidate: ObjectId,
+    step: &str,
+    progress: &mut impl FnMut(Progress<'_>),
+) -> Result<std::result::Result<Tested, Stop>> {
+    let tree = repo
+        .find_commit(candidate)
+        .and_then(|c| c.tree_id())
+        .context(|| format!("cannot read commit {candidate}"))?
+        .detach();
+    let passed = if run.opts.cache {
+        state::tested_green(repo, tree, cmd)
+    } else {
+        None
+    };
+    if let Some(when) = passed {
+        let when = when.map_or("before".to_string(), |t| {
+            format!("{} ago", crate::protocol::age(crate::settings::now_seconds() - t))
+        });
+        progress(Progress::Now(&format!(
+            "{step} {task}: not tested again: the test already passed on this tree {when}"
+        )));
+        return Ok(Ok(Tested {
+            result: format!("passed earlier on this tree ({when}; not run again)"),
+            cached: Some(when),
+            ..Tested::default()
+        }));
+    }
+    progress(Progress::Now(&format!("{step} {task}: testing")));
+    let red = match run_test(repo, &run.integration, task, cmd, candidate, run.opts.retries)? {
+        Err(stop) => return Ok(Err(stop)),
+        Ok(red) => red,
+    };
+    state::record_green(repo, tree, cmd)?;
+    Ok(Ok(Tested {
+        result: match red {
+            0 => "passed".into(),
+            n => format!("passed after {n} failed run(s)"),
+        },
+        cached: None,
+        runs: red + 1,
+        red_before_green: red,
+    }))
+}
+
+/// The merge note of one landed task (its `result:` line says how it was tested).
+fn note_text(repo: &Store, task: &str, run: &Run<'_>, result: &str, started: Instant) -> Result<String> {
     let agent = state::snapshot(repo)?
         .tasks
-        .get(&task.id)
+        .get(task)
         .and_then(|t| state::TaskRecord::read(repo, t.oid).ok())
         .and_then(|r| r.agent);
-    let note = format!(
-        "task: {}\nagent: {}\ntest: {}\nresult: {result}\nduration: {:.1}s\n",
-        task.id,
+    Ok(format!(
+        "task: {task}\nagent: {}\ntest: {}\nresult: {result}\nduration: {:.1}s\n",
         agent.unwrap_or_default(),
         run.test.as_deref().unwrap_or("(none)"),
         started.elapsed().as_secs_f64(),
-    );
-    state::add_note(repo, candidate, &note)?;
+    ))
+}
+
+/// Moves the target from `current` to `candidate`: on the shared remote
+/// first (the local target and the states follow only what it took), then
+/// here. `Some(stop)`: it did not move.
+fn publish(repo: &Store, run: &Run<'_>, current: ObjectId, candidate: ObjectId) -> Result<Option<Stop>> {
     if let Some(remote) = &run.remote {
-        // The remote first: the local target and the states follow only what it took.
         if let Some(stop) = dirty_checkout(run.workdir, &run.target)? {
-            return Ok(Err(stop));
+            return Ok(Some(stop));
         }
         if !repo.backend().push_target(repo, &run.target, candidate)? {
-            return Ok(Err(Stop::TargetMoved {
+            return Ok(Some(Stop::TargetMoved {
                 target: format!("{remote}/{}", run.target),
             }));
         }
     }
-    if let Some(stop) = land(repo, run.workdir, &run.target, current, candidate)? {
-        return Ok(Err(stop));
-    }
-    crate::protocol::mark_merged(ctx, &task.id, candidate)?;
-    Ok(Ok(cached))
+    land(repo, run.workdir, &run.target, current, candidate)
 }
 
 /// The integration worktree at `current` with the task's checked work `tip` merged in and its
@@ -684,6 +797,7 @@ pub struct Overrides {
     pub squash: bool,
     pub retries: Option<u32>,
     pub no_cache: bool,
+    pub batch: Option<BatchSize>,
 }
 
 /// The stopped merge's options with `given` applied, and a line per
@@ -700,6 +814,10 @@ fn continued_options(
         squash: kept.squash,
         retries: kept.retries,
         cache: !kept.no_cache,
+        batch: kept
+            .batch
+            .as_deref()
+            .and_then(|b| BatchSize::remembered(b, kept.batch_size)),
         ..base.clone()
     };
     if let Some(test) = &given.test {
@@ -725,6 +843,17 @@ fn continued_options(
         lines.push("--no-cache overrides the stopped merge's cache".into());
         opts.cache = false;
     }
+    if let Some(b) = given
+        .batch
+        .filter(|b| kept.batch.as_deref() != Some(b.to_string().as_str()))
+    {
+        let was = kept
+            .batch
+            .as_deref()
+            .map_or("one task at a time".to_string(), |k| format!("--batch {k}"));
+        lines.push(format!("--batch {b} overrides the stopped merge's {was}"));
+        opts.batch = Some(b);
+    }
     let mut same = Vec::new();
     if let Some(t) = &opts.test {
         same.push(format!("--test `{t}`"));
@@ -737,6 +866,9 @@ fn continued_options(
     }
     if !opts.cache {
         same.push("--no-cache".into());
+    }
+    if let Some(b) = opts.batch {
+        same.push(format!("--batch {b}"));
     }
     if !same.is_empty() {
         lines.insert(0, format!("continuing with {}", same.join(" ")));
@@ -806,6 +938,7 @@ pub fn resume(
         commit: candidate.to_string(),
         test: run.test.clone(),
         cached,
+        tested_on: None,
         seconds: started.elapsed().as_secs_f64(),
     };
     progress(Progress::Landed {
@@ -924,7 +1057,7 @@ fn stopped_again(
             seen,
             why: &format!("`{command}` failed"),
             paths: Vec::new(),
-            options: remembered(run.opts, run),
+            options: remembered(run.opts, run, run.opts.batch),
         })?;
     }
     Ok(Outcome {
@@ -934,6 +1067,7 @@ fn stopped_again(
         waiting: vec![task_id],
         refused: Vec::new(),
         stop: Some(stop),
+        batches: None,
     })
 }
 

@@ -96,6 +96,9 @@ pub struct Settings {
     pub worktree_dir: Option<String>,
     /// `git config agents.command`.
     pub command: Option<String>,
+    /// `git config agents.mergeBatch`, as written (`N` or `auto`; `merge`
+    /// checks it): the default of `merge --batch`.
+    pub merge_batch: Option<String>,
     /// `git config agents.lease`, as written (checked by [`Settings::lease_seconds`]).
     lease: Option<String>,
     /// `git config agents.networkTimeout`, as written.
@@ -129,6 +132,7 @@ impl Settings {
             remote,
             worktree_dir: None,
             command: None,
+            merge_batch: None,
             lease: None,
             network_timeout: None,
             now: std::env::var("GIT_AGENTS_NOW").ok().and_then(|v| v.parse().ok()),
@@ -155,6 +159,7 @@ impl Settings {
         }
         settings.worktree_dir = string("agents.worktreeDir");
         settings.command = string("agents.command");
+        settings.merge_batch = string("agents.mergeBatch").filter(|v| !v.is_empty());
         settings.lease = string("agents.lease");
         settings.network_timeout = string("agents.networkTimeout");
         settings

@@ -5,6 +5,7 @@ mod common;
 mod test_ancestry;
 mod test_attempts;
 mod test_backends;
+mod test_batch;
 mod test_clean;
 mod test_cli;
 mod test_concurrency;

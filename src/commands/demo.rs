@@ -306,6 +306,7 @@ fn merge_work(session: &Session, merge: &mut Option<crate::merge::Outcome>) -> R
             abort: false,
             retries: None,
             no_cache: false,
+            batch: None,
             json: false,
         },
         session,

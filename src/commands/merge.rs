@@ -32,10 +32,19 @@ use crate::ui::Ui;
 /// tests the resolution and goes on with the options the stopped run had
 /// (an option given again overrides, and says so); or --abort.
 ///
+/// With --batch N (or `git config agents.mergeBatch N`) up to N tasks are
+/// merged one after another and the test runs once, on the last merge: a
+/// green batch lands in one move of the target; a red one is bisected to
+/// the first task whose merge turns the test red, the green tasks before it
+/// land and the run stops there (exit 4). --batch auto starts at 2,
+/// doubles after a green batch, halves after a red one, up to 32. Use it
+/// for a slow suite; with a flaky one every red run costs a bisection.
+///
 /// Examples:
 ///
 ///   git agents merge --test "cargo test"
-///   git agents merge --dry-run
+///   git agents merge --test "cargo test" --batch auto
+///   git agents merge --dry-run --batch 8
 ///   git agents merge --squash --into release
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
@@ -67,6 +76,9 @@ pub struct MergeArgs {
     /// Test even a tree that already passed the same command
     #[arg(long)]
     pub no_cache: bool,
+    /// Merge up to N tasks, test once on the last, bisect a red batch (N or auto)
+    #[arg(long, value_name = "N|auto", conflicts_with = "abort")]
+    pub batch: Option<String>,
     /// Print the report as JSON
     #[arg(long)]
     pub json: bool,
@@ -88,6 +100,7 @@ pub(crate) fn merge_and_report(
     let repo = session.repo()?;
     let workdir = crate::repo::workdir(repo)?;
     let ctx = Context::load(repo)?;
+    let batch = batch_size(args, repo)?;
     let opts = Options {
         test: args.test.clone(),
         squash: args.squash,
@@ -96,6 +109,7 @@ pub(crate) fn merge_and_report(
         force: args.force,
         retries: args.retries.unwrap_or(0),
         cache: !args.no_cache,
+        batch: if args.continue_ { None } else { batch },
     };
     if args.abort {
         return match merge::abort(&ctx, &workdir)? {
@@ -127,6 +141,7 @@ pub(crate) fn merge_and_report(
             squash: args.squash,
             retries: args.retries,
             no_cache: args.no_cache,
+            batch: args.batch.as_ref().and(batch),
         };
         merge::resume(&ctx, &workdir, &opts, &given, report_progress)
     } else {
@@ -138,11 +153,29 @@ pub(crate) fn merge_and_report(
     Ok((Some(outcome), result))
 }
 
+/// `--batch`, else `git config agents.mergeBatch`; none: one task at a time.
+fn batch_size(args: &MergeArgs, repo: &Store) -> Result<Option<merge::BatchSize>> {
+    if let Some(text) = &args.batch {
+        return merge::BatchSize::parse(text).map(Some);
+    }
+    match &repo.settings().merge_batch {
+        Some(text) => merge::BatchSize::parse(text)
+            .map(Some)
+            .map_err(|e| e.detail("from `git config agents.mergeBatch`")),
+        None => Ok(None),
+    }
+}
+
 /// `landed sub as 67a760f in 0.3s`, with how it was tested when not plainly.
 fn landed_line(l: &merge::Landed, dry_run: bool) -> String {
     let verb = if dry_run { "would land" } else { "landed" };
     let tested = match (&l.test, &l.cached) {
         (None, _) => " (untested)".to_string(),
+        (Some(_), _) if l.tested_on.is_some() => format!(
+            " (not tested alone: its batch {} on {})",
+            if dry_run { "is to be tested" } else { "passed" },
+            l.tested_on.as_deref().map_or("", |t| &t[..7.min(t.len())])
+        ),
         (Some(_), Some(when)) => format!(" (the test already passed on this tree {when})"),
         (Some(t), None) if dry_run => format!(" (to test `{t}`)"),
         (Some(_), None) => String::new(),
@@ -308,11 +341,36 @@ fn summary(outcome: &merge::Outcome, elapsed: std::time::Duration, integration: 
             .collect();
         out.push_str(&format!("\n  per task: {}", times.join(", ")));
     }
+    if let Some(batches) = &outcome.batches {
+        out.push_str(&batch_summary(batches, outcome.landed.len()));
+    }
     let (next, _) = next_commands(outcome, integration);
     // A stop's error below names the next commands with why; say them once.
     if say_next && outcome.stop.is_none() && !next.is_empty() {
         let shown: Vec<String> = next.iter().map(|c| format!("`{c}`")).collect();
         out.push_str(&format!("\nnext: {}", shown.join(", then ")));
+    }
+    out
+}
+
+/// `batches: 3 (sizes 2, 4, 8); 4 test run(s) for 14 landed task(s)`, the
+/// culprit and what passed only on a retry.
+fn batch_summary(b: &merge::BatchReport, landed: usize) -> String {
+    let sizes: Vec<String> = b.batches.iter().map(|r| r.size.to_string()).collect();
+    let mut out = format!(
+        "\n  batches: {} (sizes {}); {} test run(s) for {landed} landed task(s)",
+        b.batches.len(),
+        sizes.join(", "),
+        b.test_runs
+    );
+    if landed > 0 {
+        out.push_str(&format!(", {:.2} per task", f64::from(b.test_runs) / landed as f64));
+    }
+    if let Some(culprit) = &b.culprit {
+        out.push_str(&format!("\n  culprit: `{culprit}` (its merge is the first that fails)"));
+    }
+    for f in &b.flaky {
+        out.push_str(&format!("\n  flaky: {f}"));
     }
     out
 }

@@ -53,6 +53,12 @@ pub struct MergeOptions {
     pub retries: u32,
     #[serde(default)]
     pub no_cache: bool,
+    /// `--batch`: `auto` or the number of tasks tested together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<String>,
+    /// With `--batch auto`: the size to go on with (halved after a red batch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<u32>,
 }
 
 /// Where and why a merge stopped, for [`MergeLock::stop`].
