@@ -164,6 +164,10 @@ pub const PLACEHOLDERS: &[(&str, &str)] = &[
         "the worktree's own git dir (<repo>/.git/worktrees/<agent>)",
     ),
     ("{git_common_dir}", "the repository's git dir, shared by all worktrees"),
+    (
+        "{draft_file}",
+        "`plan --draft` only: the file the planning agent writes its draft plan to",
+    ),
 ];
 
 /// The values placeholders stand for.
@@ -205,7 +209,13 @@ impl Template {
     /// Fills placeholders in one pass, so a value that itself holds
     /// `{task}` or `{brief}` (a prompt about templates) stays as written.
     pub fn fill(&self, f: &Fill<'_>) -> Vec<String> {
-        let values = [
+        self.fill_with(f, &[])
+    }
+
+    /// [`Template::fill`] with placeholders only some runs have (`plan
+    /// --draft`'s `{draft_file}`), filled in the same pass.
+    pub fn fill_with(&self, f: &Fill<'_>, extra: &[(&str, &str)]) -> Vec<String> {
+        let common = [
             ("{brief_file}", f.brief_file),
             ("{prompt_file}", f.brief_file),
             ("{brief}", f.brief),
@@ -216,6 +226,7 @@ impl Template {
             ("{git_dir}", f.git_dir),
             ("{git_common_dir}", f.git_common_dir),
         ];
+        let values: Vec<(&str, &str)> = common.iter().chain(extra).copied().collect();
         self.argv
             .iter()
             .map(|arg| {

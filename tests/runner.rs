@@ -12,6 +12,7 @@ mod test_concurrency;
 mod test_demo;
 mod test_docs;
 mod test_doctor;
+mod test_draft;
 mod test_fairness;
 mod test_faults;
 mod test_fresh;

@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use crate::common::TestEnv;
 
 /// The folder holding `claude`, `codex`, `gemini` and `aider`; installs them once per machine.
-fn clis() -> &'static Path {
+pub(crate) fn clis() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clis/install");
@@ -28,14 +28,14 @@ fn clis() -> &'static Path {
 }
 
 /// The scripted model server, stopped on drop.
-struct ModelServer {
+pub(crate) struct ModelServer {
     child: Child,
     port: u16,
     log: PathBuf,
 }
 
 impl ModelServer {
-    fn start(root: &Path) -> Self {
+    pub(crate) fn start(root: &Path) -> Self {
         let log = root.join("requests.jsonl");
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clis/model_server.py");
         let mut child = Command::new("python3")
@@ -60,7 +60,7 @@ impl ModelServer {
     }
 
     /// Every request so far: method, path and the text of every string in its JSON body.
-    fn requests(&self) -> Vec<(String, String)> {
+    pub(crate) fn requests(&self) -> Vec<(String, String)> {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         text.lines()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
@@ -99,7 +99,7 @@ impl Drop for ModelServer {
 
 /// The environment that points `preset`'s CLI at the server, and the files
 /// its HOME needs (what a user's own login would have set up).
-fn cli_env(preset: &str, server: &ModelServer, home: &Path) -> Vec<(String, String)> {
+pub(crate) fn cli_env(preset: &str, server: &ModelServer, home: &Path) -> Vec<(String, String)> {
     let url = server.url();
     let mut env: Vec<(&str, String)> = vec![
         ("HTTP_PROXY", url.clone()),

@@ -254,6 +254,7 @@ fn record_plan(session: &Session) -> Result<()> {
             dot: false,
             force: false,
             from: None,
+            drafting: Default::default(),
             write: None,
         },
         session,

@@ -1,5 +1,7 @@
 //! `git agents plan`: validate `agents.toml`, show its waves and ownership,
-//! and record it under `refs/agents/plan` once the user confirms.
+//! and record it under `refs/agents/plan` once the user confirms; `--from`
+//! imports markdown task files and `--draft` has an agent write the plan
+//! (`crate::draft`), both written for review, never recorded.
 
 use std::path::{Path, PathBuf};
 
@@ -8,8 +10,9 @@ use serde::Serialize;
 
 use crate::error::{Context, Error, Exit, Result};
 use crate::plan::report::{self, Summary};
-use crate::plan::validate::{validate, Workspace};
+use crate::plan::validate::validate;
 use crate::plan::Problem;
+use crate::plan_workspace::RepoWorkspace;
 use crate::session::Session;
 use crate::state::Store;
 use crate::state::{self, Recorded};
@@ -35,8 +38,23 @@ use crate::ui::Ui;
 /// terminal to ask on, or the answer was no). --json says the same in
 /// `recorded` (true or false).
 ///
+/// --draft GOAL has an agent write the plan: it runs once (per round) in a
+/// scratch worktree at the base with a planning brief (the goal, the
+/// tracked files, the schema, the rules), and writes its draft to
+/// {draft_file} ($GIT_AGENTS_DRAFT_FILE). The agent is --agent PRESET, or
+/// the command after `--` (spawn's placeholders and {draft_file}), or
+/// `git config agents.command`. The draft is checked as above;
+/// its problems go back to the agent, up to --rounds. A valid draft is
+/// shown as waves and written to --write FILE (default agents.toml; an
+/// existing file only with --force), never recorded: check and record it
+/// with `git agents plan`. A draft that never validates exits 2 and writes
+/// nothing. A first line `# sequential: WHY`, one task, or one task per
+/// wave means the work cannot be split: the output suggests one agent.
+///
 /// Examples:
 ///
+///   git agents plan --draft "Add OAuth login with tests" --agent claude
+///   git agents plan --draft "Split the parser" -- my-planner --out {draft_file}
 ///   git agents plan                 # check agents.toml, ask to record it
 ///   git agents plan --yes           # check and record without asking
 ///   git agents plan --dot | dot -Tsvg > plan.svg
@@ -56,15 +74,38 @@ pub struct PlanArgs {
     #[arg(long)]
     pub dot: bool,
     /// Record even if it changes or drops tasks that are claimed or done
+    /// (with --draft: replace an existing --write FILE)
     #[arg(long)]
     pub force: bool,
     /// Generate a plan from a folder of markdown task files (task-N-*.md,
     /// or available/*.md) instead of checking one; nothing is recorded
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["yes", "json", "dot", "file"])]
+    #[arg(long, value_name = "DIR", group = "generate", conflicts_with_all = ["yes", "json", "dot", "file"])]
     pub from: Option<PathBuf>,
-    /// With --from: write the generated plan to FILE instead of printing it
-    #[arg(long, value_name = "FILE", requires = "from")]
+    /// With --draft GOAL (an agent drafts the plan): its options
+    #[command(flatten)]
+    pub drafting: DraftArgs,
+    /// Write the generated plan to FILE (--from: instead of printing it;
+    /// --draft: default agents.toml)
+    #[arg(long, value_name = "FILE", requires = "generate")]
     pub write: Option<PathBuf>,
+}
+
+/// `plan --draft`'s options, apart so that a caller building [`PlanArgs`]
+/// (the demo) leaves them at their defaults.
+#[derive(Debug, Args, Default)]
+pub struct DraftArgs {
+    /// Have an agent draft the plan for GOAL, checked round by round; written, never recorded
+    #[arg(long, value_name = "GOAL", group = "generate", conflicts_with_all = ["yes", "dot", "file", "from"])]
+    pub draft: Option<String>,
+    /// With --draft: the planning agent's preset (claude, codex, aider, gemini)
+    #[arg(long, value_name = "PRESET", requires = "draft")]
+    pub agent: Option<String>,
+    /// With --draft: how many drafts the agent may write before giving up [default: 3]
+    #[arg(long, value_name = "N", requires = "draft")]
+    pub rounds: Option<u32>,
+    /// With --draft: the planning agent's command and arguments, after `--`
+    #[arg(last = true, requires = "draft")]
+    pub command: Vec<String>,
 }
 
 /// The JSON document `--json` prints.
@@ -89,6 +130,19 @@ pub fn run(args: &PlanArgs, session: &Session) -> Result<()> {
     let root = crate::repo::workdir(repo)?;
     if let Some(dir) = &args.from {
         return import(dir, args.write.as_deref(), &root, ui);
+    }
+    let d = &args.drafting;
+    if let Some(goal) = &d.draft {
+        let request = crate::draft::Request {
+            goal,
+            agent: d.agent.as_deref(),
+            command: &d.command,
+            write: args.write.as_deref(),
+            rounds: d.rounds.unwrap_or(crate::draft::DEFAULT_ROUNDS),
+            force: args.force,
+            json: args.json,
+        };
+        return crate::draft::run(&request, repo, ui);
     }
     let (path, shown) = match &args.file {
         Some(f) => (f.clone(), f.display().to_string()),
@@ -243,33 +297,6 @@ fn recorded_line(recorded: &Recorded) -> String {
         c.changed.len(),
         c.dropped.len()
     )
-}
-
-struct RepoWorkspace<'a> {
-    repo: &'a Store,
-    root: &'a Path,
-    plan_dir: PathBuf,
-}
-
-impl Workspace for RepoWorkspace<'_> {
-    fn current_branch(&self) -> Option<String> {
-        crate::repo::current_branch(self.repo)
-    }
-
-    fn tracked_files(&self, name: &str) -> Result<Option<Vec<String>>> {
-        crate::repo::tracked_files(self.repo, name)
-    }
-
-    fn read_prompt(&self, path: &str) -> std::result::Result<String, String> {
-        let full = self.plan_dir.join(path);
-        // Prompt files must stay inside the repository, even through symlinks.
-        let real = full.canonicalize().map_err(|e| e.to_string())?;
-        let root = self.root.canonicalize().map_err(|e| e.to_string())?;
-        if !real.starts_with(&root) {
-            return Err("it resolves to a path outside the repository".into());
-        }
-        std::fs::read_to_string(&real).map_err(|e| e.to_string())
-    }
 }
 
 /// `plan --from DIR`: markdown task files to a plan for review, never recorded.
