@@ -120,7 +120,11 @@ pub fn render(f: &Facts<'_>) -> String {
          - Commit your work with git when you are done; anything left uncommitted is committed for you.\n\n\
          ## Reporting back\n\n\
          Exit when you are done. If you cannot do the task, say why in your last lines of output and exit \
-         with a non-zero status: the reason is shown to the human and the task is retried up to {max} times.\n",
+         with a non-zero status: the reason is shown to the human and the task is retried up to {max} times.\n\
+         While you work, say where you are with `git agents progress \"what is done, what is next\"`: \
+         the human sees the newest message. If only a person can unblock you (a missing secret, a decision), \
+         run `git agents fail {id} --block --reason \"what you need\"` and exit: the task then waits for a person \
+         instead of being retried.\n",
         title = task.title,
         id = task.id,
         attempt = f.attempt,

@@ -308,7 +308,33 @@ pub enum Verdict {
     Block {
         reason: String,
     },
+    /// The agent is stuck on something only a person can fix (`fail
+    /// --block`): blocked at once, no attempt counted.
+    Stuck {
+        reason: String,
+    },
+    /// Where the agent is (`git agents progress`); renews the lease too.
+    Progress {
+        text: String,
+    },
     Release,
+}
+
+/// How the reason of a task an agent blocked itself (`fail --block`)
+/// begins, so it leads the blocked list and says who must act.
+pub const STUCK: &str = "needs a person: ";
+
+/// The reason `agent` gave when it blocked `id` itself (`fail --block`
+/// while it held the claim), if that is how the task stands now.
+pub fn stuck_by(ctx: &Context<'_>, agent: &str, id: &str) -> Result<Option<String>> {
+    let snap = state::snapshot(ctx.repo)?;
+    let Some(task) = snap.tasks.get(id).filter(|t| t.state == TaskState::Blocked) else {
+        return Ok(None);
+    };
+    let record = TaskRecord::read(ctx.repo, task.oid)?;
+    Ok(record
+        .last_failure
+        .filter(|why| record.by.as_deref() == Some(agent) && why.starts_with(STUCK)))
 }
 
 /// Applies `verdict` to `id`, which `agent` must hold.
@@ -460,6 +486,18 @@ fn next_record(
             r.attempts = old.attempts + 1;
             r.last_failure = Some(reason.clone());
             (TaskState::Blocked, format!("block {id} by {agent}: {reason}"), r)
+        }
+        Verdict::Stuck { reason } => {
+            let mut r = old.next(TaskState::Blocked, agent, ctx.now).unclaimed();
+            r.last_failure = Some(format!("{STUCK}{reason}"));
+            (TaskState::Blocked, format!("stuck {id} by {agent}: {reason}"), r)
+        }
+        Verdict::Progress { text } => {
+            let mut r = old.next(TaskState::Claimed, agent, ctx.now);
+            r.lease_until = Some(ctx.now + lease);
+            r.progress = Some(text.clone());
+            r.progress_at = Some(ctx.now);
+            (TaskState::Claimed, format!("progress {id} by {agent}: {text}"), r)
         }
         Verdict::Release => {
             let r = old.next(TaskState::Available, agent, ctx.now).unclaimed();

@@ -159,6 +159,11 @@ fn record_outcome(run: &AttemptRun<'_, '_>, outcome: Attempt) -> Result<Option<(
     let (repo, agent, id, attempt, settings, report) =
         (run.repo, run.agent, &run.task.id, run.attempt, run.settings, run.report);
     let fresh = Context::load(repo)?;
+    // The agent said it needs a person (`fail --block`): the state says so
+    // already, whatever the command did afterwards.
+    if let Some(reason) = protocol::stuck_by(&fresh, agent, id)? {
+        return Ok(Some((TaskState::Blocked, reason)));
+    }
     Ok(Some(match outcome {
         Attempt::Done { start } => {
             let verdict = Verdict::Done {
@@ -770,7 +775,10 @@ fn start_point(repo: &Store, plan: &Plan, task: &Task) -> Result<Start> {
 enum Start {
     At(ObjectId),
     /// Merging dependency `dep` into the start conflicts in `paths`.
-    Conflict { dep: String, paths: Vec<String> },
+    Conflict {
+        dep: String,
+        paths: Vec<String>,
+    },
 }
 
 impl std::fmt::Display for Start {

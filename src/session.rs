@@ -133,6 +133,9 @@ mod tests {
         let snap = crate::state::snapshot(session.repo().expect("repo")).expect("snapshot");
         assert_eq!(snap.tasks["a"].state, crate::state::TaskState::Claimed);
         // The test process's own directory is not the session's repository.
-        assert_ne!(std::env::current_dir().expect("cwd").canonicalize().ok(), dir.canonicalize().ok());
+        assert_ne!(
+            std::env::current_dir().expect("cwd").canonicalize().ok(),
+            dir.canonicalize().ok()
+        );
     }
 }

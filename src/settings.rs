@@ -108,6 +108,8 @@ pub struct Settings {
     pub now: Option<i64>,
     /// `GIT_AGENTS_AGENT`: the agent name when `--agent` is not given.
     pub agent: Option<String>,
+    /// `GIT_AGENTS_TASK`: the task an agent works on (set by the runner).
+    pub task: Option<String>,
     /// Who holds this run's claims.
     pub holder: Holder,
 }
@@ -137,6 +139,7 @@ impl Settings {
             network_timeout: None,
             now: std::env::var("GIT_AGENTS_NOW").ok().and_then(|v| v.parse().ok()),
             agent: std::env::var("GIT_AGENTS_AGENT").ok(),
+            task: var("GIT_AGENTS_TASK"),
             holder: match std::env::var("GIT_AGENTS_PID").ok().and_then(|p| p.parse().ok()) {
                 Some(pid) => Holder::Named(pid),
                 None => Holder::Unjudged,

@@ -28,6 +28,7 @@ mod test_log;
 mod test_merge;
 mod test_orphans;
 mod test_plan;
+mod test_progress;
 mod test_plan_edges;
 mod test_plan_fixtures;
 mod test_protocol;

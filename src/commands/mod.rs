@@ -58,6 +58,7 @@ pub enum Command {
     Fail(verdict::FailArgs),
     Release(verdict::ReleaseArgs),
     Heartbeat(verdict::HeartbeatArgs),
+    Progress(verdict::ProgressArgs),
     Status(status::StatusArgs),
     Log(log::LogArgs),
     Merge(merge::MergeArgs),
@@ -131,13 +132,8 @@ pub fn dispatch(cli: &Cli, session: &Session) -> Result<()> {
         Command::Presets(args) => presets::run(args, s.ui),
         Command::Claim(args) => claim::run(args, s),
         Command::Done(args) => verdict::done(args, s),
-        Command::Fail(args) => verdict::run(
-            &args.held,
-            Verdict::Fail {
-                reason: args.reason.clone(),
-            },
-            s,
-        ),
+        Command::Fail(args) => verdict::run(&args.held, args.verdict(), s),
+        Command::Progress(args) => verdict::progress(args, s),
         Command::Release(args) => verdict::run(&args.held, Verdict::Release, s),
         Command::Heartbeat(args) => verdict::run(&args.held, Verdict::Heartbeat, s),
         Command::Status(args) => status::run(args, s),

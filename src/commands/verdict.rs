@@ -171,6 +171,7 @@ fn check_acceptance(repo: &Store, id: &str, branch: &str, head: gix::ObjectId, t
 ///
 ///   git agents fail auth --agent agent-1 --reason "tests red"
 ///   git agents fail auth --agent agent-1 --reason "gave up" --force   # as a person
+///   git agents fail auth --block --reason "needs the staging API key"  # only a person can fix it
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct FailArgs {
@@ -179,6 +180,69 @@ pub struct FailArgs {
     /// Why it failed (kept in the task's history)
     #[arg(long)]
     pub reason: String,
+    /// Stuck on something only a person can fix: block the task at once,
+    /// without counting an attempt; the reason leads the blocked list
+    #[arg(long)]
+    pub block: bool,
+}
+
+impl FailArgs {
+    pub fn verdict(&self) -> Verdict {
+        let reason = self.reason.clone();
+        if self.block {
+            Verdict::Stuck { reason }
+        } else {
+            Verdict::Fail { reason }
+        }
+    }
+}
+
+/// Say where the agent is on its task
+///
+/// Run by an agent from its worktree: the agent and the task come from
+/// $GIT_AGENTS_AGENT and $GIT_AGENTS_TASK, which the runner sets. The
+/// newest message shows in `status` (all its forms) beside the running
+/// task; it also renews the claim's lease, like a heartbeat.
+///
+/// Examples:
+///
+///   git agents progress "parser done, writing tests"
+///   git agents progress "waiting on CI" --task auth --agent agent-1
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct ProgressArgs {
+    /// A short message: what is done, what is next, what blocks
+    pub text: String,
+    /// The claimed task (default: $GIT_AGENTS_TASK)
+    #[arg(long)]
+    pub task: Option<String>,
+    /// The agent holding the claim (default: $GIT_AGENTS_AGENT)
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// Print the new task record as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `progress`: the message recorded on the agent's claim.
+pub fn progress(args: &ProgressArgs, session: &Session) -> Result<()> {
+    let text = args.text.trim();
+    if text.is_empty() || text.contains('\n') {
+        return Err(Error::usage("a progress message is one line of text")
+            .hint("e.g. `git agents progress \"parser done, writing tests\"`"));
+    }
+    let settings = session.settings();
+    let task =
+        args.task.clone().or(settings.task.clone()).ok_or_else(|| {
+            Error::usage("which task is this about?").hint("pass `--task TASK` or set GIT_AGENTS_TASK")
+        })?;
+    let held = HeldTask {
+        task,
+        agent: args.agent.clone(),
+        force: false,
+        json: args.json,
+    };
+    run(&held, Verdict::Progress { text: text.to_string() }, session)
 }
 
 /// Give a claimed task back without a verdict

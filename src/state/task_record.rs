@@ -63,6 +63,12 @@ pub struct TaskRecord {
     /// Set when an operation overrode the claim holder (`--force`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub forced: bool,
+    /// The newest `git agents progress` message of the holding agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<String>,
+    /// When it was written (seconds since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress_at: Option<i64>,
 }
 
 impl TaskRecord {
@@ -107,6 +113,8 @@ impl TaskRecord {
         self.set_stamp(None);
         self.claimed_at = None;
         self.lease_until = None;
+        self.progress = None;
+        self.progress_at = None;
         self
     }
 }

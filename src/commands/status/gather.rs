@@ -77,6 +77,9 @@ pub struct TaskLine {
     pub(crate) claimed_at: Option<i64>,
     pub(crate) lease_until: Option<i64>,
     pub last_failure: Option<String>,
+    /// The holding agent's newest `git agents progress` message, and when.
+    pub(crate) progress: Option<String>,
+    pub(crate) progress_at: Option<i64>,
 }
 
 pub fn gather(ctx: &Context<'_>) -> Result<Status> {
@@ -170,6 +173,8 @@ fn task_line(
         claimed_at: record.claimed_at.filter(|_| tref.state == TaskState::Claimed),
         lease_until: record.lease_until.filter(|_| tref.state == TaskState::Claimed),
         last_failure: record.last_failure.clone(),
+        progress: record.progress.clone().filter(|_| tref.state == TaskState::Claimed),
+        progress_at: record.progress_at.filter(|_| tref.state == TaskState::Claimed),
     })
 }
 

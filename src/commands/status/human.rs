@@ -13,7 +13,7 @@ pub(crate) fn human(s: &Status, now: i64) -> String {
         out.push_str(&table(&rows));
     }
     out.push('\n');
-    let rows: Vec<Vec<String>> = s.tasks.iter().map(task_row).collect();
+    let rows: Vec<Vec<String>> = s.tasks.iter().map(|t| task_row(t, now)).collect();
     out.push_str(&table(&rows));
     if let Some(m) = &s.merge {
         out.push('\n');
@@ -45,8 +45,9 @@ fn agent_row(a: &AgentLine, now: i64) -> Vec<String> {
     vec![a.name.clone(), work, lease]
 }
 
-/// Id, state, agent, branch, `+N` commits and notes (readiness, failures).
-fn task_row(t: &TaskLine) -> Vec<String> {
+/// Id, state, agent, branch, `+N` commits and notes (readiness, failures,
+/// the agent's newest progress message).
+fn task_row(t: &TaskLine, now: i64) -> Vec<String> {
     let state = if t.stale {
         "claimed STALE".to_string()
     } else {
@@ -57,6 +58,13 @@ fn task_row(t: &TaskLine) -> Vec<String> {
         TaskState::Available if t.ready => notes.push("ready".to_string()),
         TaskState::Available => notes.push(format!("waits for {}", t.waiting_for.join(", "))),
         _ => {}
+    }
+    if let (Some(text), Some(at)) = (&t.progress, t.progress_at) {
+        notes.push(format!("says: {text} ({} ago)", protocol::age(now - at)));
+    }
+    if t.state == TaskState::Blocked && t.failed_attempts == 0 {
+        // Blocked by its agent (`fail --block`): the reason is the note.
+        notes.push(t.last_failure.clone().unwrap_or_default());
     }
     if t.failed_attempts > 0 && !t.state.is_complete() {
         let plural = if t.failed_attempts == 1 { "" } else { "s" };

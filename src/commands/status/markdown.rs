@@ -1,7 +1,7 @@
 //! `git agents status --markdown`: the status as a report people paste into
 //! an issue or keep as status.md.
 
-use super::gather::{counts_line, merge_text, Status};
+use super::gather::{counts_line, merge_text, Status, TaskLine};
 use crate::protocol;
 use crate::state::TaskState;
 
@@ -12,7 +12,7 @@ pub fn render(s: &Status, now: i64, base: &str) -> String {
     if !s.agents.is_empty() {
         agents(&mut out, s, now);
     }
-    tasks(&mut out, s);
+    tasks(&mut out, s, now);
     blocked(&mut out, s);
     if let Some(m) = &s.merge {
         out.push_str("\n## Merge\n\n");
@@ -66,11 +66,16 @@ fn agents(out: &mut String, s: &Status, now: i64) {
     }
 }
 
-fn tasks(out: &mut String, s: &Status) {
+fn tasks(out: &mut String, s: &Status, now: i64) {
     out.push_str("\n## Tasks\n\n| task | state | agent | branch | commits | attempts |\n|---|---|---|---|---:|---:|\n");
     for t in &s.tasks {
         let state = match t.state {
             TaskState::Claimed if t.stale => "claimed (**stale**)".to_string(),
+            TaskState::Claimed if t.progress.is_some() => format!(
+                "claimed: {} ({} ago)",
+                t.progress.as_deref().unwrap_or_default(),
+                crate::protocol::age(now - t.progress_at.unwrap_or(now))
+            ),
             TaskState::Blocked => "**blocked**".to_string(),
             TaskState::Available if !t.ready => format!("waits for {}", t.waiting_for.join(", ")),
             st => st.as_str().to_string(),
@@ -89,12 +94,27 @@ fn tasks(out: &mut String, s: &Status) {
 
 /// The blocked tasks with their reasons, when there are any.
 fn blocked(out: &mut String, s: &Status) {
-    let blocked: Vec<_> = s.tasks.iter().filter(|t| t.state == TaskState::Blocked).collect();
+    let mut blocked: Vec<_> = s.tasks.iter().filter(|t| t.state == TaskState::Blocked).collect();
     if blocked.is_empty() {
         return;
     }
+    // Tasks whose agent asked for a person lead: only a person can move them.
+    let stuck = |t: &&TaskLine| {
+        t.last_failure
+            .as_deref()
+            .is_some_and(|why| why.starts_with(crate::protocol::STUCK))
+    };
+    blocked.sort_by_key(|t| !stuck(t));
     out.push_str("\n## Blocked\n\n");
     for t in &blocked {
+        if stuck(t) {
+            out.push_str(&format!(
+                "- **{}**: {}\n",
+                cell(&t.id),
+                cell(t.last_failure.as_deref().unwrap_or_default())
+            ));
+            continue;
+        }
         out.push_str(&format!(
             "- **{}** after {} attempt(s): {}\n",
             cell(&t.id),
