@@ -472,39 +472,33 @@ impl<'a> Stopped<'a> {
     /// The end of a conflict's report: where the conflict is, what landed
     /// and waits, and the three ways on.
     fn after_conflict(&self, err: Error, task: &str, conflicted_tree: &str, reproduce: &str) -> Error {
-        let Stopped {
-            landed,
-            waiting,
-            target,
-            integration,
-        } = self;
         err.detail(format!("conflicted tree: {conflicted_tree}"))
             .detail(format!("reproduce: {reproduce}"))
-            .detail(format!("landed in this run: {landed}"))
-            .detail(format!("still waiting: {waiting}"))
+            .detail(format!("landed in this run: {}", self.landed))
+            .detail(format!("still waiting: {}", self.waiting))
             .hint(format!(
-                "resolve it in {integration} (the merge is prepared there), `git commit`, then `git agents merge --continue`"
+                "resolve it in {} (the merge is prepared there), `git commit`, then `git agents merge --continue`",
+                self.integration
             ))
             .hint("or give this merge up: `git agents merge --abort`")
-            .hint(format!("or redo the task on top of the new {target}: `git agents merge --abort && git agents requeue {task}`"))
+            .hint(format!(
+                "or redo the task on top of the new {}: `git agents merge --abort && git agents requeue {task}`",
+                self.target
+            ))
     }
 
     /// The end of a failed test's report: its log, what landed and waits,
     /// and the ways on.
     fn after_test_failure(&self, err: Error, task: &str, log: &str) -> Error {
-        let Stopped {
-            landed,
-            waiting,
-            target,
-            integration,
-        } = self;
         err.detail(format!("log: {log}"))
             .detail(format!(
-                "landed in this run: {landed}; {target} stays at the last green merge"
+                "landed in this run: {}; {} stays at the last green merge",
+                self.landed, self.target
             ))
-            .detail(format!("still waiting: {waiting}"))
+            .detail(format!("still waiting: {}", self.waiting))
             .hint(format!(
-                "fix it in {integration}, `git commit`, then `git agents merge --continue`"
+                "fix it in {}, `git commit`, then `git agents merge --continue`",
+                self.integration
             ))
             .hint(format!("or `git agents merge --abort` and `git agents requeue {task}`"))
     }
