@@ -332,6 +332,22 @@ fn lock_and_adopt<'r>(
     Ok(lock)
 }
 
+/// Ends the run at `task` with `stop`; a red test also turns the lock into
+/// a stopped merge there, so `--continue` knows where it stood.
+fn stop_on_red<P>(m: &mut Merging<'_, '_, P>, task: &str, stop: Stop) -> Result<()> {
+    if let (Some(lock), Stop::TestFailed { command, .. }) = (m.lock.take(), &stop) {
+        lock.stop(state::StopPoint {
+            task,
+            seen: m.current,
+            why: &format!("`{command}` failed"),
+            paths: Vec::new(),
+            options: remembered(m.run.opts, &m.run, m.batch),
+        })?;
+    }
+    m.outcome.stop = Some(stop);
+    Ok(())
+}
+
 /// What the steps of one merge run carry from task to task.
 struct Merging<'a, 'r, P> {
     ctx: &'a Context<'r>,
@@ -504,16 +520,7 @@ fn land_candidate<P: FnMut(Progress<'_>)>(
                 cached = when;
             }
             Err(stop) => {
-                if let (Some(lock), Stop::TestFailed { command, .. }) = (m.lock.take(), &stop) {
-                    lock.stop(state::StopPoint {
-                        task: &task.id,
-                        seen: m.current,
-                        why: &format!("`{command}` failed"),
-                        paths: Vec::new(),
-                        options: remembered(m.run.opts, &m.run, m.batch),
-                    })?;
-                }
-                m.outcome.stop = Some(stop);
+                stop_on_red(m, &task.id, stop)?;
                 return Ok(Next::Stop);
             }
         }

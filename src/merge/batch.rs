@@ -10,7 +10,7 @@ use gix::ObjectId;
 use serde::Serialize;
 
 use super::{
-    merged_candidate, note_text, publish, remembered, stop_on_conflict, test_candidate, Candidate, Conflict, Landed,
+    merged_candidate, note_text, publish, stop_on_conflict, stop_on_red, test_candidate, Candidate, Conflict, Landed,
     Merging, Progress, Stop, Tested,
 };
 use crate::error::{Error, Result};
@@ -419,15 +419,5 @@ fn stop_at_culprit<P: FnMut(Progress<'_>)>(m: &mut Merging<'_, '_, P>, culprit: 
     crate::worktree::reset(&m.run.integration, culprit.candidate)?;
     report(m).culprit = Some(culprit.task.id.clone());
     m.batch = m.batch.map(|b| b.after(false));
-    if let (Some(lock), Stop::TestFailed { command, .. }) = (m.lock.take(), &red) {
-        lock.stop(state::StopPoint {
-            task: &culprit.task.id,
-            seen: m.current,
-            why: &format!("`{command}` failed"),
-            paths: Vec::new(),
-            options: remembered(m.run.opts, &m.run, m.batch),
-        })?;
-    }
-    m.outcome.stop = Some(red);
-    Ok(())
+    stop_on_red(m, &culprit.task.id, red)
 }
