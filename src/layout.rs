@@ -35,7 +35,32 @@ pub fn log_dir(repo: &gix::Repository) -> Result<PathBuf> {
 
 /// The log of one attempt of a task: `logs/<task>.<attempt>.log`.
 pub fn attempt_log(repo: &gix::Repository, task: &str, attempt: u32) -> Result<PathBuf> {
-    Ok(log_dir(repo)?.join(format!("{task}.{attempt}.log")))
+    log_dir(repo)?;
+    Ok(attempt_log_in(repo.common_dir(), task, attempt))
+}
+
+/// [`attempt_log`] without creating the folder, for readers (`logs`).
+pub fn attempt_log_in(common_dir: &Path, task: &str, attempt: u32) -> PathBuf {
+    logs(common_dir).join(format!("{task}.{attempt}.log"))
+}
+
+/// The attempts of `task` that have a log, oldest first.
+pub fn attempts_logged(common_dir: &Path, task: &str) -> Vec<u32> {
+    let mut attempts: Vec<u32> = std::fs::read_dir(logs(common_dir))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.strip_prefix(task)?
+                .strip_prefix('.')?
+                .strip_suffix(".log")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    attempts.sort_unstable();
+    attempts
 }
 
 /// The log of `[agent] setup` in the worktree named `worktree`: `logs/setup-<worktree>.log`.
@@ -51,6 +76,27 @@ pub fn done_log(repo: &gix::Repository, task: &str) -> Result<PathBuf> {
 /// The log of `merge`'s test of a task: `logs/merge-<task>.log`.
 pub fn merge_test_log(repo: &gix::Repository, task: &str) -> Result<PathBuf> {
     Ok(log_dir(repo)?.join(format!("merge-{task}.log")))
+}
+
+/// The tmux session `spawn --tmux` runs a repository's agents in:
+/// `git-agents-<folder>`, with what tmux does not allow in a name (`.`, `:`)
+/// and anything unusual spelled `_`.
+pub fn tmux_session(workdir: &Path) -> String {
+    let folder = workdir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let safe: String = folder
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("git-agents-{safe}")
 }
 
 /// `agents/prompts`: the briefs the runner writes for `{brief_file}`,

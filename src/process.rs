@@ -665,3 +665,224 @@ pub fn git_output_with_deadline(
     let _ = handle.wait();
     Ok(None)
 }
+
+/// A tmux window an agent command runs in (`spawn --tmux`): one session
+/// per repository, one window per agent, named after it.
+pub struct TmuxWindow<'a> {
+    pub session: &'a str,
+    pub window: &'a str,
+}
+
+impl TmuxWindow<'_> {
+    /// The target tmux commands take (`=` matches the session name exactly).
+    pub fn target(&self) -> String {
+        format!("={}:{}", self.session, self.window)
+    }
+}
+
+/// tmux is on PATH, or the error says how to get it.
+pub fn tmux_on_path() -> Result<()> {
+    match find_program("tmux") {
+        Some(_) => Ok(()),
+        None => Err(Error::usage("--tmux needs tmux, which is not on PATH")
+            .hint("install it (`apt install tmux`, `brew install tmux`) or run without --tmux")),
+    }
+}
+
+/// Runs tmux with `args`, its output captured.
+fn tmux(args: &[&str]) -> std::io::Result<std::process::Output> {
+    std::process::Command::new("tmux")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+}
+
+/// What a tmux command printed, when it succeeded.
+fn tmux_says(args: &[&str]) -> Option<String> {
+    tmux(args)
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim_end().to_string())
+}
+
+/// [`supervise`] with the command in a tmux window, where a person can
+/// watch and answer it (`git agents attach`); its output is still appended
+/// to the log, through `pipe-pane`. The pane's processes are tmux's
+/// children, not a keeper's: a stop ends the pane's process tree
+/// (SIGTERM, the grace period, SIGKILL) and then the window. A window or
+/// session closed from tmux ends the attempt as Ctrl-C does.
+pub fn supervise_in_tmux(
+    child: &Supervised<'_>,
+    window: &TmuxWindow<'_>,
+    cancel: &std::sync::atomic::AtomicBool,
+    mut tick: impl FnMut() -> bool,
+) -> Result<Ended> {
+    use std::sync::atomic::Ordering;
+    let pane = open_pane(child, window)?;
+    let started = std::time::Instant::now();
+    let mut last_tick = started;
+    let mut keep_going = true;
+    loop {
+        let Some(said) = tmux_says(&["display-message", "-p", "-t", &pane, "#{pane_dead} #{pane_dead_status}"]) else {
+            // The window or its session was closed from tmux.
+            return Ok(Ended::Cancelled);
+        };
+        if let Some(status) = said.strip_prefix("1 ") {
+            close_pane(&pane, child.log);
+            return Ok(Ended::Exited(status.trim().parse().unwrap_or(-1)));
+        }
+        let verdict = if cancel.load(Ordering::SeqCst) || !keep_going {
+            Some(Ended::Cancelled)
+        } else if child.timeout.is_some_and(|t| started.elapsed() >= t) {
+            Some(Ended::TimedOut)
+        } else {
+            None
+        };
+        if let Some(verdict) = verdict {
+            if let Some(pid) =
+                tmux_says(&["display-message", "-p", "-t", &pane, "#{pane_pid}"]).and_then(|p| p.parse().ok())
+            {
+                stop_all(
+                    || {
+                        std::iter::once(pid)
+                            .chain(descendants(pid))
+                            .filter(|p| alive(*p))
+                            .collect()
+                    },
+                    child.grace,
+                    || {},
+                );
+            }
+            close_pane(&pane, child.log);
+            return Ok(verdict);
+        }
+        if last_tick.elapsed() >= std::time::Duration::from_secs(1) {
+            last_tick = std::time::Instant::now();
+            keep_going = tick();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Whether `pid` still runs (a zombie does not).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
+        .unwrap_or(false)
+}
+
+/// Opens the agent's window, its output piped to the log before the
+/// command starts (it waits on a tmux channel until then); returns the pane.
+fn open_pane(child: &Supervised<'_>, window: &TmuxWindow<'_>) -> Result<String> {
+    let gate = format!("git-agents-{}-{}", std::process::id(), window.window);
+    let dir = child.dir.display().to_string();
+    let env: Vec<String> = child.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut args: Vec<&str> = vec!["-d", "-P", "-F", "#{pane_id}", "-n", window.window, "-c", &dir];
+    for e in &env {
+        args.extend(["-e", e.as_str()]);
+    }
+    let script = "tmux wait-for \"$0\" && exec \"$@\"";
+    let command: Vec<&str> = ["sh", "-c", script, &gate]
+        .into_iter()
+        .chain(child.argv.iter().map(String::as_str))
+        .collect();
+    let session_target = format!("={}:", window.session);
+    let cannot = |why: String| {
+        Error::failure(format!("cannot open a tmux window for {}", window.window))
+            .cause(why)
+            .hint("check that `tmux new-session` works here, or run without --tmux")
+    };
+    // Two agents may find no session at once: one creates it, the other's
+    // new-session fails as a duplicate and its new-window then succeeds.
+    let mut pane = None;
+    let mut last_error = String::new();
+    for _ in 0..3 {
+        let new_window: Vec<&str> = ["new-window", "-t", &session_target]
+            .into_iter()
+            .chain(args.iter().copied())
+            .chain(["--"])
+            .chain(command.iter().copied())
+            .collect();
+        let new_session: Vec<&str> = ["new-session", "-s", window.session]
+            .into_iter()
+            .chain(args.iter().copied())
+            .chain(["--"])
+            .chain(command.iter().copied())
+            .collect();
+        for attempt in [new_window, new_session] {
+            let out = tmux(&attempt).map_err(|e| cannot(e.to_string()))?;
+            if out.status.success() {
+                pane = Some(String::from_utf8_lossy(&out.stdout).trim().to_string());
+                break;
+            }
+            last_error = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        }
+        if pane.is_some() {
+            break;
+        }
+    }
+    let Some(pane) = pane else {
+        return Err(cannot(last_error));
+    };
+    // Kept after the command exits, so its exit status can be read.
+    let _ = tmux(&["set-option", "-w", "-t", &pane, "remain-on-exit", "on"]);
+    // The pipe's shell runs in the tmux server's folder, not ours.
+    let log = std::path::absolute(child.log).unwrap_or_else(|_| child.log.to_path_buf());
+    let log = shell_quote(&log.display().to_string());
+    // `cat` writes what it reads at once (a `tr` or `sed` would buffer it):
+    // the log has the terminal's CR LF line ends, which `logs` shows as LF.
+    let piped = tmux(&["pipe-pane", "-t", &pane, &format!("cat >> {log}")]);
+    let _ = tmux(&["wait-for", "-S", &gate]);
+    match piped {
+        Ok(out) if out.status.success() => Ok(pane),
+        _ => {
+            let _ = tmux(&["kill-pane", "-t", &pane]);
+            Err(cannot("tmux pipe-pane failed".into()))
+        }
+    }
+}
+
+/// Ends the output pipe and the window, once the pipe wrote what it had.
+fn close_pane(pane: &str, log: &std::path::Path) {
+    let _ = tmux(&["pipe-pane", "-t", pane]);
+    let _ = tmux(&["kill-pane", "-t", pane]);
+    // The pipe's `cat` drains on its own: wait until the log stops growing.
+    let size = || std::fs::metadata(log).map_or(0, |m| m.len());
+    let mut last = size();
+    for _ in 0..20 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let now = size();
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+}
+
+/// `text` quoted for `sh`.
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+/// The agents' windows in `session`, or `None` when there is no such session.
+pub fn tmux_windows(session: &str) -> Option<Vec<String>> {
+    tmux_says(&["list-windows", "-t", &format!("={session}"), "-F", "#{window_name}"])
+        .map(|names| names.lines().map(str::to_string).collect())
+}
+
+/// Attaches this terminal to the tmux `target` (switches to it when
+/// already inside tmux) until the person detaches; the agents go on running.
+pub fn tmux_attach(target: &str) -> Result<()> {
+    let inside_tmux = std::env::var_os("TMUX").is_some_and(|v| !v.is_empty());
+    let verb = if inside_tmux { "switch-client" } else { "attach-session" };
+    let status = std::process::Command::new("tmux")
+        .args([verb, "-t", target])
+        .status()
+        .map_err(|e| Error::failure("cannot run tmux").cause(e))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Error::failure(format!("tmux could not attach to {target}")).hint("`tmux ls` lists the sessions"))
+    }
+}

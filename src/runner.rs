@@ -37,6 +37,8 @@ pub struct Fleet {
     pub workdir: PathBuf,
     pub worktree_root: PathBuf,
     pub identity: Vec<(String, String)>,
+    /// `spawn --tmux`: the tmux session the agents' commands run in, a window each.
+    pub tmux: Option<String>,
 }
 
 /// What an agent is doing, for the progress display.
@@ -514,31 +516,38 @@ fn supervise_with_heartbeats(run: &AttemptRun<'_, '_>, command: &Command<'_>) ->
     // and the tick must come back at once so the timeout and Ctrl-C are
     // enforced on time. One at a time; the thread says whether the claim is lost.
     let mut beating: Option<std::thread::JoinHandle<bool>> = None;
-    let ended = process::supervise(
-        &Supervised {
-            argv: &command.argv,
-            dir: run.dir,
-            env: &command.env,
-            log: &command.log,
-            timeout: settings.timeout,
-            grace: settings.grace,
-        },
-        run.cancel,
-        || {
-            if let Some(done) = beating.take_if(|b| b.is_finished()) {
-                lost = done.join().unwrap_or(false);
-                if lost {
-                    return false;
-                }
+    let child = Supervised {
+        argv: &command.argv,
+        dir: run.dir,
+        env: &command.env,
+        log: &command.log,
+        timeout: settings.timeout,
+        grace: settings.grace,
+    };
+    let tick = || {
+        if let Some(done) = beating.take_if(|b| b.is_finished()) {
+            lost = done.join().unwrap_or(false);
+            if lost {
+                return false;
             }
-            if beating.is_some() || last.elapsed() < every {
-                return true;
-            }
-            last = std::time::Instant::now();
-            beating = Some(start_heartbeat(run));
-            true
-        },
-    )?;
+        }
+        if beating.is_some() || last.elapsed() < every {
+            return true;
+        }
+        last = std::time::Instant::now();
+        beating = Some(start_heartbeat(run));
+        true
+    };
+    let ended = match &settings.tmux {
+        Some(session) => {
+            let window = process::TmuxWindow {
+                session,
+                window: run.agent,
+            };
+            process::supervise_in_tmux(&child, &window, run.cancel, tick)?
+        }
+        None => process::supervise(&child, run.cancel, tick)?,
+    };
     // A heartbeat still on its way ends within its network deadline; waiting
     // for it leaves no git behind when spawn exits right after.
     if let Some(beat) = beating.take() {

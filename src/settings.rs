@@ -24,6 +24,12 @@ pub const REMOTE_ENV: &str = "GIT_AGENTS_REMOTE";
 /// remote stops an agent's claim or heartbeat long before its lease ends.
 pub const NETWORK_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long a running agent may go without output or a progress report
+/// before `status --watch` marks it quiet, unless `git config
+/// agents.quietAfter` says otherwise: agents at work print far more often;
+/// one waiting on a question, or stuck, goes silent.
+pub const QUIET_AFTER: u64 = 5 * 60;
+
 /// The command line's global options.
 #[derive(Debug, Clone, Default)]
 pub struct Globals {
@@ -103,6 +109,10 @@ pub struct Settings {
     lease: Option<String>,
     /// `git config agents.networkTimeout`, as written.
     network_timeout: Option<String>,
+    /// `git config agents.quietAfter`, as written.
+    quiet_after: Option<String>,
+    /// `git config agents.tmux`: `spawn` runs agents in tmux as if given `--tmux`.
+    pub tmux: bool,
     /// `GIT_AGENTS_NOW`: the clock pinned (seconds since the epoch) for
     /// reproducible runs and tests.
     pub now: Option<i64>,
@@ -137,6 +147,8 @@ impl Settings {
             merge_batch: None,
             lease: None,
             network_timeout: None,
+            quiet_after: None,
+            tmux: false,
             now: std::env::var("GIT_AGENTS_NOW").ok().and_then(|v| v.parse().ok()),
             agent: std::env::var("GIT_AGENTS_AGENT").ok(),
             task: var("GIT_AGENTS_TASK"),
@@ -165,6 +177,8 @@ impl Settings {
         settings.merge_batch = string("agents.mergeBatch").filter(|v| !v.is_empty());
         settings.lease = string("agents.lease");
         settings.network_timeout = string("agents.networkTimeout");
+        settings.quiet_after = string("agents.quietAfter");
+        settings.tmux = config.boolean("agents.tmux").unwrap_or(false);
         settings
     }
 
@@ -192,6 +206,17 @@ impl Settings {
         duration::parse_positive(text).map(Duration::from_secs).map_err(|why| {
             Error::usage(format!("git config agents.networkTimeout \"{text}\" {why}"))
                 .hint("set a duration such as 30s or 2m: `git config agents.networkTimeout 2m`")
+        })
+    }
+
+    /// `git config agents.quietAfter` in seconds, else [`QUIET_AFTER`].
+    pub fn quiet_after_seconds(&self) -> Result<u64> {
+        let Some(text) = &self.quiet_after else {
+            return Ok(QUIET_AFTER);
+        };
+        duration::parse_positive(text).map_err(|why| {
+            Error::usage(format!("git config agents.quietAfter \"{text}\" {why}"))
+                .hint("set a duration such as 5m or 90s: `git config agents.quietAfter 10m`")
         })
     }
 

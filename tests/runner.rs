@@ -25,6 +25,7 @@ mod test_init;
 mod test_integrity;
 mod test_liveness;
 mod test_log;
+mod test_logs;
 mod test_merge;
 mod test_orphans;
 mod test_plan;

@@ -274,6 +274,7 @@ fn spawn_and_show(session: &Session) -> Result<()> {
             grace: "5s".parse().expect("a duration"),
             dry_run: false,
             json: false,
+            tmux: false,
             command: Vec::new(),
         },
         session,

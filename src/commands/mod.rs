@@ -1,6 +1,7 @@
 //! The command line: one `enum Command`, one dispatch `match`, one file per
 //! subcommand.
 
+pub mod attach;
 pub mod claim;
 pub mod clean;
 pub mod demo;
@@ -9,6 +10,7 @@ pub mod doctor;
 pub mod hook;
 pub mod init;
 pub mod log;
+pub mod logs;
 pub mod merge;
 pub mod plan;
 pub mod presets;
@@ -61,6 +63,8 @@ pub enum Command {
     Progress(verdict::ProgressArgs),
     Status(status::StatusArgs),
     Log(log::LogArgs),
+    Logs(logs::LogsArgs),
+    Attach(attach::AttachArgs),
     Merge(merge::MergeArgs),
     Requeue(requeue::RequeueArgs),
     Unlock(unlock::UnlockArgs),
@@ -138,6 +142,8 @@ pub fn dispatch(cli: &Cli, session: &Session) -> Result<()> {
         Command::Heartbeat(args) => verdict::run(&args.held, Verdict::Heartbeat, s),
         Command::Status(args) => status::run(args, s),
         Command::Log(args) => log::run(args, s),
+        Command::Logs(args) => logs::run(args, s),
+        Command::Attach(args) => attach::run(args, s),
         Command::Merge(args) => merge::run(args, s),
         Command::Requeue(args) => requeue::run(args, s),
         Command::Unlock(args) => unlock::run(args, s),

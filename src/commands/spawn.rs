@@ -83,6 +83,9 @@ pub struct SpawnArgs {
     /// Print the outcome as JSON on stdout (per task, the summary, why agents stopped); progress goes to stderr
     #[arg(long)]
     pub json: bool,
+    /// Run each agent in a window of a tmux session (default: `git config agents.tmux`); see `git agents attach`
+    #[arg(long)]
+    pub tmux: bool,
     /// The agent command and its arguments, after `--`
     #[arg(last = true)]
     pub command: Vec<String>,
@@ -136,6 +139,12 @@ fn fleet(args: &SpawnArgs, ctx: &Context<'_>, workdir: std::path::PathBuf) -> Re
     let template = agent_command::resolve(&args.command, args.agent.as_deref(), config, &plan.agent.command)?;
     let timeout = args.timeout.as_ref().map(Given::duration);
     let grace = args.grace.duration();
+    let tmux = if args.tmux || repo.settings().tmux {
+        crate::process::tmux_on_path()?;
+        Some(crate::layout::tmux_session(&workdir))
+    } else {
+        None
+    };
     Ok(Fleet {
         // The runner holds its claims: its death makes them stale at once.
         repo: repo.share(repo.settings().holding_claims())?,
@@ -147,6 +156,7 @@ fn fleet(args: &SpawnArgs, ctx: &Context<'_>, workdir: std::path::PathBuf) -> Re
         worktree_root: crate::worktree::root(repo.settings(), &workdir),
         workdir,
         identity: crate::worktree::identity_overrides(repo),
+        tmux,
     })
 }
 

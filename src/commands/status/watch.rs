@@ -19,6 +19,8 @@ pub fn run(interval: &Given, session: &Session) -> Result<()> {
     let ui = session.ui;
     let every = interval.duration();
     let repo = session.repo()?;
+    // A bad threshold fails before the first draw, with what to set.
+    let quiet_after = repo.settings().quiet_after_seconds()? as i64;
     let live = ui.stdout_is_terminal();
     let _ = ctrlc::set_handler(|| QUIT.store(true, Ordering::SeqCst));
     // On a terminal, q quits: read single keys without echo, restored on the way out.
@@ -40,7 +42,8 @@ pub fn run(interval: &Given, session: &Session) -> Result<()> {
             let ctx = Context::load(repo)?;
             let status = gather(&ctx)?;
             let mut text = human(&status, ctx.now);
-            text.push_str(&activity(repo, &status, ctx.now));
+            let lease = ctx.lease_seconds()? as i64;
+            text.push_str(&activity(repo, &status, ctx.now, Thresholds { quiet_after, lease }));
             let took = started.elapsed();
             if live {
                 let footer = format!(
@@ -64,10 +67,19 @@ pub fn run(interval: &Given, session: &Session) -> Result<()> {
     outcome
 }
 
-/// One line per task in progress: how long it has run, its lease, the
-/// work on its branch, and how long since the agent last wrote output (a
-/// busy agent writes; a stuck or waiting one goes quiet).
-fn activity(repo: &Store, status: &Status, now: i64) -> String {
+/// When a running task earns a mark.
+#[derive(Clone, Copy)]
+struct Thresholds {
+    /// Seconds without output or a progress report that make an agent quiet.
+    quiet_after: i64,
+    /// The lease length: a claim with less than half of it left is late.
+    lease: i64,
+}
+
+/// One line per task in progress: its marks, how long it has run, its
+/// lease, the work on its branch, and how long since the agent last wrote
+/// output (a busy agent writes; a stuck or waiting one goes quiet).
+fn activity(repo: &Store, status: &Status, now: i64, limits: Thresholds) -> String {
     let mut out = String::new();
     for t in status
         .tasks
@@ -86,13 +98,15 @@ fn activity(repo: &Store, status: &Status, now: i64) -> String {
             .and_then(|tip| repo.find_commit(tip).ok())
             .and_then(|c| c.message().ok().map(|m| m.summary().to_string()))
             .unwrap_or_default();
-        let quiet = newest_output(repo, &t.id).map_or("no output yet".to_string(), |age| {
-            format!("output {} ago", protocol::age(age as i64))
+        let output = last_output(repo, &t.id);
+        let quiet = output.map_or("no output yet".to_string(), |at| {
+            format!("output {} ago", protocol::age((now - at).max(0)))
         });
         out.push_str(&format!(
-            "  {}  {}  {elapsed}, {lease}, +{} commits, {quiet}, last: {subject}\n",
+            "  {}  {}  {}{elapsed}, {lease}, +{} commits, {quiet}, last: {subject}\n",
             t.agent.as_deref().unwrap_or("?"),
             t.id,
+            marks(t, output, now, limits),
             t.ahead.unwrap_or(0),
         ));
     }
@@ -103,8 +117,27 @@ fn activity(repo: &Store, status: &Status, now: i64) -> String {
     }
 }
 
-/// Seconds since the newest attempt log of `task` was written.
-fn newest_output(repo: &Store, task: &str) -> Option<u64> {
+/// `[quiet] ` when the agent has neither written output nor reported
+/// progress for longer than the threshold (counted from the claim when it
+/// has done neither yet), `[late] ` when its claim has less than half its
+/// lease left: the runner renews it every third of the lease, so a late
+/// claim has missed heartbeats and heads for stale.
+fn marks(t: &super::gather::TaskLine, output: Option<i64>, now: i64, limits: Thresholds) -> String {
+    let mut marks = String::new();
+    let last_sign = [output, t.progress_at, t.claimed_at].into_iter().flatten().max();
+    if last_sign.is_some_and(|at| now - at > limits.quiet_after) {
+        marks.push_str("[quiet] ");
+    }
+    if t.lease_until
+        .is_some_and(|until| until >= now && 2 * (until - now) < limits.lease)
+    {
+        marks.push_str("[late] ");
+    }
+    marks
+}
+
+/// When the newest attempt log of `task` was last written, in seconds since the epoch.
+fn last_output(repo: &Store, task: &str) -> Option<i64> {
     let dir = crate::layout::logs(repo.common_dir());
     std::fs::read_dir(dir)
         .ok()?
@@ -112,6 +145,6 @@ fn newest_output(repo: &Store, task: &str) -> Option<u64> {
         .filter(|e| e.file_name().to_string_lossy().starts_with(&format!("{task}.")))
         .filter_map(|e| e.metadata().and_then(|m| m.modified()).ok())
         .max()
-        .and_then(|t| t.elapsed().ok())
-        .map(|d| d.as_secs())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs() as i64)
 }
