@@ -226,13 +226,7 @@ fn watch(
             Ok(None) => {}
             Err(e) => return Err(Error::failure(format!("lost track of `{program}`")).cause(e)),
         }
-        let verdict = if cancel.load(Ordering::SeqCst) || !keep_going {
-            Some(Ended::Cancelled)
-        } else if child.timeout.is_some_and(|t| started.elapsed() >= t) {
-            Some(Ended::TimedOut)
-        } else {
-            None
-        };
+        let verdict = stop_now(cancel.load(Ordering::SeqCst) || !keep_going, child.timeout, started);
         if let Some(verdict) = verdict {
             stop_keeper(keeper, child.grace);
             return Ok(verdict);
@@ -666,6 +660,18 @@ pub fn git_output_with_deadline(
     Ok(None)
 }
 
+/// How a running agent command is to end now, if it is: cancelled (Ctrl-C,
+/// a lost claim), or out of time.
+fn stop_now(cancelled: bool, timeout: Option<std::time::Duration>, started: std::time::Instant) -> Option<Ended> {
+    if cancelled {
+        Some(Ended::Cancelled)
+    } else if timeout.is_some_and(|t| started.elapsed() >= t) {
+        Some(Ended::TimedOut)
+    } else {
+        None
+    }
+}
+
 /// A tmux window an agent command runs in (`spawn --tmux`): one session
 /// per repository, one window per agent, named after it.
 pub struct TmuxWindow<'a> {
@@ -731,13 +737,7 @@ pub fn supervise_in_tmux(
             close_pane(&pane, child.log);
             return Ok(Ended::Exited(status.trim().parse().unwrap_or(-1)));
         }
-        let verdict = if cancel.load(Ordering::SeqCst) || !keep_going {
-            Some(Ended::Cancelled)
-        } else if child.timeout.is_some_and(|t| started.elapsed() >= t) {
-            Some(Ended::TimedOut)
-        } else {
-            None
-        };
+        let verdict = stop_now(cancel.load(Ordering::SeqCst) || !keep_going, child.timeout, started);
         if let Some(verdict) = verdict {
             if let Some(pid) =
                 tmux_says(&["display-message", "-p", "-t", &pane, "#{pane_pid}"]).and_then(|p| p.parse().ok())
