@@ -210,22 +210,9 @@ fn shown(message: &str, task: &str, state: state::TaskState) -> String {
 /// The task's attempt logs, oldest first (`<task>.<attempt>.log`).
 fn attempt_logs(repo: &Store, task: &str) -> Vec<std::path::PathBuf> {
     let common = repo.common_dir();
-    let dir = crate::layout::logs(&common.canonicalize().unwrap_or_else(|_| common.to_path_buf()));
-    let mut logs: Vec<(u32, std::path::PathBuf)> = std::fs::read_dir(&dir)
+    let common = common.canonicalize().unwrap_or_else(|_| common.to_path_buf());
+    crate::layout::attempts_logged(&common, task)
         .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let attempt = name
-                .strip_prefix(task)?
-                .strip_prefix('.')?
-                .strip_suffix(".log")?
-                .parse()
-                .ok()?;
-            Some((attempt, e.path()))
-        })
-        .collect();
-    logs.sort();
-    logs.into_iter().map(|(_, p)| p).collect()
+        .map(|attempt| crate::layout::attempt_log_in(&common, task, attempt))
+        .collect()
 }
