@@ -8,10 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{write_files, Output, TestEnv, BASIC_FILES, BIN};
-
-/// A fixed clock: 2026-01-01T00:00:00Z.
-const T0: i64 = 1_767_225_600;
+use crate::common::{write_files, Output, TestEnv, BASIC_FILES, BIN, T0};
 
 /// The lease, in seconds, as the plan sets it.
 const LEASE: i64 = 600;

@@ -2,25 +2,9 @@
 //! tested once on the batch's tip; a red batch is bisected to its culprit,
 //! the green prefix lands, and the target is only ever at a tested commit.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::common::{TestEnv, BIN};
-
-/// `n` independent tasks t1..tn, each writing docs/tN.md, all done.
-fn done_tasks(env: &TestEnv, n: usize) -> PathBuf {
-    let repo = env.basic_repo();
-    let mut plan = format!("[agent]\ncommand = [\"{BIN}\", \"scripted-agent\"]\n\n");
-    for i in 1..=n {
-        plan.push_str(&format!(
-            "[[task]]\nid = \"t{i}\"\ntitle = \"Task {i}\"\nowns = [\"docs/t{i}.md\"]\nprompt = \"agent: write docs/t{i}.md task {i}\"\n\n"
-        ));
-    }
-    std::fs::write(repo.join("agents.toml"), plan).expect("plan");
-    env.git(&repo, &["update-index", "--refresh"]);
-    env.run(&repo, &["plan", "--yes", "-q"]).success();
-    env.run(&repo, &["spawn", "2"]).success();
-    repo
-}
 
 /// A test command that appends a line to `runs` each time it runs and
 /// fails once `culprit`'s file is merged.
@@ -76,7 +60,7 @@ fn target_is_tested(env: &TestEnv, repo: &Path, initial: &str) {
 #[test]
 fn a_red_batch_is_bisected_to_its_culprit_and_the_green_prefix_lands() {
     let env = TestEnv::new();
-    let repo = done_tasks(&env, 10);
+    let repo = env.done_tasks(10);
     let runs = env.root().join("runs");
     let out = env.run(
         &repo,
@@ -126,7 +110,7 @@ fn a_red_batch_is_bisected_to_its_culprit_and_the_green_prefix_lands() {
 #[test]
 fn a_green_queue_lands_in_growing_batches_with_one_test_run_each() {
     let env = TestEnv::new();
-    let repo = done_tasks(&env, 10);
+    let repo = env.done_tasks(10);
     let runs = env.root().join("runs");
     let dry = env.run(&repo, &["merge", "--batch", "auto", "--dry-run", "--test", "true"]);
     dry.success();
@@ -173,7 +157,7 @@ fn a_green_queue_lands_in_growing_batches_with_one_test_run_each() {
 #[test]
 fn a_conflict_inside_a_batch_lands_the_tested_prefix_and_continue_goes_on_in_batches() {
     let env = TestEnv::new();
-    let repo = done_tasks(&env, 8);
+    let repo = env.done_tasks(8);
     let runs = env.root().join("runs");
     // After the tasks were done, main gets its own docs/t4.md.
     crate::common::write_files(&repo, &[("docs/t4.md", "written on main\n")]);
@@ -250,7 +234,7 @@ fn restore(env: &TestEnv, repo: &Path, initial: &str, saved: &str) {
 #[test]
 fn a_merge_killed_while_bisecting_never_leaves_the_target_untested() {
     let env = TestEnv::new();
-    let repo = done_tasks(&env, 6);
+    let repo = env.done_tasks(6);
     let initial = env.git(&repo, &["rev-parse", "main"]).trim().to_string();
     let saved = env.git(
         &repo,
@@ -308,7 +292,7 @@ fn a_merge_killed_while_bisecting_never_leaves_the_target_untested() {
 #[test]
 fn the_pre_push_guard_lets_out_a_batch_only_with_its_tested_tip() {
     let env = TestEnv::new();
-    let repo = done_tasks(&env, 4);
+    let repo = env.done_tasks(4);
     env.git(env.root(), &["init", "-q", "--bare", "shared.git"]);
     env.git(&repo, &["remote", "add", "origin", "../shared.git"]);
     env.git(&repo, &["push", "-q", "origin", "main"]);
@@ -341,7 +325,7 @@ fn the_pre_push_guard_lets_out_a_batch_only_with_its_tested_tip() {
 #[test]
 fn retries_apply_to_every_bisection_trial_and_a_pass_on_retry_is_reported_flaky() {
     let env = TestEnv::new();
-    let repo = done_tasks(&env, 4);
+    let repo = env.done_tasks(4);
     let runs = env.root().join("runs");
     // Red once t3 is merged; the third run (the bisection's first trial) is
     // red by chance as well, and passes on its retry.

@@ -126,41 +126,17 @@ fn a_sequential_draft_suggests_one_agent_and_the_placeholder_names_the_draft_fil
     let env = TestEnv::new();
     let repo = env.basic_repo();
     let script = r#"printf '%s\n' '# sequential: every step edits src/lib.rs' 'base = "main"' '[[task]]' 'id = "all"' 'owns = ["src/**"]' 'test = "true"' 'prompt = "Do it all."' > "$1""#;
-    let out = env.run(
-        &repo,
-        &[
-            "plan",
-            "--draft",
-            "Rename the crate",
-            "--write",
-            "plans/one.toml",
-            "--",
-            "sh",
-            "-c",
-            script,
-            "sh",
-            "{draft_file}",
-        ],
-    );
+    // The same draft each time, with `extra` options before the command.
+    let draft = |extra: &[&str]| {
+        let mut args = vec!["plan", "--draft", "Rename the crate", "--write", "plans/one.toml"];
+        args.extend_from_slice(extra);
+        args.extend(["--", "sh", "-c", script, "sh", "{draft_file}"]);
+        env.run(&repo, &args)
+    };
+    let out = draft(&[]);
     assert_eq!(out.code, 2, "the folder plans/ does not exist: {out}");
     std::fs::create_dir(repo.join("plans")).expect("mkdir");
-    let out = env.run(
-        &repo,
-        &[
-            "plan",
-            "--draft",
-            "Rename the crate",
-            "--write",
-            "plans/one.toml",
-            "--json",
-            "--",
-            "sh",
-            "-c",
-            script,
-            "sh",
-            "{draft_file}",
-        ],
-    );
+    let out = draft(&["--json"]);
     assert_eq!(out.code, 0, "{out}");
     let json: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
     assert_eq!(json["sequential_reason"], "the agent says: every step edits src/lib.rs");
@@ -168,22 +144,7 @@ fn a_sequential_draft_suggests_one_agent_and_the_placeholder_names_the_draft_fil
     assert_eq!(json["rounds"].as_array().map(Vec::len), Some(1));
     assert!(repo.join("plans/one.toml").exists());
     std::fs::remove_file(repo.join("plans/one.toml")).expect("rm");
-    let out = env.run(
-        &repo,
-        &[
-            "plan",
-            "--draft",
-            "Rename the crate",
-            "--write",
-            "plans/one.toml",
-            "--",
-            "sh",
-            "-c",
-            script,
-            "sh",
-            "{draft_file}",
-        ],
-    );
+    let out = draft(&[]);
     assert!(
         out.stderr.contains("the work is sequential (the agent says: every step edits src/lib.rs): run one agent, `git agents plan plans/one.toml --yes && git agents spawn 1`"),
         "{out}"

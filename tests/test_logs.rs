@@ -7,7 +7,7 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::common::{TestEnv, BIN};
+use crate::common::{TestEnv, BIN, T0};
 
 const PLAN: &str = r#"
 [agent]
@@ -143,9 +143,6 @@ fn logs_follow_prints_lines_as_they_come_and_ends_with_the_attempt() {
     assert!(ended.expect("ended").success());
     assert!(received.try_recv().is_err(), "nothing after the agent's last line");
 }
-
-/// A fixed clock: 2026-01-01T00:00:00Z.
-const T0: i64 = 1_767_225_600;
 
 const TWO_TASKS: &str = r#"
 [agent]

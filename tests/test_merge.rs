@@ -8,18 +8,7 @@ use crate::common::{TestEnv, BIN};
 
 /// Five independent tasks t1..t5, each writing docs/tN.md, all done.
 fn five_done(env: &TestEnv) -> PathBuf {
-    let repo = env.basic_repo();
-    let mut plan = format!("[agent]\ncommand = [\"{BIN}\", \"scripted-agent\"]\n\n");
-    for i in 1..=5 {
-        plan.push_str(&format!(
-            "[[task]]\nid = \"t{i}\"\ntitle = \"Task {i}\"\nowns = [\"docs/t{i}.md\"]\nprompt = \"agent: write docs/t{i}.md task {i}\"\n\n"
-        ));
-    }
-    std::fs::write(repo.join("agents.toml"), plan).expect("plan");
-    env.git(&repo, &["update-index", "--refresh"]);
-    env.run(&repo, &["plan", "--yes", "-q"]).success();
-    env.run(&repo, &["spawn", "2"]).success();
-    repo
+    env.done_tasks(5)
 }
 
 fn subjects(env: &TestEnv, repo: &std::path::Path) -> String {

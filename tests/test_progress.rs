@@ -4,10 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::{Output, TestEnv, BIN};
-
-/// A fixed clock: 2026-01-01T00:00:00Z.
-const T0: i64 = 1_767_225_600;
+use crate::common::{Output, TestEnv, BIN, T0};
 
 const PLAN: &str = r#"
 [agent]

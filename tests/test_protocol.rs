@@ -3,10 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::{Output, TestEnv};
-
-/// A fixed clock: 2026-01-01T00:00:00Z.
-const T0: i64 = 1_767_225_600;
+use crate::common::{Output, TestEnv, T0};
 
 const PLAN: &str = r#"
 [agent]

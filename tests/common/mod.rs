@@ -10,6 +10,9 @@ use std::process::Command;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_git-agents");
 
+/// A fixed clock for `GIT_AGENTS_NOW`: 2026-01-01T00:00:00Z.
+pub const T0: i64 = 1_767_225_600;
+
 /// Files of the standard fixture repository.
 pub const BASIC_FILES: &[(&str, &str)] = &[
     ("README.md", "# demo\n"),
@@ -132,6 +135,23 @@ impl TestEnv {
         let repo = self.basic_repo();
         std::fs::write(repo.join("agents.toml"), plan).expect("plan");
         self.run(&repo, &["plan", "--yes", "-q"]).success();
+        repo
+    }
+
+    /// The standard fixture repository with `n` independent tasks t1..tn,
+    /// each writing docs/tN.md through the scripted agent, all done.
+    pub fn done_tasks(&self, n: usize) -> PathBuf {
+        let repo = self.basic_repo();
+        let mut plan = format!("[agent]\ncommand = [\"{BIN}\", \"scripted-agent\"]\n\n");
+        for i in 1..=n {
+            plan.push_str(&format!(
+                "[[task]]\nid = \"t{i}\"\ntitle = \"Task {i}\"\nowns = [\"docs/t{i}.md\"]\nprompt = \"agent: write docs/t{i}.md task {i}\"\n\n"
+            ));
+        }
+        std::fs::write(repo.join("agents.toml"), plan).expect("plan");
+        self.git(&repo, &["update-index", "--refresh"]);
+        self.run(&repo, &["plan", "--yes", "-q"]).success();
+        self.run(&repo, &["spawn", "2"]).success();
         repo
     }
 
